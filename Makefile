@@ -1,0 +1,35 @@
+# Every target builds what it needs: a virtualenv with pinned dependencies (constraints.txt)
+# and, for anything that talks to Kafka, the broker fetched by gateway.localkafka.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck check bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/smsc-gateway demo
+
+test: $(STAMP) lint typecheck
+	$(PY) -m gateway.localkafka fetch
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gateway tests bench
+	$(VENV)/bin/ruff format --check gateway tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) -m gateway.localkafka fetch
+	$(PY) bench/send_pipeline.py
+
+clean:
+	rm -rf $(VENV) .cache

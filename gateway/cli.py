@@ -1,0 +1,81 @@
+"""``smsc-gateway``: one subcommand per role, plus ``demo``.
+
+Settings come from the environment (``GATEWAY_<SECTION>_<FIELD>``, see docs/configuration.md);
+SIGTERM and SIGINT start a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from gateway.app import run_sender
+from gateway.config import Settings, load_settings
+from gateway.errors import GatewayError
+from gateway.logsetup import configure_logging
+from gateway.metrics import Metrics
+
+RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
+
+
+async def run_simulator(settings: Settings, _: Metrics, stop: asyncio.Event) -> None:
+    """Run the SMSC simulator until ``stop`` is set."""
+    from gateway.simulator.smpp_server import SmppSimulator  # noqa: PLC0415 - not a prod role
+
+    async with SmppSimulator(settings.simulator) as simulator:
+        print(f"SMPP simulator listening on {settings.simulator.host}:{simulator.port}", flush=True)
+        await stop.wait()
+
+
+async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Every production role in one process (small deployments)."""
+    await run_sender(settings, metrics, stop)
+
+
+ROLES: dict[str, RoleRunner] = {
+    "sender": run_sender,
+    "simulate": run_simulator,
+    "all": run_all,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smsc-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, runner in ROLES.items():
+        commands.add_parser(name, help=(runner.__doc__ or "").strip().splitlines()[0])
+    demo = commands.add_parser("demo", help="Run the whole path locally and print a summary")
+    demo.add_argument("--count", type=int, default=200, help="send requests to produce")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from gateway.demo import run_demo  # noqa: PLC0415 - pulls in the local Kafka tooling
+
+        return run_demo(args.count)
+    try:
+        settings = load_settings(os.environ, roles=frozenset({args.command}))
+    except GatewayError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log.level)
+    return asyncio.run(_serve(ROLES[args.command], settings))
+
+
+async def _serve(runner: RoleRunner, settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await runner(settings, Metrics(), stop)
+    except GatewayError as exc:
+        print(f"smsc-gateway: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

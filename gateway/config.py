@@ -1,0 +1,231 @@
+"""Settings: the one place that reads the environment.
+
+Every field of every section is read from ``GATEWAY_<SECTION>_<FIELD>`` (for example
+``GATEWAY_SMPP_SYSTEM_ID``), parsed by its annotated type, and checked once at start; all
+problems are reported together in one :class:`~gateway.errors.ConfigError`. Secrets are
+excluded from ``repr``. Durations are float seconds named ``*_seconds``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Union
+
+from gateway.errors import ConfigError
+from gateway.simulator.config import SimulatorConfig
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "smsc-gateway"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    request_timeout_seconds: float = 30.0
+
+    def problems(self) -> list[str]:
+        allowed = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+        if self.security_protocol not in allowed:
+            return [f"security_protocol must be one of {', '.join(sorted(allowed))}"]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSettings:
+    send: str = "smsc.send.v1"
+    send_priority: str = "smsc.send.priority.v1"
+    send_results: str = "smsc.send-results.v1"
+    dlr: str = "smsc.dlr.v1"
+    status: str = "smsc.status.v1"
+    incoming: str = "smsc.incoming.v1"
+    waitcall: str = "smsc.waitcall.v1"
+    dead_letter: str = "smsc.dead-letter.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class SmppSettings:
+    # Primary first, then the backup (SMPP seed: smpp.smscentre.com, backup smpp2, port 3700).
+    hosts: tuple[str, ...] = ("smpp.smscentre.com:3700", "smpp2.smscentre.com:3700")
+    tls: bool = False
+    system_id: str = ""
+    password: str = field(default="", repr=False)
+    system_type: str = ""
+    window: int = 100
+    response_timeout_seconds: float = 30.0
+    # The provider cuts links idle for 2 minutes; a link check every 30 s stays well inside.
+    enquire_link_interval_seconds: float = 30.0
+    connect_timeout_seconds: float = 10.0
+    reconnect_min_seconds: float = 1.0
+    reconnect_max_seconds: float = 60.0
+    unbind_timeout_seconds: float = 10.0
+    source_addr: str = ""
+    # TON/NPI as in the provider's sample settings (SMPP seed, kannel format).
+    source_addr_ton: int = 5
+    source_addr_npi: int = 1
+    dest_addr_ton: int = 1
+    dest_addr_npi: int = 1
+    max_frame_size: int = 65536
+
+    def problems(self) -> list[str]:
+        found = [f"hosts entry {h!r} is not host:port" for h in self.hosts if not _hostport(h)]
+        if not self.hosts:
+            found.append("hosts is empty")
+        if not self.system_id:
+            found.append("system_id is required")
+        if not 1 <= self.window <= 2000:
+            found.append("window must be 1..2000")
+        if not 0 < self.enquire_link_interval_seconds < 120:
+            found.append("enquire_link_interval_seconds must be under the provider's 120 s")
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSettings:
+    group_id: str = "smsc-gateway-sender"
+    max_in_flight: int = 1000
+    fetch_max_records: int = 500
+    commit_interval_seconds: float = 0.2
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+    # How long a temporary failure (link down, provider error) is retried before "failed".
+    give_up_after_seconds: float = 600.0
+    drain_timeout_seconds: float = 30.0
+
+    def problems(self) -> list[str]:
+        if self.max_in_flight < 1:
+            return ["max_in_flight must be at least 1"]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str = "0.0.0.0"  # noqa: S104 - probes and metrics must be reachable in a pod
+    port: int = 9108
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = "INFO"
+
+    def problems(self) -> list[str]:
+        levels = {"DEBUG", "INFO", "WARNING", "ERROR"}
+        return [] if self.level.upper() in levels else [f"level must be one of {levels}"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    smpp: SmppSettings = field(default_factory=SmppSettings)
+    sender: SenderSettings = field(default_factory=SenderSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+
+
+def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozenset()) -> Settings:
+    """Settings from ``environ``; raises ConfigError naming every problem at once.
+
+    Section checks run only for the sections the given roles use (an ingress needs no SMPP
+    credentials).
+    """
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    for section in dataclasses.fields(Settings):
+        cls = typing.get_type_hints(Settings)[section.name]
+        sections[section.name] = _load_section(section.name, cls, environ, problems)
+    settings = Settings(**sections)
+    checked = {"kafka", "log"} | ({"smpp", "sender"} if roles & {"sender", "all"} else set())
+    for name in sorted(checked):
+        check = getattr(getattr(settings, name), "problems", None)
+        if check is not None:
+            problems += [f"GATEWAY_{name.upper()}: {p}" for p in check()]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return settings
+
+
+def _load_section(
+    name: str, cls: type[Any], environ: Mapping[str, str], problems: list[str]
+) -> Any:
+    values: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        key = f"GATEWAY_{name.upper()}_{item.name.upper()}"
+        if key not in environ:
+            continue
+        try:
+            values[item.name] = _parse(hints[item.name], environ[key])
+        except ValueError as exc:
+            shown = "<redacted>" if item.repr is False else repr(environ[key])
+            problems.append(f"{key}={shown}: {exc}")
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a section that validates itself when built
+        problems.append(f"GATEWAY_{name.upper()}: {exc}")
+        return cls()
+
+
+def _parse(hint: Any, raw: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if raw.strip() == "" else _parse(inner[0], raw)
+    if origin is tuple:
+        item_type = typing.get_args(hint)[0]
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        return tuple(_parse_item(item_type, part) for part in parts)
+    if origin in (Mapping, dict) or hint is Mapping:
+        return types.MappingProxyType(_parse_mapping(raw))
+    parser = _PARSERS.get(hint)
+    if parser is None:
+        raise ValueError(f"unsupported setting type {hint!r}")
+    return parser(raw)
+
+
+def _parse_item(item_type: Any, raw: str) -> Any:
+    """One entry of a comma list; a NamedTuple entry is its fields separated by colons."""
+    if isinstance(item_type, type) and issubclass(item_type, tuple):
+        hints = typing.get_type_hints(item_type)
+        values = raw.split(":")
+        if len(values) > len(hints):
+            raise ValueError(f"{raw!r} has more than {len(hints)} fields")
+        return item_type(*(_parse(h, v) for h, v in zip(hints.values(), values, strict=False)))
+    return _parse(item_type, raw)
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_mapping(raw: str) -> dict[str, str]:
+    pairs = [part for part in raw.split(",") if part.strip()]
+    if not all(":" in part for part in pairs):
+        raise ValueError("expected key:value pairs separated by commas")
+    return dict(tuple(part.strip().split(":", 1)) for part in pairs)  # type: ignore[misc]
+
+
+_PARSERS: dict[Any, Callable[[str], Any]] = {
+    str: str,
+    int: int,
+    float: float,
+    bool: _parse_bool,
+    Decimal: Decimal,
+}
+
+
+def _hostport(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    return bool(host and sep and port.isdigit() and 0 < int(port) < 65536)

@@ -1,0 +1,29 @@
+"""The gateway's error tree.
+
+Every error the gateway raises derives from :class:`GatewayError`. Each class says whether
+trying again can help (``retriable``), so callers decide on retries from the type, never from
+message text. Library exceptions are translated at the adapter that sees them
+(``raise ... from exc``).
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises."""
+
+    retriable: bool = False
+
+
+class ConfigError(GatewayError):
+    """The configuration is invalid; the message lists every problem found."""
+
+
+class TransportError(GatewayError):
+    """A connection to a peer failed or was lost; a new attempt may succeed."""
+
+    retriable = True
+
+
+class KafkaUnavailableError(TransportError):
+    """Kafka did not acknowledge a write or a commit in time."""

@@ -1,0 +1,1 @@
+"""The event contract: versioned JSON events on Kafka, their models and JSON Schemas."""

@@ -1,0 +1,235 @@
+"""``smsc.send-request/1``: what client services put on the send topics.
+
+Parsing is strict and total: any bytes give either a :class:`SendRequest` or an
+:class:`InvalidRequest` with a machine-readable reason code, never an exception of another
+kind. The JSON Schema ``schemas/send-request.v1.json`` says the same thing for other tools;
+a test keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+SCHEMA = "smsc.send-request/1"
+CHANNELS = frozenset(
+    {"sms", "flash", "viber", "call", "mail", "telegram_code", "telegram_bot", "hlr", "ping"}
+    | {"social"}
+)
+TRANSPORTS = frozenset({"smpp", "http", "auto"})
+MAX_RECIPIENTS = 1000
+MAX_TEXT_CHARS = 10000
+MAX_REQUEST_ID = 128
+_PHONE = re.compile(r"^\+?[0-9]{5,20}$")
+_SENDER_ID = re.compile(r"^(?:[0-9+]{1,20}|[A-Za-z0-9 ._\-&!]{1,11})$")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_KNOWN = frozenset(
+    {
+        "schema",
+        "event_id",
+        "occurred_at",
+        "request_id",
+        "recipients",
+        "text",
+        "sender_id",
+        "channel",
+        "transport",
+        "validity_seconds",
+        "schedule_at",
+        "comment",
+        "provider_options",
+        "tags",
+        "registered_delivery",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """A validated send request; phone numbers are digits only (E.164 without ``+``)."""
+
+    request_id: str
+    recipients: tuple[str, ...]
+    text: str
+    sender_id: str | None = None
+    channel: str = "sms"
+    transport: str = "auto"
+    validity_seconds: int | None = None
+    schedule_at: datetime | None = None
+    comment: str | None = None
+    registered_delivery: bool = True
+    provider_options: MappingProxyType[str, Any] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    tags: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRequest:
+    """Why a send request was refused; ``request_id`` when it could be read."""
+
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+class _FieldError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_send_request(raw: bytes | None) -> SendRequest | InvalidRequest:
+    """Read and validate one send request from a Kafka record value."""
+    if raw is None:
+        return InvalidRequest("empty_value", "record has no value (tombstone)")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return InvalidRequest("invalid_json", f"not JSON: {exc}")
+    if not isinstance(doc, dict):
+        return InvalidRequest("invalid_json", "the request is not a JSON object")
+    request_id = doc.get("request_id")
+    readable_id = (
+        request_id
+        if isinstance(request_id, str) and 0 < len(request_id) <= MAX_REQUEST_ID
+        else None
+    )
+    try:
+        return _build(doc)
+    except _FieldError as exc:
+        return InvalidRequest(exc.code, str(exc), readable_id)
+
+
+def _build(doc: dict[str, Any]) -> SendRequest:
+    if doc.get("schema") != SCHEMA:
+        raise _FieldError("unsupported_schema", f"schema must be {SCHEMA!r}")
+    unknown = sorted(set(doc) - _KNOWN)
+    if unknown:
+        raise _FieldError("unknown_field", f"unknown fields: {', '.join(unknown)}")
+    request_id = doc.get("request_id")
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID:
+        raise _FieldError("invalid_request_id", f"request_id must be 1-{MAX_REQUEST_ID} characters")
+    return SendRequest(
+        request_id=request_id,
+        recipients=_recipients(doc.get("recipients")),
+        text=_text(doc.get("text")),
+        sender_id=_optional_str(doc, "sender_id", _SENDER_ID, "invalid_sender_id"),
+        channel=_choice(doc, "channel", CHANNELS, "sms"),
+        transport=_choice(doc, "transport", TRANSPORTS, "auto"),
+        validity_seconds=_validity(doc.get("validity_seconds")),
+        schedule_at=_schedule(doc.get("schedule_at")),
+        comment=_comment(doc.get("comment")),
+        registered_delivery=_bool(doc, "registered_delivery", default=True),
+        provider_options=MappingProxyType(_object(doc, "provider_options")),
+        tags=MappingProxyType(_tags(doc.get("tags"))),
+    )
+
+
+def normalize_phone(value: str) -> str | None:
+    """Digits of an international number, or ``None`` when it is not one."""
+    compact = value.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
+    if not _PHONE.match(compact):
+        return None
+    return compact.lstrip("+")
+
+
+def _recipients(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise _FieldError("invalid_recipients", "recipients must be a non-empty array")
+    if len(value) > MAX_RECIPIENTS:
+        raise _FieldError("too_many_recipients", f"at most {MAX_RECIPIENTS} recipients")
+    phones: list[str] = []
+    for item in value:
+        phone = normalize_phone(item) if isinstance(item, str) else None
+        if phone is None:
+            raise _FieldError(
+                "invalid_phone", f"recipient {str(item)[:32]!r} is not a phone number"
+            )
+        if phone not in phones:
+            phones.append(phone)
+    return tuple(phones)
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise _FieldError("invalid_text", "text must be a non-empty string")
+    if len(value) > MAX_TEXT_CHARS:
+        raise _FieldError("text_too_long", f"text longer than {MAX_TEXT_CHARS} characters")
+    return value
+
+
+def _optional_str(doc: dict[str, Any], key: str, pattern: re.Pattern[str], code: str) -> str | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.match(value):
+        raise _FieldError(code, f"{key} {str(value)[:32]!r} is not valid")
+    return value
+
+
+def _choice(doc: dict[str, Any], key: str, allowed: frozenset[str], default: str) -> str:
+    value = doc.get(key, default)
+    if value not in allowed:
+        raise _FieldError(f"invalid_{key}", f"{key} must be one of {', '.join(sorted(allowed))}")
+    return str(value)
+
+
+def _validity(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 60 <= value <= 86400 * 7:
+        raise _FieldError("invalid_validity", "validity_seconds must be an integer 60..604800")
+    return value
+
+
+def _schedule(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _FieldError("invalid_schedule", "schedule_at must be an RFC 3339 string")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _FieldError("invalid_schedule", "schedule_at must be an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise _FieldError("invalid_schedule", "schedule_at must carry a time zone")
+    return moment
+
+
+def _comment(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 1000:
+        raise _FieldError("invalid_comment", "comment must be a string of at most 1000 characters")
+    return value
+
+
+def _bool(doc: dict[str, Any], key: str, *, default: bool) -> bool:
+    value = doc.get(key, default)
+    if not isinstance(value, bool):
+        raise _FieldError(f"invalid_{key}", f"{key} must be true or false")
+    return value
+
+
+def _object(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise _FieldError(f"invalid_{key}", f"{key} must be an object")
+    return value
+
+
+def _tags(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > 32:
+        raise _FieldError("invalid_tags", "tags must be an object of at most 32 entries")
+    for key, item in value.items():
+        if not _TAG_KEY.match(key) or not isinstance(item, str) or len(item) > 256:
+            raise _FieldError("invalid_tags", f"tag {key[:64]!r} must map to a string of <= 256")
+    return value

@@ -1,0 +1,1 @@
+"""What the provider sends back, turned into normalized events (no I/O here)."""

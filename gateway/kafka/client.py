@@ -1,0 +1,142 @@
+"""aiokafka producer and consumer with the gateway's durability settings."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from gateway.config import KafkaSettings
+from gateway.errors import KafkaUnavailableError
+from gateway.metrics import Metrics
+
+from .records import Partition, Record
+
+log = logging.getLogger(__name__)
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Connection options shared by every client (security included, secrets not logged)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "security_protocol": settings.security_protocol,
+        "request_timeout_ms": int(settings.request_timeout_seconds * 1000),
+    }
+    if settings.sasl_mechanism:
+        options |= {
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.sasl_username,
+            "sasl_plain_password": settings.sasl_password,
+        }
+    return options
+
+
+class KafkaPublisher:
+    """Publishes with an idempotent producer and acks=all; returns once acknowledged."""
+
+    def __init__(self, settings: KafkaSettings, metrics: Metrics, *, linger_ms: int = 2) -> None:
+        self._metrics = metrics
+        self._producer = AIOKafkaProducer(
+            **client_options(settings),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=256 * 1024,
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            raise KafkaUnavailableError(f"producer could not start: {exc}") from exc
+
+    async def stop(self) -> None:
+        """Flush what is buffered, then close."""
+        await self._producer.stop()
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            delivery = await self._producer.send(topic, value, key=key)
+            await delivery
+        except KafkaError as exc:
+            self._metrics.kafka_publish_errors.labels(topic).inc()
+            raise KafkaUnavailableError(f"publish to {topic} failed: {exc}") from exc
+        self._metrics.kafka_publish_latency.labels(topic).observe(time.perf_counter() - started)
+
+
+RevokeHandler = Callable[[set[Partition]], Awaitable[None]]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_revoked: RevokeHandler) -> None:
+        self._on_revoked = on_revoked
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._on_revoked({Partition(tp.topic, tp.partition) for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", sorted(f"{t.topic}:{t.partition}" for t in assigned))
+
+
+class KafkaRecordSource:
+    """A consumer with manual commits; records come back as plain :class:`Record`."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        metrics: Metrics,
+        *,
+        topics: Sequence[str],
+        group_id: str,
+        on_revoked: RevokeHandler,
+    ) -> None:
+        self._metrics = metrics
+        self._topics = list(topics)
+        self._listener = _Listener(on_revoked)
+        self._consumer = AIOKafkaConsumer(
+            **client_options(settings),
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=None,
+        )
+
+    async def start(self) -> None:
+        self._consumer.subscribe(self._topics, listener=self._listener)
+        try:
+            await self._consumer.start()
+        except KafkaError as exc:
+            await self._consumer.stop()
+            raise KafkaUnavailableError(f"consumer could not start: {exc}") from exc
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def fetch(self, timeout_seconds: float, max_records: int) -> list[Record]:
+        batches = await self._consumer.getmany(
+            timeout_ms=int(timeout_seconds * 1000), max_records=max_records
+        )
+        return [
+            Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
+            for messages in batches.values()
+            for m in messages
+        ]
+
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(
+                {TopicPartition(p.topic, p.partition): o for p, o in offsets.items()}
+            )
+        except KafkaError as exc:
+            self._metrics.kafka_commits.labels("error").inc()
+            raise KafkaUnavailableError(f"offset commit failed: {exc}") from exc
+        self._metrics.kafka_commits.labels("ok").inc()

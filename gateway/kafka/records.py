@@ -1,0 +1,42 @@
+"""Plain records and the seams the domain uses instead of Kafka clients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+    @property
+    def source(self) -> Partition:
+        return Partition(self.topic, self.partition)
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Return only once Kafka acknowledged the record (acks=all)."""
+
+
+class RecordSource(Protocol):
+    async def fetch(self, timeout_seconds: float, max_records: int) -> list[Record]:
+        """Records in partition order; empty when none arrived in time."""
+
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
+        """Commit the next offset to read for each partition."""

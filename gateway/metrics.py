@@ -1,0 +1,88 @@
+"""The gateway's Prometheus metrics, built on a registry the composition root owns."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Every metric the gateway exports. Labels are bounded: role, bind, status names."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.smpp_submits = Counter(
+            "smsc_smpp_submits_total",
+            "submit_sm responses by command status",
+            ["bind", "command_status"],
+            registry=r,
+        )
+        self.smpp_submit_latency = Histogram(
+            "smsc_smpp_submit_latency_seconds",
+            "Time from submit_sm written to submit_sm_resp received",
+            ["bind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.smpp_window_in_use = Gauge(
+            "smsc_smpp_window_in_use",
+            "Requests awaiting a response",
+            ["bind"],
+            registry=r,
+        )
+        self.smpp_window_size = Gauge(
+            "smsc_smpp_window_size", "Configured window of a bind", ["bind"], registry=r
+        )
+        self.smpp_bound = Gauge(
+            "smsc_smpp_bound", "1 while the bind is up, 0 otherwise", ["bind"], registry=r
+        )
+        self.smpp_binds = Counter(
+            "smsc_smpp_bind_attempts_total",
+            "Bind attempts by outcome",
+            ["bind", "outcome"],
+            registry=r,
+        )
+        self.smpp_deliver_sm = Counter(
+            "smsc_smpp_deliver_sm_total",
+            "deliver_sm received, by kind and the status answered",
+            ["bind", "kind", "command_status"],
+            registry=r,
+        )
+        self.send_requests = Counter(
+            "smsc_send_requests_total", "Send requests consumed, by topic", ["topic"], registry=r
+        )
+        self.send_results = Counter(
+            "smsc_send_results_total", "Send results published, by outcome", ["outcome"], registry=r
+        )
+        self.send_retries = Counter(
+            "smsc_send_retries_total", "Submits attempted again, by reason", ["reason"], registry=r
+        )
+        self.dead_letters = Counter(
+            "smsc_dead_letters_total",
+            "Records dead-lettered",
+            ["reason"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "smsc_sender_in_flight_requests",
+            "Requests being processed",
+            registry=r,
+        )
+        self.kafka_publish_latency = Histogram(
+            "smsc_kafka_publish_latency_seconds",
+            "Time for Kafka to acknowledge a published event",
+            ["topic"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.kafka_publish_errors = Counter(
+            "smsc_kafka_publish_errors_total",
+            "Publishes not acknowledged",
+            ["topic"],
+            registry=r,
+        )
+        self.kafka_commits = Counter(
+            "smsc_kafka_commits_total", "Offset commits by outcome", ["outcome"], registry=r
+        )

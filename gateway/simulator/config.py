@@ -1,0 +1,150 @@
+"""Settings of the SMSC simulator, validated once when built.
+
+Nothing here reads the environment: the composition root loads ``GATEWAY_SIMULATOR_*`` into
+:class:`SimulatorConfig`. Defaults follow the provider's SMPP seed where it says something
+(2-minute inactivity cut, decimal message ids, the delivery report TLVs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import NamedTuple
+
+from gateway.errors import ConfigError
+from gateway.smpp.codec import DEFAULT_MAX_FRAME_SIZE
+from gateway.smpp.constants import MessageState
+
+# The final ``stat:`` words of a receipt and the message_state TLV each one travels with
+# (SMPP 3.4 appendix B and 5.2.28).
+STAT_STATES: Mapping[str, MessageState] = MappingProxyType(
+    {
+        "ENROUTE": MessageState.ENROUTE,
+        "DELIVRD": MessageState.DELIVERED,
+        "EXPIRED": MessageState.EXPIRED,
+        "DELETED": MessageState.DELETED,
+        "UNDELIV": MessageState.UNDELIVERABLE,
+        "ACCEPTD": MessageState.ACCEPTED,
+        "UNKNOWN": MessageState.UNKNOWN,
+        "REJECTD": MessageState.REJECTED,
+    }
+)
+
+# Bind fields are C-Octet Strings of 16 (system_id) and 9 (password) octets with the NUL.
+MAX_SYSTEM_ID = 15
+MAX_PASSWORD = 8
+# Vendor TLVs (seed, "Checking the status"): cost "n.nnnn" of at most 6 characters, mccmnc of
+# at most 5; the sizes count characters, the terminating NUL comes on top.
+MAX_COST = Decimal("9.9999")
+MAX_MCCMNC = 5
+
+
+class DlrOutcome(NamedTuple):
+    """One possible final status of a message: receipt ``stat``, ``err`` code, weight."""
+
+    stat: str = "DELIVRD"
+    err: int = 0
+    weight: float = 1.0
+
+
+def _default_accounts() -> Mapping[str, str]:
+    return MappingProxyType({"gateway": "secret"})
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """What the simulator listens on, whom it lets in, and how it reports on messages.
+
+    ``accounts`` maps system_id to password and never appears in ``repr``. Durations are in
+    seconds; ``inactivity_timeout_seconds=None`` switches the inactivity cut off.
+    ``seed=None`` seeds the outcome choice from the OS instead of reproducibly.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    system_id: str = "SMSC"
+    accounts: Mapping[str, str] = field(default_factory=_default_accounts, repr=False)
+    window: int = 100
+    response_timeout_seconds: float = 10.0
+    inactivity_timeout_seconds: float | None = 120.0
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    stop_timeout_seconds: float = 5.0
+    message_id_start: int = 100_000_001
+    dlr_delay_seconds: float = 1.0
+    dlr_retry_seconds: float = 5.0
+    dlr_outcomes: tuple[DlrOutcome, ...] = (DlrOutcome(),)
+    dlr_cost: Decimal = Decimal("1.95")
+    dlr_mccmnc: str = "25001"
+    seed: int | None = 0
+    record_submits: bool = True
+    max_recorded_submits: int = 100_000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
+        problems = [
+            *self._network_problems(),
+            *self._account_problems(),
+            *self._timer_problems(),
+            *self._dlr_problems(),
+        ]
+        if problems:
+            raise ConfigError("invalid simulator config: " + "; ".join(problems))
+
+    def _network_problems(self) -> list[str]:
+        problems = []
+        if not 0 <= self.port <= 0xFFFF:
+            problems.append(f"port {self.port} is not 0..65535")
+        if not 1 <= len(self.system_id) <= MAX_SYSTEM_ID:
+            problems.append(f"system_id must be 1..{MAX_SYSTEM_ID} characters")
+        if self.window < 1:
+            problems.append("window must be at least 1")
+        if self.max_frame_size < 1024:
+            problems.append("max_frame_size must be at least 1024")
+        if self.message_id_start < 0:
+            problems.append("message_id_start must not be negative")
+        if self.max_recorded_submits < 0:
+            problems.append("max_recorded_submits must not be negative")
+        return problems
+
+    def _account_problems(self) -> list[str]:
+        problems = []
+        if not self.accounts:
+            problems.append("accounts must not be empty")
+        for system_id, password in self.accounts.items():
+            if not 1 <= len(system_id) <= MAX_SYSTEM_ID or not system_id.isascii():
+                problems.append(f"account {system_id!r}: system_id must be 1..15 ASCII characters")
+            if len(password) > MAX_PASSWORD or not password.isascii():
+                # The password itself is never quoted in the message.
+                problems.append(f"account {system_id!r}: password must be 0..8 ASCII characters")
+        return problems
+
+    def _timer_problems(self) -> list[str]:
+        timers = {
+            "response_timeout_seconds": self.response_timeout_seconds,
+            "stop_timeout_seconds": self.stop_timeout_seconds,
+            "dlr_retry_seconds": self.dlr_retry_seconds,
+            "inactivity_timeout_seconds": self.inactivity_timeout_seconds,
+        }
+        problems = [
+            f"{name} must be positive" for name, v in timers.items() if v is not None and v <= 0
+        ]
+        if self.dlr_delay_seconds < 0:
+            problems.append("dlr_delay_seconds must not be negative")
+        return problems
+
+    def _dlr_problems(self) -> list[str]:
+        problems = []
+        if not self.dlr_outcomes or sum(o.weight for o in self.dlr_outcomes) <= 0:
+            problems.append("dlr_outcomes needs at least one outcome with a positive weight")
+        for outcome in self.dlr_outcomes:
+            if outcome.stat not in STAT_STATES:
+                problems.append(f"dlr_outcomes: unknown stat {outcome.stat!r}")
+            if not 0 <= outcome.err <= 999 or outcome.weight < 0:
+                problems.append(f"dlr_outcomes: {outcome} needs err 0..999 and weight >= 0")
+        if not 0 <= self.dlr_cost <= MAX_COST:
+            problems.append(f"dlr_cost must be 0..{MAX_COST} to fit the 6-character TLV")
+        if not (self.dlr_mccmnc.isdigit() and len(self.dlr_mccmnc) <= MAX_MCCMNC):
+            problems.append(f"dlr_mccmnc must be 1..{MAX_MCCMNC} digits")
+        return problems

@@ -1,0 +1,198 @@
+"""The gateway's SMPP bind: connect, bind transceiver, keep it up, submit, drain, unbind.
+
+Connection failures are retried with exponential backoff and full jitter, rotating through
+the configured hosts (the provider's primary, then its backup). Submits wait a bounded time
+for a bind; a non-zero command_status becomes the error class of
+:func:`gateway.smpp.errors.error_for_status`, which says whether sending again can help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+
+from gateway.config import SmppSettings
+from gateway.metrics import Metrics
+from gateway.smpp.constants import status_name
+from gateway.smpp.errors import (
+    BindRejectedError,
+    ConnectionClosedError,
+    SmppError,
+    error_for_status,
+)
+from gateway.smpp.pdu import BindTransceiver, DeliverSm, Pdu, SubmitSm, SubmitSmResp
+from gateway.smpp.session import Role, Session, SessionConfig
+
+from .smpp_connection import SmppConnection
+
+log = logging.getLogger(__name__)
+
+DeliverHandler = Callable[[SmppConnection, DeliverSm], None]
+
+
+def backoff_seconds(attempt: int, low: float, high: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(high, low * 2**attempt)]."""
+    return rng.uniform(0, min(high, low * (2 ** min(attempt, 30))))
+
+
+class SmppClient:
+    """One bind to the provider that reconnects until stopped."""
+
+    def __init__(
+        self,
+        settings: SmppSettings,
+        metrics: Metrics,
+        on_deliver: DeliverHandler,
+        *,
+        name: str = "smpp-0",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self._metrics = metrics
+        self._on_deliver = on_deliver
+        self._rng = rng or random.Random()
+        self._connection: SmppConnection | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._bound = asyncio.Event()
+        self._stopping = False
+        self.reconnects = 0
+        metrics.smpp_window_size.labels(name).set(settings.window)
+        metrics.smpp_bound.labels(name).set(0)
+
+    @property
+    def bound(self) -> bool:
+        return self._bound.is_set()
+
+    async def wait_bound(self, timeout_seconds: float) -> None:
+        await asyncio.wait_for(self._bound.wait(), timeout_seconds)
+
+    async def run(self) -> None:
+        """Keep a bind up until :meth:`stop`; never returns earlier, never raises on I/O."""
+        attempt = 0
+        while not self._stopping:
+            host = self.settings.hosts[attempt % len(self.settings.hosts)]
+            try:
+                connection = await self._connect_and_bind(host)
+            except (OSError, TimeoutError, SmppError) as exc:
+                delay = backoff_seconds(
+                    attempt,
+                    self.settings.reconnect_min_seconds,
+                    self.settings.reconnect_max_seconds,
+                    self._rng,
+                )
+                log.warning(
+                    "%s: bind to %s failed (%s); retry in %.1fs", self.name, host, exc, delay
+                )
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            await self._serve(connection)
+
+    async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
+        """Submit and return the provider's answer; raises a typed SMPP error otherwise."""
+        connection = await self._connection_for_submit()
+        started = time.perf_counter()
+        self._metrics.smpp_window_in_use.labels(self.name).set(connection.session.outstanding)
+        response = await connection.request(pdu)
+        self._metrics.smpp_submit_latency.labels(self.name).observe(time.perf_counter() - started)
+        self._metrics.smpp_submits.labels(self.name, status_name(response.command_status)).inc()
+        self._metrics.smpp_window_in_use.labels(self.name).set(connection.session.outstanding)
+        if response.command_status != 0:
+            raise error_for_status(response.command_status)
+        if not isinstance(response, SubmitSmResp):
+            raise ConnectionClosedError(f"unexpected {type(response).__name__}")
+        return response
+
+    async def stop(self) -> None:
+        """Stop reconnecting, let outstanding submits finish, then unbind."""
+        self._stopping = True
+        connection = self._connection
+        if connection is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(connection.wait_idle(), self.settings.unbind_timeout_seconds)
+        await connection.unbind(self.settings.unbind_timeout_seconds)
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _connection_for_submit(self) -> SmppConnection:
+        if not self._bound.is_set():
+            try:
+                await asyncio.wait_for(self._bound.wait(), self.settings.response_timeout_seconds)
+            except TimeoutError:
+                raise ConnectionClosedError(f"{self.name} is not bound") from None
+        connection = self._connection
+        if connection is None or connection.closed:
+            raise ConnectionClosedError(f"{self.name} is not bound")
+        return connection
+
+    async def _connect_and_bind(self, hostport: str) -> SmppConnection:
+        host, _, port = hostport.rpartition(":")
+        context = ssl.create_default_context() if self.settings.tls else None
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, int(port), ssl=context),
+            self.settings.connect_timeout_seconds,
+        )
+        session = Session(Role.ESME, self._session_config(), asyncio.get_running_loop().time())
+        connection = SmppConnection(session, reader, writer, self._dispatch_request, name=self.name)
+        self._connection = connection
+        self._reader_task = asyncio.create_task(connection.run(), name=f"{self.name}-reader")
+        try:
+            await self._bind(connection)
+        except BaseException:
+            connection.abort("bind failed")
+            await asyncio.gather(self._reader_task, return_exceptions=True)
+            raise
+        return connection
+
+    def _session_config(self) -> SessionConfig:
+        return SessionConfig(
+            window=self.settings.window,
+            response_timeout_seconds=self.settings.response_timeout_seconds,
+            enquire_link_interval_seconds=self.settings.enquire_link_interval_seconds,
+            max_frame_size=self.settings.max_frame_size,
+        )
+
+    async def _bind(self, connection: SmppConnection) -> None:
+        bind = BindTransceiver(
+            system_id=self.settings.system_id,
+            password=self.settings.password,
+            system_type=self.settings.system_type,
+        )
+        try:
+            response = await connection.send_request(bind)
+        except SmppError:
+            self._metrics.smpp_binds.labels(self.name, "error").inc()
+            raise
+        if response.command_status != 0:
+            self._metrics.smpp_binds.labels(self.name, status_name(response.command_status)).inc()
+            raise BindRejectedError(response.command_status)
+        self._metrics.smpp_binds.labels(self.name, "ok").inc()
+
+    async def _serve(self, connection: SmppConnection) -> None:
+        log.info("%s: bound as %s", self.name, self.settings.system_id)
+        self._bound.set()
+        self._metrics.smpp_bound.labels(self.name).set(1)
+        try:
+            if self._reader_task is not None:
+                await self._reader_task
+        finally:
+            self._bound.clear()
+            self._metrics.smpp_bound.labels(self.name).set(0)
+            self._metrics.smpp_window_in_use.labels(self.name).set(0)
+        if not self._stopping:
+            self.reconnects += 1
+            log.warning("%s: connection lost: %s", self.name, connection.close_reason)
+
+    def _dispatch_request(self, pdu: Pdu) -> None:
+        # The session refuses every other request an ESME may not receive (SMPP 3.4 2.3).
+        connection = self._connection
+        if connection is not None and isinstance(pdu, DeliverSm):
+            self._on_deliver(connection, pdu)
