@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/smsc-gateway demo
 
 test: $(STAMP) lint typecheck
+	bash deploy/local/install-test-tools.sh
 	$(PY) -m gateway.localkafka fetch
 	$(PY) -m pytest -q
 

@@ -52,6 +52,8 @@ def _from_udh(data: bytes) -> PartInfo | None:
     while offset + 2 <= end:
         iei, length = data[offset], data[offset + 1]
         value = data[offset + 2 : offset + 2 + length]
+        if len(value) < length or offset + 2 + length > end:
+            return None  # truncated UDH: treat the message as a whole one
         if iei == _IEI_CONCAT_8BIT and length == 3:
             return PartInfo(value[0], value[1], value[2])
         if iei == _IEI_CONCAT_16BIT and length == 4:

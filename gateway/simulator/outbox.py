@@ -65,14 +65,18 @@ class DlrOutbox:
         """Reports waiting for their time."""
         return len(self._heap)
 
+    def release_due(self, now: float) -> None:
+        """Move every report due at ``now`` to its system_id's ready queue."""
+        while self._heap and self._heap[0][0] <= now:
+            dlr = heapq.heappop(self._heap)[2]
+            self._on_due(dlr)
+            self.requeue(dlr)
+
     async def run(self, clock: Callable[[], float]) -> None:
         """Release reports as they fall due; runs until cancelled."""
         while True:
             now = clock()
-            while self._heap and self._heap[0][0] <= now:
-                dlr = heapq.heappop(self._heap)[2]
-                self._on_due(dlr)
-                self.requeue(dlr)
+            self.release_due(now)
             self._wake.clear()
             delay = self._heap[0][0] - now if self._heap else None
             with contextlib.suppress(TimeoutError):

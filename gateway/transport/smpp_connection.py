@@ -139,9 +139,11 @@ class SmppConnection:
         if not self.closed and self.session.state not in (State.CLOSED, State.UNBINDING):
             self.session.unbind(self.now())
             self._flush()
-            self._arm_timer()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), timeout_seconds)
+            # Not bound yet: the session closed at once and no unbind_resp will come.
+            if self.session.state is State.UNBINDING:
+                self._arm_timer()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), timeout_seconds)
         self.abort("unbound")
 
     def abort(self, reason: str) -> None:
