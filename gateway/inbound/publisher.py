@@ -19,7 +19,7 @@ from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.events.delivery import DeliveryReport, IncomingMessage, dlr_event, incoming_event
 from gateway.events.envelope import dumps, utc_now
 from gateway.kafka.records import Publisher
-from gateway.metrics import Metrics
+from gateway.metrics import Children, Metrics
 from gateway.smpp import codec
 from gateway.smpp.constants import CommandStatus, status_name
 from gateway.smpp.pdu import DeliverSm
@@ -46,6 +46,7 @@ class DeliverSmPublisher:
         self._publisher = publisher
         self._topics = topics
         self._metrics = metrics
+        self._deliver_sm = Children(metrics.smpp_deliver_sm)
         self._role = role
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
@@ -70,7 +71,7 @@ class DeliverSmPublisher:
         except KafkaUnavailableError as exc:
             log.warning("%s: deliver_sm not stored, asking to redeliver: %s", bind, exc)
             status = CommandStatus.ESME_RX_T_APPN
-        self._metrics.smpp_deliver_sm.labels(bind, kind, status_name(status)).inc()
+        self._deliver_sm(bind, kind, status_name(status)).inc()
         respond(status)
 
     def _route(

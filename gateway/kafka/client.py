@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from gateway.config import KafkaSettings
 from gateway.errors import KafkaUnavailableError
-from gateway.metrics import Metrics
+from gateway.metrics import Children, Metrics
 
 from .records import Partition, Record
 
@@ -40,7 +40,8 @@ class KafkaPublisher:
     """Publishes with an idempotent producer and acks=all; returns once acknowledged."""
 
     def __init__(self, settings: KafkaSettings, metrics: Metrics, *, linger_ms: int = 2) -> None:
-        self._metrics = metrics
+        self._latency = Children(metrics.kafka_publish_latency)
+        self._errors = Children(metrics.kafka_publish_errors)
         self._producer = AIOKafkaProducer(
             **client_options(settings),
             acks="all",
@@ -66,9 +67,9 @@ class KafkaPublisher:
             delivery = await self._producer.send(topic, value, key=key)
             await delivery
         except KafkaError as exc:
-            self._metrics.kafka_publish_errors.labels(topic).inc()
+            self._errors(topic).inc()
             raise KafkaUnavailableError(f"publish to {topic} failed: {exc}") from exc
-        self._metrics.kafka_publish_latency.labels(topic).observe(time.perf_counter() - started)
+        self._latency(topic).observe(time.perf_counter() - started)
 
 
 RevokeHandler = Callable[[set[Partition]], Awaitable[None]]

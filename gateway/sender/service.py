@@ -41,7 +41,7 @@ from gateway.events.send_result import (
     send_result_event,
 )
 from gateway.kafka.records import Partition, Publisher, Record, RecordSource
-from gateway.metrics import Metrics
+from gateway.metrics import Children, Metrics
 from gateway.smpp.constants import status_name
 from gateway.smpp.errors import CommandStatusError
 from gateway.smpp.pdu import SubmitSm, SubmitSmResp
@@ -88,6 +88,8 @@ class Sender:
         self._smpp = smpp
         self._topics = topics
         self._metrics = metrics
+        self._requests = Children(metrics.send_requests)
+        self._results = Children(metrics.send_results)
         self._role = role
         self._clock = clock
         self._tracker: OffsetTracker[Partition] = OffsetTracker()
@@ -143,7 +145,7 @@ class Sender:
 
     async def _resolve(self, record: Record) -> list[Outgoing]:
         received_at = self._clock()
-        self._metrics.send_requests.labels(record.topic).inc()
+        self._requests(record.topic).inc()
         parsed = parse_send_request(record.value)
         if isinstance(parsed, InvalidRequest):
             return self._invalid(record, parsed, received_at)
@@ -170,6 +172,28 @@ class Sender:
         ]
 
     async def _submit(self, pdu: SubmitSm, phone: str) -> tuple[RecipientOutcome, int]:
+        """One recipient's submit; temporary failures are retried with backoff and jitter."""
+        attempts = 1
+        try:
+            try:
+                response = await self._submitter.submit(pdu)
+            except GatewayError as first:
+                if not first.retriable:
+                    raise
+                # The retry machinery is built only when needed: it costs more than a submit.
+                self._count_retry_of(first)
+                response, attempts = await self._retry(pdu)
+        except CommandStatusError as exc:
+            status = "failed" if exc.retriable else "rejected"
+            error = ErrorInfo(status_name(exc.command_status).lower(), str(exc), exc.command_status)
+            return RecipientOutcome(phone, status, error=error), attempts
+        except GatewayError as exc:
+            error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
+            return RecipientOutcome(phone, "failed", error=error), attempts
+        message_id = normalize_message_id(response.message_id)
+        return RecipientOutcome(phone, "accepted", (message_id,)), attempts
+
+    async def _retry(self, pdu: SubmitSm) -> tuple[SubmitSmResp, int]:
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_retriable),
             wait=wait_exponential_jitter(
@@ -181,32 +205,27 @@ class Sender:
             before_sleep=self._count_retry,
             reraise=True,
         )
-        attempts = 0
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    response = await self._submitter.submit(pdu)
-        except CommandStatusError as exc:
-            status = "failed" if exc.retriable else "rejected"
-            error = ErrorInfo(status_name(exc.command_status).lower(), str(exc), exc.command_status)
-            return RecipientOutcome(phone, status, error=error), attempts
-        except GatewayError as exc:
-            error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
-            return RecipientOutcome(phone, "failed", error=error), attempts
-        message_id = normalize_message_id(response.message_id)
-        return RecipientOutcome(phone, "accepted", (message_id,)), attempts
+        attempts = 1
+        # The first attempt failed outside the loop, whose first try would come at once.
+        await asyncio.sleep(self._settings.retry_initial_seconds)
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                response = await self._submitter.submit(pdu)
+        return response, attempts
 
     def _is_stopping(self) -> bool:
         return self._stopping
 
     def _count_retry(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        reason = (
-            status_name(error.command_status)
-            if isinstance(error, CommandStatusError)
-            else (type(error).__name__)
-        )
+        if state.outcome is not None:
+            self._count_retry_of(state.outcome.exception())
+
+    def _count_retry_of(self, error: BaseException | None) -> None:
+        if isinstance(error, CommandStatusError):
+            reason = status_name(error.command_status)
+        else:
+            reason = type(error).__name__
         self._metrics.send_retries.labels(reason).inc()
 
     def _invalid(
@@ -235,7 +254,7 @@ class Sender:
                 error=error,
             )
             out.append(Outgoing(self._topics.send_results, invalid.request_id.encode(), result))
-            self._metrics.send_results.labels("rejected").inc()
+            self._results("rejected").inc()
         return out
 
     def _result(
@@ -248,7 +267,7 @@ class Sender:
         recipients: list[RecipientOutcome] | None = None,
         attempts: int = 0,
     ) -> Outgoing:
-        self._metrics.send_results.labels(outcome).inc()
+        self._results(outcome).inc()
         event = send_result_event(
             request_id=request.request_id,
             outcome=outcome,

@@ -103,12 +103,15 @@ def format_receipt(
 
 def parse_receipt_time(value: str) -> datetime | None:
     """A receipt's YYMMDDhhmm[ss] time as UTC, or ``None`` when it is not one."""
-    for fmt in ("%y%m%d%H%M%S", RECEIPT_TIME_FORMAT):
-        try:
-            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
+    # strptime takes one-digit fields, so trying "%y%m%d%H%M%S" on "1108202241" would read
+    # 22:04:01 instead of 22:41: the length alone says which form the text is in.
+    fmt = {10: RECEIPT_TIME_FORMAT, 12: "%y%m%d%H%M%S"}.get(len(value))
+    if fmt is None or not (value.isascii() and value.isdigit()):
+        return None
+    try:
+        return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def normalize_message_id(message_id: str) -> str:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from gateway.config import SmppSettings
-from gateway.metrics import Metrics
+from gateway.metrics import Children, Metrics
 from gateway.smpp.constants import status_name
 from gateway.smpp.errors import (
     BindRejectedError,
@@ -62,6 +62,9 @@ class SmppClient:
         self._bound = asyncio.Event()
         self._stopping = False
         self.reconnects = 0
+        self._window_in_use = metrics.smpp_window_in_use.labels(name)
+        self._latency = metrics.smpp_submit_latency.labels(name)
+        self._submits = Children(metrics.smpp_submits)
         metrics.smpp_window_size.labels(name).set(settings.window)
         metrics.smpp_bound.labels(name).set(0)
 
@@ -99,11 +102,11 @@ class SmppClient:
         """Submit and return the provider's answer; raises a typed SMPP error otherwise."""
         connection = await self._connection_for_submit()
         started = time.perf_counter()
-        self._metrics.smpp_window_in_use.labels(self.name).set(connection.session.outstanding)
+        self._window_in_use.set(connection.session.outstanding)
         response = await connection.request(pdu)
-        self._metrics.smpp_submit_latency.labels(self.name).observe(time.perf_counter() - started)
-        self._metrics.smpp_submits.labels(self.name, status_name(response.command_status)).inc()
-        self._metrics.smpp_window_in_use.labels(self.name).set(connection.session.outstanding)
+        self._latency.observe(time.perf_counter() - started)
+        self._submits(self.name, status_name(response.command_status)).inc()
+        self._window_in_use.set(connection.session.outstanding)
         if response.command_status != 0:
             raise error_for_status(response.command_status)
         if not isinstance(response, SubmitSmResp):

@@ -21,6 +21,7 @@ from gateway.smpp.errors import (
 )
 from gateway.smpp.pdu import Pdu
 from gateway.smpp.session import (
+    BOUND_STATES,
     Event,
     ProtocolViolation,
     RequestReceived,
@@ -115,6 +116,8 @@ class SmppConnection:
         """Send now (the window must have room) and await the response."""
         if self.closed:
             raise ConnectionClosedError(self.close_reason)
+        if self.session.state is State.UNBINDING:
+            raise ConnectionClosedError("the session is unbinding")
         sent = self.session.send(pdu, self.now())
         future: asyncio.Future[Pdu] = self._loop.create_future()
         self._pending[sent.sequence_number] = future
@@ -136,14 +139,13 @@ class SmppConnection:
 
     async def unbind(self, timeout_seconds: float = 5.0) -> None:
         """Unbind cleanly when bound, then close; never raises for a dead peer."""
-        if not self.closed and self.session.state not in (State.CLOSED, State.UNBINDING):
+        # Only a bound session has an unbind to wait for; any other one just closes.
+        if not self.closed and self.session.state in BOUND_STATES:
             self.session.unbind(self.now())
             self._flush()
-            # Not bound yet: the session closed at once and no unbind_resp will come.
-            if self.session.state is State.UNBINDING:
-                self._arm_timer()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), timeout_seconds)
+            self._arm_timer()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), timeout_seconds)
         self.abort("unbound")
 
     def abort(self, reason: str) -> None:

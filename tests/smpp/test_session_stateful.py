@@ -50,7 +50,7 @@ SMSC_CONFIG = SessionConfig(
     window=2,
     response_timeout_seconds=4.0,
     enquire_link_interval_seconds=None,
-    inactivity_timeout_seconds=20.0,
+    inactivity_timeout_seconds=60.0,
 )
 HOUSEKEEPING = (EnquireLink, Unbind)
 
@@ -226,5 +226,5 @@ class SessionPair(RuleBasedStateMachine):
             assert len(self.awaiting[role]) <= session.outstanding
 
 
-SessionPair.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+SessionPair.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
 TestSessionPair = SessionPair.TestCase
