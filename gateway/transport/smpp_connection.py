@@ -67,6 +67,7 @@ class SmppConnection:
         self._timer_at: float | None = None
         self._closed = asyncio.Event()
         self._idle = asyncio.Event()
+        self._flush_scheduled = False
         self.close_reason = ""
 
     @property
@@ -121,7 +122,7 @@ class SmppConnection:
         sent = self.session.send(pdu, self.now())
         future: asyncio.Future[Pdu] = self._loop.create_future()
         self._pending[sent.sequence_number] = future
-        self._flush()
+        self._flush_soon()
         # The request's response deadline may be the session's earliest timer now.
         self._arm_timer()
         await self._drain()
@@ -135,7 +136,7 @@ class SmppConnection:
             self.session.respond(request, response, self.now())
         except SessionStateError:
             return  # the session closed and forgot the request meanwhile
-        self._flush()
+        self._flush_soon()
 
     async def unbind(self, timeout_seconds: float = 5.0) -> None:
         """Unbind cleanly when bound, then close; never raises for a dead peer."""
@@ -214,7 +215,14 @@ class SmppConnection:
                 if not waiter.done():
                     waiter.set_result(None)
 
+    def _flush_soon(self) -> None:
+        """Write at the next turn of the loop, so a burst of PDUs leaves in one send call."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._flush_scheduled = False
         data = self.session.data_to_send()
         if data and not self._writer.is_closing():
             self._writer.write(data)

@@ -363,7 +363,7 @@ def test_any_result_the_sender_builds_matches_schema(
     request_id: str, phones: list[str], statuses: list[str], tags: dict[str, str]
 ) -> None:
     recipients = [
-        RecipientOutcome(p, s, ("1",) if s == "accepted" else (), None)
+        RecipientOutcome(p, s, ("1",))
         if s == "accepted"
         else RecipientOutcome(p, s, error=ErrorInfo("e", "m", 8))
         for p, s in zip(phones, statuses, strict=False)

@@ -1,0 +1,170 @@
+"""Plain fakes for the seams the domain uses: RecordSource, Publisher and Submitter.
+
+They share a :class:`Timeline` so tests can assert the order of publishes, commits and
+answers without timing. Nothing here patches anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway.errors import KafkaUnavailableError
+from gateway.kafka.records import Partition, Record
+from gateway.smpp.pdu import SubmitSm, SubmitSmResp
+from tests.eventcheck import validate_event
+
+
+@dataclass
+class Timeline:
+    """What happened, in order: ("publish", topic, key), ("commit", offsets), ..."""
+
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, *entry: Any) -> None:
+        self.entries.append(entry)
+
+    def index(self, predicate: Callable[[tuple[Any, ...]], bool]) -> int:
+        for position, entry in enumerate(self.entries):
+            if predicate(entry):
+                return position
+        raise AssertionError(f"nothing in the timeline matches; timeline: {self.entries}")
+
+
+def record(
+    value: bytes | None,
+    *,
+    offset: int,
+    topic: str = "smsc.send.v1",
+    partition: int = 0,
+    key: bytes | None = b"key",
+) -> Record:
+    return Record(topic, partition, offset, key, value, timestamp_ms=1_900_000_000_000)
+
+
+class FakeSource:
+    """Hands out its records once, then nothing; records every commit."""
+
+    def __init__(self, records: Iterable[Record], timeline: Timeline | None = None) -> None:
+        self._pending: deque[Record] = deque(records)
+        self.timeline = timeline or Timeline()
+        self.commits: list[dict[Partition, int]] = []
+        self.failing = False
+
+    @property
+    def exhausted(self) -> bool:
+        return not self._pending
+
+    async def fetch(self, timeout_seconds: float, max_records: int) -> list[Record]:
+        if not self._pending:
+            await asyncio.sleep(min(timeout_seconds, 0.002))
+            return []
+        await asyncio.sleep(0)
+        count = min(max_records, len(self._pending))
+        return [self._pending.popleft() for _ in range(count)]
+
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
+        await asyncio.sleep(0)
+        if self.failing:
+            raise KafkaUnavailableError("commit not acknowledged")
+        self.commits.append(dict(offsets))
+        self.timeline.add("commit", dict(offsets))
+
+    def committed(self, partition: Partition) -> int | None:
+        """The last offset committed for ``partition``."""
+        for commit in reversed(self.commits):
+            if partition in commit:
+                return commit[partition]
+        return None
+
+
+@dataclass(frozen=True)
+class Published:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+    @property
+    def event(self) -> dict[str, Any]:
+        decoded: dict[str, Any] = orjson.loads(self.value)
+        return decoded
+
+
+class FakePublisher:
+    """Stores what it is given; raises KafkaUnavailableError while ``failing``.
+
+    Every stored event is validated against the schema it names.
+    """
+
+    def __init__(self, timeline: Timeline | None = None) -> None:
+        self.timeline = timeline or Timeline()
+        self.published: list[Published] = []
+        self.failing = False
+        self.failures = 0
+        self.gate: asyncio.Event | None = None  # when set: publish waits for it
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        await asyncio.sleep(0)
+        if self.failing:
+            self.failures += 1
+            self.timeline.add("publish-failed", topic, key)
+            raise KafkaUnavailableError("not acknowledged")
+        item = Published(topic, key, value)
+        validate_event(item.event)
+        self.published.append(item)
+        self.timeline.add("publish", topic, key)
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        return [p.event for p in self.published if p.topic == topic]
+
+
+@dataclass
+class Answer:
+    """A scripted submit answer: a message id (ESME_ROK), or an exception to raise.
+
+    ``gate`` makes the answer wait until the test opens it.
+    """
+
+    message_id: str = "1"
+    error: BaseException | None = None
+    gate: asyncio.Event | None = None
+
+
+class FakeSubmitter:
+    """Answers each destination from its script (then ``default``); records every PDU."""
+
+    def __init__(
+        self,
+        script: Mapping[str, Iterable[Answer]] | None = None,
+        *,
+        default: Callable[[SubmitSm], Answer] | None = None,
+        timeline: Timeline | None = None,
+    ) -> None:
+        self._script = {phone: deque(answers) for phone, answers in (script or {}).items()}
+        self._default = default or (lambda pdu: Answer(str(len(self.pdus))))
+        self.timeline = timeline or Timeline()
+        self.pdus: list[SubmitSm] = []
+
+    async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
+        self.pdus.append(pdu)
+        self.timeline.add("submit", pdu.destination_addr)
+        queue = self._script.get(pdu.destination_addr)
+        answer = queue.popleft() if queue else self._default(pdu)
+        if answer.gate is not None:
+            await answer.gate.wait()
+        await asyncio.sleep(0)
+        if answer.error is not None:
+            self.timeline.add("submit-error", pdu.destination_addr)
+            raise answer.error
+        self.timeline.add("submit-ok", pdu.destination_addr)
+        return SubmitSmResp(message_id=answer.message_id)
+
+    def to(self, phone: str) -> list[SubmitSm]:
+        return [pdu for pdu in self.pdus if pdu.destination_addr == phone]
