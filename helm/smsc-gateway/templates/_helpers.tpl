@@ -1,0 +1,14 @@
+{{- define "smsc-gateway.fullname" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "smsc-gateway.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "smsc-gateway.secretName" -}}
+{{- default (printf "%s-secret" (include "smsc-gateway.fullname" .)) .Values.existingSecret -}}
+{{- end -}}
