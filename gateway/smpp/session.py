@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from . import codec
-from .constants import MAX_SEQUENCE, CommandId, CommandStatus
+from .constants import MAX_SEQUENCE, RESPONSE_BIT, CommandId, CommandStatus
 from .errors import ProtocolError, SessionStateError, WindowFullError
 from .pdu import (
     RESPONSE_FOR,
@@ -336,8 +336,18 @@ class Session:
             )
             return
         request = entry.request
+        expected = request.command_id | RESPONSE_BIT
+        if pdu.command_id not in (expected, CommandId.GENERIC_NACK):
+            # The right sequence number on the wrong response: the request failed, and the
+            # peer is told nothing more (a response is never answered).
+            name = type(pdu).__name__
+            message = f"{name} answers {type(request).__name__} {pdu.sequence_number}"
+            events.append(ProtocolViolation(message, CommandStatus.ESME_RINVCMDID))
+            pdu = GenericNack(
+                sequence_number=pdu.sequence_number, command_status=CommandStatus.ESME_RINVCMDID
+            )
         bound = request.command_id in _BOUND_BY and pdu.command_status == CommandStatus.ESME_ROK
-        if bound and pdu.command_id == (request.command_id | 0x80000000):
+        if bound and pdu.command_id == expected:
             self.state = _BOUND_BY[request.command_id]
         if request.command_id == CommandId.UNBIND:
             events.extend(self._close("unbound"))

@@ -453,3 +453,17 @@ def test_close_forgets_unanswered_requests() -> None:
     link.esme.close()
     with pytest.raises(SessionStateError):
         link.esme.respond(delivered, DeliverSmResp(), link.now)
+
+
+def test_a_response_of_the_wrong_type_fails_its_request_without_binding() -> None:
+    esme = Session(Role.ESME, SessionConfig(), 0.0)
+    bind = esme.send(BindTransceiver(system_id="gw", password="pw"), 0.0)
+    wrong = encode(SubmitSmResp(sequence_number=bind.sequence_number, message_id="1"))
+    events = esme.receive_data(wrong, 0.1)
+    violations = [e for e in events if isinstance(e, ProtocolViolation)]
+    responses = [e for e in events if isinstance(e, ResponseReceived)]
+    assert len(violations) == 1
+    assert len(responses) == 1
+    assert isinstance(responses[0].response, GenericNack)
+    assert responses[0].response.command_status == CommandStatus.ESME_RINVCMDID
+    assert esme.state is State.OPEN
