@@ -7,77 +7,162 @@ DELIVER_SMs still being stored, flush the producer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from gateway.config import Settings
 from gateway.http.probes import ProbeServer
 from gateway.inbound.publisher import DeliverSmPublisher
-from gateway.kafka.client import KafkaPublisher, KafkaRecordSource
+from gateway.kafka.client import KafkaPublisher, KafkaRecordSource, TopicFollower
 from gateway.kafka.records import Partition
 from gateway.metrics import Metrics
+from gateway.sender.guards import ProviderGuards
+from gateway.sender.outcomes import KnownOutcomes
+from gateway.sender.pacing import SubmitGate
+from gateway.sender.ratelimit import AdaptiveRate
 from gateway.sender.service import Sender
+from gateway.sender.submission import Submission
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
 from gateway.transport.smpp_client import SmppClient
 from gateway.transport.smpp_connection import SmppConnection
+from gateway.transport.smpp_pool import SmppPool
 
 log = logging.getLogger(__name__)
 
+# How long the sender waits to learn the recent outcomes before consuming anyway.
+OUTCOMES_CATCH_UP_SECONDS = 120.0
 
-async def run_sender(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
-    """Run the sender role (with its transceiver bind's DLRs) until ``stop`` is set."""
-    publisher = KafkaPublisher(settings.kafka, metrics)
-    await publisher.start()
+
+@dataclass(frozen=True, slots=True)
+class SenderParts:
+    """What :func:`run_sender` builds, exposed for tests and benchmarks."""
+
+    sender: Sender
+    pool: SmppPool
+    gate: SubmitGate
+    follower: TopicFollower
+    bulk: KafkaRecordSource
+    urgent: KafkaRecordSource
+    inbound: DeliverSmPublisher
+
+
+def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher) -> SenderParts:
+    """Every object of the sender role, wired; nothing started."""
+    loop = asyncio.get_running_loop()
     inbound = DeliverSmPublisher(publisher, settings.topics, metrics, role="sender")
-    bind_name = "smpp-0"
-
-    def on_deliver(connection: SmppConnection, pdu: DeliverSm) -> None:
-        def respond(status: int) -> None:
-            connection.respond(pdu, DeliverSmResp(command_status=status))
-
-        inbound.submit(pdu, respond, bind=bind_name)
-
-    client = SmppClient(settings.smpp, metrics, on_deliver, name=bind_name)
-
-    async def on_revoked(partitions: set[Partition]) -> None:
-        await sender.on_revoked(partitions)
-
-    source = KafkaRecordSource(
-        settings.kafka,
-        metrics,
-        topics=[settings.topics.send_priority, settings.topics.send],
-        group_id=settings.sender.group_id,
-        on_revoked=on_revoked,
+    pool = SmppPool(
+        [
+            SmppClient(settings.smpp, metrics, _deliver_to(inbound, f"smpp-{i}"), name=f"smpp-{i}")
+            for i in range(settings.smpp.binds)
+        ],
+        settings.smpp.response_timeout_seconds,
     )
+    gate = SubmitGate(AdaptiveRate(settings.rate, loop.time()), loop.time)
+    submission = Submission(
+        submitter=pool,
+        gate=gate,
+        guards=ProviderGuards(settings.guards),
+        settings=settings.sender,
+        metrics=metrics,
+        account=settings.smpp.system_id,
+        clock=loop.time,
+    )
+    outcomes = KnownOutcomes(settings.sender.idempotency_window_seconds)
+    since_ms = int((time.time() - settings.sender.idempotency_window_seconds) * 1000)
+    follower = TopicFollower(
+        settings.kafka,
+        settings.topics.send_results,
+        lambda key, at_ms: outcomes.add(key, at_ms / 1000) if key else None,
+        since_ms=since_ms,
+    )
+    revoke: dict[str, Callable[[set[Partition]], Awaitable[None]]] = {}
+
+    def source(lane: str, topic: str, group_id: str) -> KafkaRecordSource:
+        async def on_revoked(partitions: set[Partition]) -> None:
+            await revoke[lane](partitions)
+
+        return KafkaRecordSource(
+            settings.kafka, metrics, topics=[topic], group_id=group_id, on_revoked=on_revoked
+        )
+
+    group_id = settings.sender.group_id
+    bulk = source("bulk", settings.topics.send, group_id)
+    urgent = source("urgent", settings.topics.send_priority, f"{group_id}-priority")
     sender = Sender(
-        source=source,
+        bulk=bulk,
+        urgent=urgent,
         publisher=publisher,
-        submitter=client,
+        submission=submission,
+        outcomes=outcomes,
         settings=settings.sender,
         smpp=settings.smpp,
         topics=settings.topics,
         metrics=metrics,
     )
+    revoke.update(bulk=sender.bulk.on_revoked, urgent=sender.urgent.on_revoked)
+    return SenderParts(sender, pool, gate, follower, bulk, urgent, inbound)
+
+
+def _deliver_to(
+    inbound: DeliverSmPublisher, bind: str
+) -> Callable[[SmppConnection, DeliverSm], None]:
+    def on_deliver(connection: SmppConnection, pdu: DeliverSm) -> None:
+        def respond(status: int) -> None:
+            connection.respond(pdu, DeliverSmResp(command_status=status))
+
+        inbound.submit(pdu, respond, bind=bind)
+
+    return on_deliver
+
+
+async def run_sender(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Run the sender role (with its binds' delivery reports) until ``stop`` is set."""
+    publisher = KafkaPublisher(settings.kafka, metrics)
+    await publisher.start()
+    parts = build_sender(settings, metrics, publisher)
     probes = ProbeServer(
         settings.http.host,
         settings.http.port,
         metrics,
-        lambda: (client.bound, "bound" if client.bound else "not bound"),
+        lambda: (parts.pool.bound > 0, f"{parts.pool.bound} of {len(parts.pool.clients)} bound"),
     )
     await probes.start()
-    client_task = asyncio.create_task(client.run(), name="smpp-client")
+    background = [
+        asyncio.create_task(parts.pool.run(), name="smpp-pool"),
+        asyncio.create_task(parts.follower.run(), name="outcomes-follower"),
+        asyncio.create_task(_report_rate(parts.gate, metrics, settings.smpp.system_id)),
+    ]
     try:
-        await source.start()
-        try:
-            await sender.run(stop)
-        finally:
-            await client.stop()
-            await inbound.drain()
-            await source.stop()
+        await _consume(parts, stop)
     finally:
-        client_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await client_task
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await publisher.stop()
         await probes.stop()
         log.info("sender stopped")
+
+
+async def _consume(parts: SenderParts, stop: asyncio.Event) -> None:
+    try:
+        await asyncio.wait_for(parts.follower.caught_up(), OUTCOMES_CATCH_UP_SECONDS)
+    except TimeoutError:
+        log.warning("recent outcomes not fully read; redelivered requests may be sent again")
+    await parts.bulk.start()
+    await parts.urgent.start()
+    try:
+        await parts.sender.run(stop)
+    finally:
+        await parts.pool.stop()
+        await parts.inbound.drain()
+        await parts.bulk.stop()
+        await parts.urgent.stop()
+
+
+async def _report_rate(gate: SubmitGate, metrics: Metrics, account: str) -> None:
+    gauge = metrics.rate_allowed.labels(account)
+    while True:
+        gauge.set(gate.current_rate())
+        await asyncio.sleep(1.0)

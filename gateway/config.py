@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any, Union
 
 from gateway.errors import ConfigError
+from gateway.sender.guards import GuardSettings
+from gateway.sender.ratelimit import RateSettings
 from gateway.simulator.config import SimulatorConfig
 
 
@@ -54,6 +56,11 @@ class SmppSettings:
     # Primary first, then the backup (SMPP seed: smpp.smscentre.com, backup smpp2, port 3700).
     hosts: tuple[str, ...] = ("smpp.smscentre.com:3700", "smpp2.smscentre.com:3700")
     tls: bool = False
+    # A CA bundle to trust for the provider's certificate (the system store otherwise).
+    tls_ca_file: str | None = None
+    # Binds per account in this process; the provider needs system_type MCONn with n at
+    # least binds x replicas, or each new bind kicks an older one.
+    binds: int = 1
     system_id: str = ""
     password: str = field(default="", repr=False)
     system_type: str = ""
@@ -81,6 +88,10 @@ class SmppSettings:
             found.append("system_id is required")
         if not 1 <= self.window <= 2000:
             found.append("window must be 1..2000")
+        if not 1 <= self.binds <= 9:
+            found.append("binds must be 1..9 (the provider's MCON1..MCON9)")
+        if self.binds > 1 and "MCON" not in self.system_type.upper():
+            found.append("binds above 1 need system_type MCONn, or binds kick each other")
         if not 0 < self.enquire_link_interval_seconds < 120:
             found.append("enquire_link_interval_seconds must be under the provider's 120 s")
         return found
@@ -97,6 +108,8 @@ class SenderSettings:
     # How long a temporary failure (link down, provider error) is retried before "failed".
     give_up_after_seconds: float = 600.0
     drain_timeout_seconds: float = 30.0
+    # Request ids with a result in the last this-many seconds are never sent again.
+    idempotency_window_seconds: float = 900.0
 
     def problems(self) -> list[str]:
         if self.max_in_flight < 1:
@@ -125,6 +138,8 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     smpp: SmppSettings = field(default_factory=SmppSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
+    rate: RateSettings = field(default_factory=RateSettings)
+    guards: GuardSettings = field(default_factory=GuardSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
@@ -142,7 +157,8 @@ def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozens
         cls = typing.get_type_hints(Settings)[section.name]
         sections[section.name] = _load_section(section.name, cls, environ, problems)
     settings = Settings(**sections)
-    checked = {"kafka", "log"} | ({"smpp", "sender"} if roles & {"sender", "all"} else set())
+    sending = {"smpp", "sender", "rate", "guards"}
+    checked = {"kafka", "log"} | (sending if roles & {"sender", "all"} else set())
     for name in sorted(checked):
         check = getattr(getattr(settings, name), "problems", None)
         if check is not None:

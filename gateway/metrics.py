@@ -85,6 +85,46 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.rate_allowed = Gauge(
+            "smsc_rate_allowed_per_second",
+            "SMS parts per second the sender currently allows itself, per account",
+            ["account"],
+            registry=r,
+        )
+        self.rate_throttled = Counter(
+            "smsc_rate_throttled_total",
+            "Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) from the provider",
+            ["account"],
+            registry=r,
+        )
+        self.rate_cuts = Counter(
+            "smsc_rate_cuts_total", "Times the allowed rate was cut", ["account"], registry=r
+        )
+        self.rate_wait = Histogram(
+            "smsc_rate_wait_seconds",
+            "Time a message waited for its permits at the rate gate",
+            ["priority"],
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.guard_prevented = Counter(
+            "smsc_guard_prevented_total",
+            "Messages the duplicate or flood guard rejected or delayed",
+            ["rule", "action"],
+            registry=r,
+        )
+        self.send_skipped = Counter(
+            "smsc_send_requests_skipped_total",
+            "Send requests not sent again because their outcome is already recorded",
+            ["reason"],
+            registry=r,
+        )
+        self.smpp_reconnects = Counter(
+            "smsc_smpp_reconnects_total",
+            "Connections lost and re-established",
+            ["bind"],
+            registry=r,
+        )
         self.kafka_commits = Counter(
             "smsc_kafka_commits_total", "Offset commits by outcome", ["outcome"], registry=r
         )

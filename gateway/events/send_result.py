@@ -33,7 +33,7 @@ class RecipientOutcome:
     """What happened for one phone: its provider ids (one per SMS part) or its error."""
 
     phone: str
-    status: str  # accepted | rejected | failed
+    status: str  # accepted | rejected | failed | duplicate
     message_ids: tuple[str, ...] = ()
     error: ErrorInfo | None = None
 
@@ -50,7 +50,8 @@ class RecipientOutcome:
 
 
 def overall_outcome(recipients: Sequence[RecipientOutcome]) -> str:
-    """``accepted`` when any recipient was accepted; otherwise failed beats rejected.
+    """``accepted`` when any recipient was accepted; ``duplicate`` when all were duplicates;
+    otherwise failed beats rejected.
 
     A failure (retries exhausted on a temporary error) is reported over a rejection because
     sending the request again may help.
@@ -58,6 +59,8 @@ def overall_outcome(recipients: Sequence[RecipientOutcome]) -> str:
     statuses = {r.status for r in recipients}
     if "accepted" in statuses:
         return "accepted"
+    if statuses == {"duplicate"}:
+        return "duplicate"
     return "failed" if "failed" in statuses else "rejected"
 
 

@@ -1,36 +1,28 @@
-"""The sender pipeline: send requests from Kafka, submits to the provider, results to Kafka.
+"""The sender: one result for every send request, nothing committed before it is durable.
 
-For each record: parse and validate; compose one SUBMIT_SM per recipient; submit them,
-retrying what the provider or the link says is temporary; publish exactly one result (and,
-for bad input, a dead letter); only then mark the record done. The consumer's offset moves
-past a record only when every record before it in its partition is done as well
-(:class:`~gateway.sender.offsets.OffsetTracker`), so nothing is acknowledged before its
-outcome is durable. A record whose outcome cannot be published before shutdown is left
-uncommitted and will be processed again; the provider may then see its submits twice, which
-is bounded by the in-flight window.
+For each record of the urgent or the bulk lane (:mod:`gateway.sender.lane`): skip it if its
+request's outcome is already on Kafka (a redelivery after a crash, or a repeated
+request_id); parse and validate it; compose the SUBMIT_SMs; wait for the previous record with
+the same key to be submitted (:mod:`gateway.sender.ordering`); send every recipient
+(:mod:`gateway.sender.submission`); publish exactly one result (and a dead letter for bad
+input), retrying while Kafka is unavailable; only then mark the record done. Bulk records
+are not started while urgent ones are in flight.
+
+A crash can repeat a submit only for records in flight at that moment whose result had not
+reached Kafka; their number is bounded by the SMPP window plus the results being published.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_delay,
-    stop_any,
-    wait_exponential_jitter,
-)
-from tenacity.stop import stop_base
+from typing import Any
 
 from gateway.config import SenderSettings, SmppSettings, TopicSettings
-from gateway.errors import GatewayError, KafkaUnavailableError
+from gateway.errors import KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.events.envelope import dumps, utc_now
 from gateway.events.send_request import InvalidRequest, SendRequest, parse_send_request
@@ -40,22 +32,16 @@ from gateway.events.send_result import (
     overall_outcome,
     send_result_event,
 )
-from gateway.kafka.records import Partition, Publisher, Record, RecordSource
+from gateway.kafka.records import Publisher, Record, RecordSource
 from gateway.metrics import Children, Metrics
-from gateway.smpp.constants import status_name
-from gateway.smpp.errors import CommandStatusError
-from gateway.smpp.pdu import SubmitSm, SubmitSmResp
-from gateway.smpp.receipt import normalize_message_id
 
 from .compose import CompositionError, compose_submit
-from .offsets import OffsetTracker
+from .lane import Handler, Lane
+from .ordering import KeyOrder
+from .outcomes import KnownOutcomes
+from .submission import AbandonedError, Submission
 
 log = logging.getLogger(__name__)
-
-
-class Submitter(Protocol):
-    async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
-        """The provider's answer; raises a typed SMPP error when it is not ESME_ROK."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +52,16 @@ class Outgoing:
 
 
 class Sender:
-    """Consumes send requests and resolves each one; see the module docstring."""
+    """Resolves send requests from the urgent and the bulk lanes; see the module docstring."""
 
     def __init__(
         self,
         *,
-        source: RecordSource,
+        bulk: RecordSource,
+        urgent: RecordSource,
         publisher: Publisher,
-        submitter: Submitter,
+        submission: Submission,
+        outcomes: KnownOutcomes,
         settings: SenderSettings,
         smpp: SmppSettings,
         topics: TopicSettings,
@@ -81,152 +69,143 @@ class Sender:
         role: str = "sender",
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._source = source
         self._publisher = publisher
-        self._submitter = submitter
+        self._submission = submission
+        self._outcomes = outcomes
         self._settings = settings
         self._smpp = smpp
         self._topics = topics
         self._metrics = metrics
-        self._requests = Children(metrics.send_requests)
-        self._results = Children(metrics.send_results)
         self._role = role
         self._clock = clock
-        self._tracker: OffsetTracker[Partition] = OffsetTracker()
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
-        self._progress = asyncio.Event()
+        self._order = KeyOrder()
+        self._running: dict[str, asyncio.Future[None]] = {}
+        self._requests = Children(metrics.send_requests)
+        self._results = Children(metrics.send_results)
         self._stopping = False
+        self.urgent = self._lane("urgent", urgent, self._urgent_record)
+        self.bulk = self._lane("bulk", bulk, self._bulk_record)
+
+    def _lane(self, name: str, source: RecordSource, handler: Handler) -> Lane:
+        return Lane(
+            name,
+            source,
+            handler,
+            max_in_flight=self._settings.max_in_flight,
+            fetch_max_records=self._settings.fetch_max_records,
+            drain_timeout_seconds=self._settings.drain_timeout_seconds,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, then finish in-flight requests and commit."""
+        """Consume both lanes until ``stop``; then finish in-flight requests and commit."""
         async with asyncio.TaskGroup() as group:
+            group.create_task(self.urgent.run(stop))
+            group.create_task(self.bulk.run(stop))
             committer = group.create_task(self._commit_loop())
-            workers: set[asyncio.Task[None]] = set()
-            while not stop.is_set():
-                for record in await self._source.fetch(0.2, self._settings.fetch_max_records):
-                    await self._slots.acquire()
-                    self._tracker.track(record.source, record.offset)
-                    self._metrics.in_flight.inc()
-                    task = group.create_task(self._process(record))
-                    workers.add(task)
-                    task.add_done_callback(workers.discard)
-            await self._drain(workers)
+            await stop.wait()
+            self._stopping = True
+            self._submission.stop()
+            # The lanes drain what is in flight and commit on their own way out.
             committer.cancel()
-        await self._commit()
 
-    async def on_revoked(self, partitions: set[Partition]) -> None:
-        """Before a rebalance takes partitions away: finish their records and commit."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._settings.drain_timeout_seconds
-        while any(self._tracker.pending(p) for p in partitions) and loop.time() < deadline:
-            self._progress.clear()
-            await asyncio.wait([asyncio.ensure_future(self._progress.wait())], timeout=0.5)
-        await self._commit()
-        self._tracker.forget(partitions)
-
-    # -- one record --------------------------------------------------------------------
-
-    async def _process(self, record: Record) -> None:
+    async def _urgent_record(self, record: Record) -> bool:
+        self.bulk.admitting.clear()  # bulk waits while urgent requests are pending
         try:
-            outgoing = await self._resolve(record)
-            await self._publish_all(outgoing)
-            self._tracker.complete(record.source, record.offset)
-        except _AbandonedError:
-            log.warning(
-                "outcome of %s:%d:%d not stored before shutdown; it will be redelivered",
-                record.topic,
-                record.partition,
-                record.offset,
-            )
+            return await self._process(record, urgent=True)
         finally:
-            self._slots.release()
-            self._metrics.in_flight.dec()
-            self._progress.set()
+            if self.urgent.in_flight <= 1:
+                self.bulk.admitting.set()
 
-    async def _resolve(self, record: Record) -> list[Outgoing]:
-        received_at = self._clock()
+    async def _bulk_record(self, record: Record) -> bool:
+        return await self._process(record, urgent=False)
+
+    async def _process(self, record: Record, *, urgent: bool) -> bool:
+        """Handle one record; True once its outcome is durable (its offset may be committed)."""
         self._requests(record.topic).inc()
+        received_at = self._clock()
         parsed = parse_send_request(record.value)
+        request_id = parsed.request_id
+        if request_id is not None and await self._already_resolved(request_id):
+            return True
+        done = self._claim(request_id)
+        try:
+            outgoing = await self._resolve(record, parsed, urgent, received_at)
+            await self._publish_all(outgoing)
+        except AbandonedError:
+            log.info("request left for redelivery at shutdown (%s)", record.topic)
+            return False
+        finally:
+            self._release(request_id, done)
+        if request_id is not None:
+            self._outcomes.add(request_id.encode(), self._clock().timestamp())
+        return True
+
+    async def _already_resolved(self, request_id: str) -> bool:
+        running = self._running.get(request_id)
+        if running is not None:
+            await asyncio.shield(running)
+        if request_id.encode() in self._outcomes:
+            self._metrics.send_skipped.labels("known_outcome").inc()
+            return True
+        return False
+
+    def _claim(self, request_id: str | None) -> asyncio.Future[None] | None:
+        if request_id is None:
+            return None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._running[request_id] = future
+        return future
+
+    def _release(self, request_id: str | None, done: asyncio.Future[None] | None) -> None:
+        if request_id is None or done is None:
+            return
+        done.set_result(None)
+        if self._running.get(request_id) is done:
+            del self._running[request_id]
+
+    async def _resolve(
+        self,
+        record: Record,
+        parsed: SendRequest | InvalidRequest,
+        urgent: bool,
+        received_at: datetime,
+    ) -> list[Outgoing]:
         if isinstance(parsed, InvalidRequest):
             return self._invalid(record, parsed, received_at)
-        priority = record.topic == self._topics.send_priority
         try:
             submits = [
-                compose_submit(parsed, phone, self._smpp, priority=priority, now=received_at)
+                compose_submit(parsed, phone, self._smpp, priority=urgent, now=received_at)
                 for phone in parsed.recipients
             ]
         except CompositionError as exc:
             error = ErrorInfo(exc.code, str(exc))
             return [self._result(parsed, "rejected", received_at, error=error)]
-        outcomes = await asyncio.gather(
-            *(
-                self._submit(pdu, phone)
-                for pdu, phone in zip(submits, parsed.recipients, strict=True)
-            )
-        )
-        recipients = [outcome for outcome, _ in outcomes]
-        attempts = max(attempt for _, attempt in outcomes)
-        outcome = overall_outcome(recipients)
-        return [
-            self._result(parsed, outcome, received_at, recipients=recipients, attempts=attempts)
-        ]
-
-    async def _submit(self, pdu: SubmitSm, phone: str) -> tuple[RecipientOutcome, int]:
-        """One recipient's submit; temporary failures are retried with backoff and jitter."""
-        attempts = 1
+        key = (record.topic, record.partition, record.key) if record.key is not None else None
+        previous, turn = self._order.enter(key)
         try:
-            try:
-                response = await self._submitter.submit(pdu)
-            except GatewayError as first:
-                if not first.retriable:
-                    raise
-                # The retry machinery is built only when needed: it costs more than a submit.
-                self._count_retry_of(first)
-                response, attempts = await self._retry(pdu)
-        except CommandStatusError as exc:
-            status = "failed" if exc.retriable else "rejected"
-            error = ErrorInfo(status_name(exc.command_status).lower(), str(exc), exc.command_status)
-            return RecipientOutcome(phone, status, error=error), attempts
-        except GatewayError as exc:
-            error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
-            return RecipientOutcome(phone, "failed", error=error), attempts
-        message_id = normalize_message_id(response.message_id)
-        return RecipientOutcome(phone, "accepted", (message_id,)), attempts
-
-    async def _retry(self, pdu: SubmitSm) -> tuple[SubmitSmResp, int]:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_is_retriable),
-            wait=wait_exponential_jitter(
-                initial=self._settings.retry_initial_seconds, max=self._settings.retry_max_seconds
-            ),
-            stop=stop_any(
-                stop_after_delay(self._settings.give_up_after_seconds), _StopWhen(self._is_stopping)
-            ),
-            before_sleep=self._count_retry,
-            reraise=True,
+            if previous is not None:
+                await previous
+            outcomes = await self._send_all(parsed, submits, urgent)
+        finally:
+            self._order.leave(key, turn)
+        recipients = [outcome for outcome, _ in outcomes]
+        attempts = sum(attempt for _, attempt in outcomes)
+        outcome = overall_outcome(recipients)
+        result = self._result(
+            parsed, outcome, received_at, recipients=recipients, attempts=attempts
         )
-        attempts = 1
-        # The first attempt failed outside the loop, whose first try would come at once.
-        await asyncio.sleep(self._settings.retry_initial_seconds)
-        async for attempt in retrying:
-            with attempt:
-                attempts += 1
-                response = await self._submitter.submit(pdu)
-        return response, attempts
+        return [result]
 
-    def _is_stopping(self) -> bool:
-        return self._stopping
-
-    def _count_retry(self, state: RetryCallState) -> None:
-        if state.outcome is not None:
-            self._count_retry_of(state.outcome.exception())
-
-    def _count_retry_of(self, error: BaseException | None) -> None:
-        if isinstance(error, CommandStatusError):
-            reason = status_name(error.command_status)
-        else:
-            reason = type(error).__name__
-        self._metrics.send_retries.labels(reason).inc()
+    async def _send_all(
+        self, request: SendRequest, submits: list[Any], urgent: bool
+    ) -> list[tuple[RecipientOutcome, int]]:
+        sends = [
+            self._submission.send(phone, request.text, [pdu], urgent=urgent)
+            for phone, pdu in zip(request.recipients, submits, strict=True)
+        ]
+        if len(sends) == 1:
+            return [await sends[0]]
+        return list(await asyncio.gather(*sends))
 
     def _invalid(
         self, record: Record, invalid: InvalidRequest, received_at: datetime
@@ -281,8 +260,6 @@ class Sender:
         )
         return Outgoing(self._topics.send_results, request.request_id.encode(), event)
 
-    # -- durability ----------------------------------------------------------------------
-
     async def _publish_all(self, outgoing: list[Outgoing]) -> None:
         """Publish every event, retrying while Kafka is unavailable, until shutdown."""
         for item in outgoing:
@@ -294,7 +271,7 @@ class Sender:
                     break
                 except KafkaUnavailableError as exc:
                     if self._stopping:
-                        raise _AbandonedError from exc
+                        raise AbandonedError from exc
                     log.warning("publishing to %s failed, retrying: %s", item.topic, exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._settings.retry_max_seconds)
@@ -302,44 +279,6 @@ class Sender:
     async def _commit_loop(self) -> None:
         while True:
             await asyncio.sleep(self._settings.commit_interval_seconds)
-            await self._commit()
-
-    async def _commit(self) -> None:
-        offsets = self._tracker.committable()
-        if not offsets:
-            return
-        try:
-            await self._source.commit(offsets)
-        except KafkaUnavailableError as exc:
-            log.warning("offset commit failed, will retry: %s", exc)
-            return
-        self._tracker.committed(offsets)
-
-    async def _drain(self, workers: Collection[asyncio.Task[None]]) -> None:
-        if not workers:
-            return
-        _, late = await asyncio.wait(list(workers), timeout=self._settings.drain_timeout_seconds)
-        self._stopping = True
-        if late:
-            log.warning("%d requests still in flight after the drain timeout", len(late))
-            await asyncio.wait(late, timeout=self._settings.drain_timeout_seconds)
-            for task in late:
-                task.cancel()
-
-
-class _StopWhen(stop_base):
-    """Stops retrying as soon as ``predicate`` holds (the sender is shutting down)."""
-
-    def __init__(self, predicate: Callable[[], bool]) -> None:
-        self._predicate = predicate
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self._predicate()
-
-
-class _AbandonedError(Exception):
-    """A record's outcome could not be stored before shutdown; it stays uncommitted."""
-
-
-def _is_retriable(error: BaseException) -> bool:
-    return isinstance(error, GatewayError) and error.retriable
+            await self.urgent.commit()
+            await self.bulk.commit()
+            self._outcomes.expire(self._clock().timestamp())

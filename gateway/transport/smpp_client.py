@@ -98,12 +98,20 @@ class SmppClient:
             attempt = 0
             await self._serve(connection)
 
-    async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
+    @property
+    def window_free(self) -> int:
+        """Room in this bind's window; 0 when not bound."""
+        connection = self._connection
+        if connection is None or connection.closed or not self.bound:
+            return 0
+        return connection.session.window_free
+
+    async def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> SubmitSmResp:
         """Submit and return the provider's answer; raises a typed SMPP error otherwise."""
         connection = await self._connection_for_submit()
         started = time.perf_counter()
         self._window_in_use.set(connection.session.outstanding)
-        response = await connection.request(pdu)
+        response = await connection.request(pdu, urgent=urgent)
         self._latency.observe(time.perf_counter() - started)
         self._submits(self.name, status_name(response.command_status)).inc()
         self._window_in_use.set(connection.session.outstanding)
@@ -138,7 +146,11 @@ class SmppClient:
 
     async def _connect_and_bind(self, hostport: str) -> SmppConnection:
         host, _, port = hostport.rpartition(":")
-        context = ssl.create_default_context() if self.settings.tls else None
+        context = (
+            ssl.create_default_context(cafile=self.settings.tls_ca_file)
+            if self.settings.tls
+            else None
+        )
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, int(port), ssl=context),
             self.settings.connect_timeout_seconds,
@@ -192,6 +204,7 @@ class SmppClient:
             self._metrics.smpp_window_in_use.labels(self.name).set(0)
         if not self._stopping:
             self.reconnects += 1
+            self._metrics.smpp_reconnects.labels(self.name).inc()
             log.warning("%s: connection lost: %s", self.name, connection.close_reason)
 
     def _dispatch_request(self, pdu: Pdu) -> None:

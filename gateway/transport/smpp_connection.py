@@ -92,18 +92,21 @@ class SmppConnection:
         finally:
             self._shutdown("connection ended")
 
-    async def request(self, pdu: Pdu) -> Pdu:
+    async def request(self, pdu: Pdu, *, urgent: bool = False) -> Pdu:
         """Send a request and return its response (which may carry an error status).
 
-        Waits, in arrival order, for room in the window. Raises
-        :class:`ResponseTimeoutError` when the response does not come in time and
-        :class:`ConnectionClosedError` when the connection ends first.
+        Waits for room in the window, in arrival order except that urgent requests go ahead
+        of every other waiter. Raises :class:`ResponseTimeoutError` when the response does
+        not come in time and :class:`ConnectionClosedError` when the connection ends first.
         """
-        while self.session.window_free <= 0 or self._window_waiters:
+        while self.session.window_free <= 0 or (self._window_waiters and not urgent):
             if self.closed:
                 raise ConnectionClosedError(self.close_reason)
             waiter: asyncio.Future[None] = self._loop.create_future()
-            self._window_waiters.append(waiter)
+            if urgent:
+                self._window_waiters.appendleft(waiter)
+            else:
+                self._window_waiters.append(waiter)
             try:
                 await waiter
             finally:

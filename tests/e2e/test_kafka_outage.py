@@ -53,6 +53,7 @@ def settings_for(kafka: LocalKafka, smpp_port: int, password: str) -> Settings:
             retry_max_seconds=1.0,
         ),
         http=dataclasses.replace(base.http, host="127.0.0.1", port=0),
+        rate=dataclasses.replace(base.rate, per_second=2000.0),
     )  # fmt: skip
 
 
@@ -94,8 +95,14 @@ async def test_results_survive_a_kafka_outage_without_resending(own_kafka: Local
     own_kafka.create_topics([topics.send, topics.send_priority, topics.send_results, topics.dlr])
     run = uuid.uuid4().hex[:6]
     await produce(own_kafka, topics.send, run)
-    # Slow delivery reports keep DELIVER_SMs arriving during the outage as well.
-    config = SimulatorConfig(accounts={"gateway": "pw"}, dlr_delay_seconds=1.0)
+    # Slow delivery reports keep DELIVER_SMs arriving during the outage as well; the short
+    # response timeout makes the simulator redeliver the ones the gateway cannot store yet.
+    config = SimulatorConfig(
+        accounts={"gateway": "pw"},
+        dlr_delay_seconds=1.0,
+        response_timeout_seconds=2.0,
+        dlr_retry_seconds=1.0,
+    )
     async with SmppSimulator(config) as simulator:
         settings = settings_for(own_kafka, simulator.port, "pw")
         stop = asyncio.Event()

@@ -65,6 +65,8 @@ def sender_env(
         "GATEWAY_SMPP_PASSWORD": PASSWORD,
         "GATEWAY_SMPP_SOURCE_ADDR": "E2E",
         "GATEWAY_SMPP_WINDOW": "64",
+        # This test is about the path, not the pace: allow far more than the simulator needs.
+        "GATEWAY_RATE_PER_SECOND": "5000",
         "GATEWAY_SENDER_GROUP_ID": group_id,
         "GATEWAY_HTTP_HOST": "127.0.0.1",
         "GATEWAY_HTTP_PORT": str(http_port),

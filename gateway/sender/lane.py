@@ -1,0 +1,117 @@
+"""One topic's consumption: fetch, bounded concurrency, offsets committed only when durable.
+
+The sender runs two lanes, urgent (``smsc.send.priority.v1``) and bulk (``smsc.send.v1``),
+each with its own consumer group, so a deep bulk backlog never stands between an urgent
+request and the broker. A lane starts one task per record up to ``max_in_flight``; when it is
+full it stops fetching (the consumer's bounded prefetch is the only buffer: nothing is
+requeued). Offsets move past a record only when every record before it in its partition is
+done (:class:`~gateway.sender.offsets.OffsetTracker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from gateway.errors import KafkaUnavailableError
+from gateway.kafka.records import Partition, Record, RecordSource
+
+from .offsets import OffsetTracker
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Record], Awaitable[bool]]
+
+
+class Lane:
+    """Consumes one source and runs ``handler`` per record; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        source: RecordSource,
+        handler: Handler,
+        *,
+        max_in_flight: int,
+        fetch_max_records: int,
+        drain_timeout_seconds: float,
+    ) -> None:
+        self.name = name
+        self._source = source
+        self._handler = handler
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._fetch_max = fetch_max_records
+        self._drain_timeout = drain_timeout_seconds
+        self._tracker: OffsetTracker[Partition] = OffsetTracker()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._progress = asyncio.Event()
+        self.admitting = asyncio.Event()
+        self.admitting.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._workers)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and start records until ``stop``; then finish them (or give up) and commit."""
+        while not stop.is_set():
+            records = await self._source.fetch(0.1, self._fetch_max)
+            for record in records:
+                await self.admitting.wait()
+                await self._slots.acquire()
+                self._start(record)
+        await self.drain()
+        await self.commit()
+
+    async def commit(self) -> None:
+        offsets = self._tracker.committable()
+        if not offsets:
+            return
+        try:
+            await self._source.commit(offsets)
+        except KafkaUnavailableError as exc:
+            log.warning("%s: offset commit failed, will retry: %s", self.name, exc)
+            return
+        self._tracker.committed(offsets)
+
+    async def on_revoked(self, partitions: set[Partition]) -> None:
+        """Before a rebalance takes partitions away: let their records finish, then commit."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._drain_timeout
+        while any(self._tracker.pending(p) for p in partitions) and loop.time() < deadline:
+            self._progress.clear()
+            waiter = asyncio.ensure_future(self._progress.wait())
+            await asyncio.wait([waiter], timeout=0.5)
+            waiter.cancel()
+        await self.commit()
+        self._tracker.forget(partitions)
+
+    async def drain(self) -> None:
+        """Wait for the records in flight; cancel what is left after the drain timeout."""
+        if not self._workers:
+            return
+        _, late = await asyncio.wait(set(self._workers), timeout=self._drain_timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning(
+                "%s: %d requests given up at shutdown; they will be redelivered",
+                self.name,
+                len(late),
+            )
+            await asyncio.wait(late)
+
+    def _start(self, record: Record) -> None:
+        self._tracker.track(record.source, record.offset)
+        task = asyncio.create_task(self._run_one(record))
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    async def _run_one(self, record: Record) -> None:
+        try:
+            if await self._handler(record):
+                self._tracker.complete(record.source, record.offset)
+        finally:
+            self._slots.release()
+            self._progress.set()

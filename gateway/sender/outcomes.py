@@ -1,0 +1,41 @@
+"""Request ids whose outcome is already on Kafka, so a redelivered request is not sent again.
+
+Filled from the results topic itself (keyed by request_id): at start the sender reads the
+last ``window_seconds`` of it, then keeps following it, so results written by any replica,
+including one that crashed before committing its offsets, are known before its partitions
+are consumed again. Ids are kept as 16-byte digests and forgotten after the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+
+class KnownOutcomes:
+    """Request ids with a recorded outcome, remembered for ``window_seconds``."""
+
+    def __init__(self, window_seconds: float) -> None:
+        self._window = window_seconds
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
+
+    def add(self, request_id: bytes, at: float) -> None:
+        """Record an outcome; ``at`` is when it was written (wall-clock seconds)."""
+        key = _digest(request_id)
+        self._seen.pop(key, None)
+        self._seen[key] = at
+
+    def __contains__(self, request_id: bytes) -> bool:
+        return _digest(request_id) in self._seen
+
+    def expire(self, now: float) -> None:
+        horizon = now - self._window
+        while self._seen and next(iter(self._seen.values())) < horizon:
+            self._seen.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def _digest(request_id: bytes) -> bytes:
+    return hashlib.blake2b(request_id, digest_size=16).digest()

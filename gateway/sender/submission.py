@@ -1,0 +1,217 @@
+"""One recipient's message to the provider: guards, pacing, submits, retries.
+
+- The duplicate and flood guards decide first (reject, or hold the message for the wait).
+- All parts of the message take their permits from the rate gate together, then go back to
+  back, so they reach the provider well within its one-minute limit for long messages.
+- ESME_RTHROTTLED and ESME_RMSGQFUL cut the account's rate and the part is sent again after a
+  short jittered wait (tenacity): throttling is retried for as long as it takes and never
+  fails a message. Other temporary errors (link down, timeouts, ESME_RSYSERR) are retried
+  with exponential backoff and jitter until ``give_up_after_seconds``; permanent ones end the
+  recipient at once.
+- At shutdown nothing new is attempted: a message still retrying is abandoned, uncommitted,
+  and will be processed again after the restart; it is never reported as failed for that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    wait_exponential_jitter,
+    wait_random_exponential,
+)
+
+from gateway.config import SenderSettings
+from gateway.errors import GatewayError
+from gateway.events.send_result import ErrorInfo, RecipientOutcome
+from gateway.metrics import Children, Metrics
+from gateway.smpp.constants import status_name
+from gateway.smpp.errors import CommandStatusError, ThrottledError
+from gateway.smpp.pdu import SubmitSm, SubmitSmResp
+from gateway.smpp.receipt import normalize_message_id
+
+from .guards import ProviderGuards, Verdict
+from .pacing import SubmitGate
+
+
+class Submitter(Protocol):
+    async def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> SubmitSmResp:
+        """The provider's answer; raises a typed SMPP error when it is not ESME_ROK."""
+
+
+class AbandonedError(Exception):
+    """Shutdown came while the message was still being retried; it stays uncommitted."""
+
+
+class Submission:
+    """Sends recipients' messages for one account; shared by every in-flight request."""
+
+    def __init__(
+        self,
+        *,
+        submitter: Submitter,
+        gate: SubmitGate,
+        guards: ProviderGuards,
+        settings: SenderSettings,
+        metrics: Metrics,
+        account: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._submitter = submitter
+        self._gate = gate
+        self._guards = guards
+        self._settings = settings
+        self._metrics = metrics
+        self._account = account
+        self._clock = clock
+        self._retries = Children(metrics.send_retries)
+        self._prevented = Children(metrics.guard_prevented)
+        self._gate_wait = Children(metrics.rate_wait)
+        self._throttled = metrics.rate_throttled.labels(account)
+        self._cuts = metrics.rate_cuts.labels(account)
+        self._backoff = wait_exponential_jitter(
+            multiplier=settings.retry_initial_seconds,
+            max=settings.retry_max_seconds,
+            jitter=settings.retry_initial_seconds,
+        )
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Shutdown: attempt nothing new; messages waiting for a permit are abandoned."""
+        self.stopping = True
+        self._gate.cancel_waiters(AbandonedError("shutting down"))
+
+    async def send(
+        self, phone: str, text: str, parts: Sequence[SubmitSm], *, urgent: bool
+    ) -> tuple[RecipientOutcome, int]:
+        """The recipient's outcome and the number of submit attempts it took."""
+        verdict = await self._pass_guards(phone, text)
+        if verdict.action == "reject":
+            status = "duplicate" if verdict.rule == "duplicate" else "rejected"
+            message = f"the provider's {verdict.rule} rule would refuse this message"
+            return RecipientOutcome(phone, status, error=ErrorInfo(str(verdict.rule), message)), 0
+        attempts = 0
+        ids: list[str] = []
+        try:
+            # One reservation for every part; retries of a part take a permit of their own.
+            await self._acquire(len(parts), urgent)
+            if self.stopping:
+                raise AbandonedError("shutting down")
+            for pdu in parts:
+                response, tries = await self._submit_part(pdu, urgent)
+                attempts += tries
+                ids.append(normalize_message_id(response.message_id))
+        except AbandonedError:
+            self._guards.forget(phone, text)
+            raise
+        except CommandStatusError as exc:
+            self._guards.forget(phone, text)
+            if exc.retriable and self.stopping:
+                raise AbandonedError from exc
+            return _refused(phone, exc, ids), attempts
+        except GatewayError as exc:
+            self._guards.forget(phone, text)
+            if self.stopping:
+                raise AbandonedError from exc
+            error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
+            return RecipientOutcome(phone, "failed", tuple(ids), error), attempts
+        return RecipientOutcome(phone, "accepted", tuple(ids)), attempts
+
+    async def _pass_guards(self, phone: str, text: str) -> Verdict:
+        while True:
+            verdict = self._guards.check(phone, text, self._clock())
+            if verdict.action != "go":
+                self._prevented(str(verdict.rule), verdict.action).inc()
+            if verdict.action != "delay":
+                return verdict
+            await asyncio.sleep(max(0.0, verdict.wait_seconds))
+
+    async def _acquire(self, parts: int, urgent: bool) -> None:
+        started = self._clock()
+        await self._gate.acquire(parts, urgent=urgent)
+        self._gate_wait("urgent" if urgent else "bulk").observe(self._clock() - started)
+
+    async def _submit_part(self, pdu: SubmitSm, urgent: bool) -> tuple[SubmitSmResp, int]:
+        try:
+            return await self._attempt(pdu, urgent), 1
+        except GatewayError as first:
+            if not first.retriable or self.stopping:
+                raise
+            self._note_failure(first)
+        return await self._retry(pdu, urgent)
+
+    async def _attempt(self, pdu: SubmitSm, urgent: bool) -> SubmitSmResp:
+        response = await self._submitter.submit(pdu, urgent=urgent)
+        self._gate.rate.on_accepted(1, self._clock())
+        return response
+
+    async def _retry(self, pdu: SubmitSm, urgent: bool) -> tuple[SubmitSmResp, int]:
+        attempts = 1
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_retriable),
+            wait=self._wait,
+            stop=self._stop,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        # The first attempt failed outside the loop, whose first try would come at once.
+        await asyncio.sleep(self._settings.retry_initial_seconds)
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                if self.stopping:
+                    raise AbandonedError
+                await self._acquire(1, urgent)
+                response = await self._attempt(pdu, urgent)
+        return response, attempts
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ThrottledError):
+            # Short and jittered: the gate has already slowed the account down.
+            return float(_THROTTLE_WAIT(state))
+        return float(self._backoff(state))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if self.stopping or isinstance(error, AbandonedError):
+            return True
+        if isinstance(error, ThrottledError):
+            return False  # throttling never fails a message
+        elapsed = state.seconds_since_start or 0.0
+        return elapsed >= self._settings.give_up_after_seconds
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        if state.outcome is not None:
+            self._note_failure(state.outcome.exception())
+
+    def _note_failure(self, error: BaseException | None) -> None:
+        if isinstance(error, ThrottledError):
+            self._throttled.inc()
+            if self._gate.rate.on_throttled(self._clock()):
+                self._cuts.inc()
+        reason = (
+            status_name(error.command_status)
+            if isinstance(error, CommandStatusError)
+            else type(error).__name__
+        )
+        self._retries(reason).inc()
+
+
+_THROTTLE_WAIT = wait_random_exponential(multiplier=0.05, max=1.0)
+
+
+def _refused(phone: str, exc: CommandStatusError, ids: list[str]) -> RecipientOutcome:
+    status = "failed" if exc.retriable else "rejected"
+    error = ErrorInfo(status_name(exc.command_status).lower(), str(exc), exc.command_status)
+    return RecipientOutcome(phone, status, tuple(ids), error)
+
+
+def _is_retriable(error: BaseException) -> bool:
+    return isinstance(error, GatewayError) and error.retriable

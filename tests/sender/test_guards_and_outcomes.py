@@ -1,0 +1,80 @@
+"""The duplicate and flood guards and the known-outcomes index, on a fake clock."""
+
+from __future__ import annotations
+
+from gateway.sender.guards import GuardSettings, ProviderGuards
+from gateway.sender.outcomes import KnownOutcomes
+
+
+def test_an_identical_message_within_a_minute_is_a_duplicate() -> None:
+    guards = ProviderGuards(GuardSettings())
+    assert guards.check("79001234567", "hi", 0.0).action == "go"
+    verdict = guards.check("79001234567", "hi", 59.0)
+    assert (verdict.action, verdict.rule) == ("reject", "duplicate")
+    assert guards.check("79001234567", "other text", 59.0).action == "go"
+    assert guards.check("79001234568", "hi", 59.0).action == "go"
+    assert guards.check("79001234567", "hi", 60.0).action == "go"
+
+
+def test_duplicate_delay_policy_waits_out_the_minute() -> None:
+    guards = ProviderGuards(GuardSettings(duplicate_policy="delay"))
+    guards.check("7900", "hi", 10.0)
+    verdict = guards.check("7900", "hi", 40.0)
+    assert verdict.action == "delay"
+    assert verdict.wait_seconds == 30.0
+
+
+def test_a_message_the_provider_did_not_take_is_no_duplicate() -> None:
+    guards = ProviderGuards(GuardSettings())
+    guards.check("7900", "hi", 0.0)
+    guards.forget("7900", "hi")
+    assert guards.check("7900", "hi", 1.0).action == "go"
+
+
+def test_the_51st_message_of_a_close_run_waits_for_a_30_second_gap() -> None:
+    guards = ProviderGuards(GuardSettings())
+    for i in range(50):
+        assert guards.check("7900", f"m{i}", i * 10.0).action == "go"
+    verdict = guards.check("7900", "m50", 500.0)
+    assert (verdict.action, verdict.rule) == ("delay", "flood")
+    assert verdict.wait_seconds == 20.0  # the 50th went at 490 s; 30 s after it
+    assert guards.check("7900", "m50", 520.0).action == "go", "a 30 s gap starts a new run"
+
+
+def test_a_run_broken_by_a_30_second_gap_starts_again() -> None:
+    guards = ProviderGuards(GuardSettings(flood_limit=3))
+    for t in (0.0, 1.0, 2.0):
+        assert guards.check("7900", f"m{t}", t).action == "go"
+    assert guards.check("7900", "x", 3.0).action == "delay"
+    assert guards.check("7900", "y", 32.0).action == "go"
+
+
+def test_flood_reject_policy() -> None:
+    guards = ProviderGuards(GuardSettings(flood_limit=1, flood_policy="reject"))
+    guards.check("7900", "a", 0.0)
+    assert guards.check("7900", "b", 1.0).action == "reject"
+
+
+def test_guard_settings_problems() -> None:
+    assert GuardSettings(duplicate_policy="drop").problems()
+    assert GuardSettings(flood_limit=0).problems()
+    assert not GuardSettings().problems()
+
+
+def test_known_outcomes_remember_for_the_window() -> None:
+    known = KnownOutcomes(window_seconds=60.0)
+    known.add(b"r1", 100.0)
+    known.add(b"r2", 130.0)
+    assert b"r1" in known
+    known.expire(161.0)
+    assert b"r1" not in known
+    assert b"r2" in known
+    assert len(known) == 1
+
+
+def test_known_outcomes_refreshed_by_a_later_result() -> None:
+    known = KnownOutcomes(window_seconds=60.0)
+    known.add(b"r1", 0.0)
+    known.add(b"r1", 50.0)
+    known.expire(100.0)
+    assert b"r1" in known

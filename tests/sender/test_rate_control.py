@@ -1,0 +1,106 @@
+"""The adaptive rate and its token bucket, on a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.sender.ratelimit import AcceptedRate, AdaptiveRate, RateSettings, TokenBucket
+
+
+def drive(bucket: TokenBucket, rate: float, seconds: float, parts: int = 1) -> list[float]:
+    """Grant permits as fast as the bucket allows; returns the grant times."""
+    now, grants = 0.0, []
+    while now < seconds:
+        delay = bucket.delay(parts, rate, now)
+        now += delay
+        if now >= seconds:
+            break
+        bucket.take(parts, rate, now)
+        grants.append(now)
+    return grants
+
+
+@pytest.mark.parametrize("rate", [1.0, 30.0, 1000.0])
+def test_bucket_paces_at_the_rate(rate: float) -> None:
+    grants = drive(TokenBucket(0.05, 0.0), rate, 10.0)
+    assert len(grants) == pytest.approx(rate * 10, rel=0.01, abs=2)
+
+
+def test_bucket_spaces_submits_evenly_at_low_rates() -> None:
+    grants = drive(TokenBucket(0.05, 0.0), 30.0, 2.0)
+    gaps = [b - a for a, b in itertools.pairwise(grants[1:])]
+    assert min(gaps) == pytest.approx(1 / 30, rel=1e-6)
+
+
+def test_parts_of_one_message_go_together_and_the_next_waits_for_the_debt() -> None:
+    bucket = TokenBucket(0.05, 0.0)
+    # A full bucket holds 1.5 permits at 30/s; 5 parts wait for no more than that.
+    assert bucket.delay(5, 30.0, 1.0) == 0.0
+    bucket.take(5, 30.0, 1.0)
+    # The debt of 3.5 permits, plus the one the next message needs, is paid at 30/s.
+    assert bucket.delay(1, 30.0, 1.0) == pytest.approx(4.5 / 30)
+
+
+@given(st.lists(st.tuples(st.integers(1, 6), st.floats(0.0, 0.5)), max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_bucket_never_lets_more_through_than_the_rate_allows(
+    steps: list[tuple[int, float]],
+) -> None:
+    bucket, rate, now, sent = TokenBucket(0.05, 0.0), 30.0, 0.0, 0
+    for parts, pause in steps:
+        now += pause + bucket.delay(parts, rate, now + pause)
+        bucket.take(parts, rate, now)
+        sent += parts
+    # Over any run: at most the initial token, the burst, plus the rate, plus the last message.
+    assert sent <= 1 + 1.5 + rate * now + 6
+
+
+def test_accepted_rate_over_a_sliding_second() -> None:
+    accepted = AcceptedRate()
+    for i in range(300):
+        accepted.add(1, i / 100)  # 100 per second for 3 s
+    assert accepted.per_second(2.99) == pytest.approx(100, rel=0.1)
+    assert accepted.per_second(5.0) == 0
+
+
+def test_a_throttle_cuts_to_just_below_what_the_provider_accepted() -> None:
+    rate = AdaptiveRate(RateSettings(per_second=1000.0), 0.0)
+    for i in range(500):
+        rate.on_accepted(1, 1.0 + i / 500)  # the provider took 500/s
+    assert rate.on_throttled(2.0)
+    assert rate.rate(2.0) == pytest.approx(500 * 0.985, rel=0.11)
+    assert not rate.on_throttled(2.1), "one burst of throttling answers is one cut"
+    assert rate.on_throttled(2.5)
+
+
+def test_rate_holds_then_probes_up_to_the_ceiling() -> None:
+    settings = RateSettings(per_second=30.0, max_per_second=60.0, hold_seconds=4.0)
+    rate = AdaptiveRate(settings, 0.0)
+    assert rate.rate(3.9) == 30.0
+    assert rate.rate(5.0) == pytest.approx(60.0)  # doubled one second after the hold
+    assert rate.rate(100.0) == 60.0
+
+
+def test_without_a_ceiling_above_the_rate_it_never_goes_above_it() -> None:
+    rate = AdaptiveRate(RateSettings(per_second=30.0), 0.0)
+    assert rate.rate(1000.0) == 30.0
+    rate.on_throttled(10.0)
+    assert rate.rate(10.0) == pytest.approx(30 * 0.985)
+    assert rate.rate(15.0) == 30.0  # recovered after the hold
+
+
+def test_a_raised_limit_is_found_within_five_seconds_of_the_last_cut() -> None:
+    rate = AdaptiveRate(RateSettings(per_second=500.0, max_per_second=2000.0), 0.0)
+    rate.on_throttled(10.0)
+    assert rate.rate(15.0) >= 2 * 500 * 0.985
+
+
+def test_settings_problems_are_reported() -> None:
+    assert RateSettings(per_second=0).problems()
+    assert RateSettings(per_second=30, max_per_second=10).problems()
+    assert RateSettings(cut_factor=1.2).problems()
+    assert not RateSettings().problems()
