@@ -60,6 +60,10 @@ class Lane:
             for record in records:
                 await self.admitting.wait()
                 await self._slots.acquire()
+                if stop.is_set():
+                    # Fetched but not started: left uncommitted for the next consumer.
+                    self._slots.release()
+                    break
                 self._start(record)
         await self.drain()
         await self.commit()

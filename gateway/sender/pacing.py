@@ -28,6 +28,7 @@ class SubmitGate:
         self._bulk: deque[_Waiter] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._closed: Exception | None = None
 
     @property
     def waiting(self) -> int:
@@ -37,7 +38,9 @@ class SubmitGate:
         return self.rate.rate(self._clock())
 
     async def acquire(self, parts: int, *, urgent: bool) -> None:
-        """Return once ``parts`` SMS parts may be submitted."""
+        """Return once ``parts`` SMS parts may be submitted; raises once the gate is closed."""
+        if self._closed is not None:
+            raise type(self._closed)(*self._closed.args)  # a fresh one per caller
         if not self._urgent and (urgent or not self._bulk) and self._try_take(parts):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -52,7 +55,8 @@ class SubmitGate:
             raise
 
     def cancel_waiters(self, error: Exception) -> None:
-        """Fail every waiter with ``error`` (shutdown)."""
+        """Close the gate: every waiter, and every later request, fails with ``error``."""
+        self._closed = error
         for line in (self._urgent, self._bulk):
             while line:
                 _, future = line.popleft()
