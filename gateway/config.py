@@ -13,9 +13,10 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Union
 
+from gateway.compose.settings import CompositionSettings
 from gateway.errors import ConfigError
 from gateway.sender.guards import GuardSettings
 from gateway.sender.ratelimit import RateSettings
@@ -140,6 +141,7 @@ class Settings:
     sender: SenderSettings = field(default_factory=SenderSettings)
     rate: RateSettings = field(default_factory=RateSettings)
     guards: GuardSettings = field(default_factory=GuardSettings)
+    compose: CompositionSettings = field(default_factory=CompositionSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
@@ -217,6 +219,16 @@ def _parse_item(item_type: Any, raw: str) -> Any:
     return _parse(item_type, raw)
 
 
+def _parse_decimal(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ValueError("expected a decimal number") from None
+    if not value.is_finite():
+        raise ValueError("expected a finite decimal number")
+    return value
+
+
 def _parse_bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in {"1", "true", "yes", "on"}:
@@ -238,7 +250,7 @@ _PARSERS: dict[Any, Callable[[str], Any]] = {
     int: int,
     float: float,
     bool: _parse_bool,
-    Decimal: Decimal,
+    Decimal: _parse_decimal,
 }
 
 

@@ -32,13 +32,18 @@ def dead_letter_event(
     key: bytes | None,
     value: bytes | None,
     occurred_at: datetime,
+    identity: bytes | None = None,
 ) -> dict[str, Any]:
-    """The event; for Kafka input its id is derived from topic, partition and offset."""
+    """The event; for Kafka input its id is derived from topic, partition and offset.
+
+    Other input is identified by ``identity`` when given (the part of the input that stays
+    the same when the peer sends it again), else by its bytes.
+    """
     if origin.kind == "kafka":
-        identity: tuple[object, ...] = (origin.topic, origin.partition, origin.offset)
+        parts: tuple[object, ...] = (origin.topic, origin.partition, origin.offset)
     else:
-        identity = (origin.kind, origin.detail, value)
-    event = envelope(SCHEMA, stable_event_id(SCHEMA, *identity), occurred_at)
+        parts = (origin.kind, origin.detail, value if identity is None else identity)
+    event = envelope(SCHEMA, stable_event_id(SCHEMA, *parts), occurred_at)
     event.update(
         role=role,
         origin={k: v for k, v in _origin_fields(origin).items() if v is not None},

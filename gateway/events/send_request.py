@@ -25,9 +25,13 @@ TRANSPORTS = frozenset({"smpp", "http", "auto"})
 MAX_RECIPIENTS = 1000
 MAX_TEXT_CHARS = 10000
 MAX_REQUEST_ID = 128
-_PHONE = re.compile(r"^\+?[0-9]{5,20}$")
-_SENDER_ID = re.compile(r"^(?:[0-9+]{1,20}|[A-Za-z0-9 ._\-&!]{1,11})$")
-_TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+# The raw form the schema allows, and the digits it must come down to.
+_RAW_PHONE = re.compile(r"\+?[0-9 ()\-]{5,30}")
+_PHONE = re.compile(r"\+?[0-9]{5,20}")
+_SENDER_ID = re.compile(r"(?:[0-9+]{1,20}|[A-Za-z0-9 ._\-&!]{1,11})")
+_TAG_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 _KNOWN = frozenset(
     {
         "schema",
@@ -112,6 +116,7 @@ def _build(doc: dict[str, Any]) -> SendRequest:
     unknown = sorted(set(doc) - _KNOWN)
     if unknown:
         raise _FieldError("unknown_field", f"unknown fields: {', '.join(unknown)}")
+    _envelope_fields(doc)
     request_id = doc.get("request_id")
     if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID:
         raise _FieldError("invalid_request_id", f"request_id must be 1-{MAX_REQUEST_ID} characters")
@@ -131,10 +136,21 @@ def _build(doc: dict[str, Any]) -> SendRequest:
     )
 
 
+def _envelope_fields(doc: dict[str, Any]) -> None:
+    """``event_id`` and ``occurred_at`` are optional in a request, but well-formed if given."""
+    event_id = doc.get("event_id")
+    if event_id is not None and not (isinstance(event_id, str) and _EVENT_ID.fullmatch(event_id)):
+        raise _FieldError("invalid_event_id", "event_id must be a lower-case UUID")
+    if doc.get("occurred_at") is not None:
+        _timestamp(doc["occurred_at"], "occurred_at", "invalid_occurred_at")
+
+
 def normalize_phone(value: str) -> str | None:
     """Digits of an international number, or ``None`` when it is not one."""
+    if not _RAW_PHONE.fullmatch(value):
+        return None
     compact = value.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
-    if not _PHONE.match(compact):
+    if not _PHONE.fullmatch(compact):
         return None
     return compact.lstrip("+")
 
@@ -168,14 +184,14 @@ def _optional_str(doc: dict[str, Any], key: str, pattern: re.Pattern[str], code:
     value = doc.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise _FieldError(code, f"{key} {str(value)[:32]!r} is not valid")
     return value
 
 
 def _choice(doc: dict[str, Any], key: str, allowed: frozenset[str], default: str) -> str:
     value = doc.get(key, default)
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise _FieldError(f"invalid_{key}", f"{key} must be one of {', '.join(sorted(allowed))}")
     return str(value)
 
@@ -183,23 +199,26 @@ def _choice(doc: dict[str, Any], key: str, allowed: frozenset[str], default: str
 def _validity(value: object) -> int | None:
     if value is None:
         return None
+    # JSON has one number type: 600.0 is the integer 600, as JSON Schema counts it.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 60 <= value <= 86400 * 7:
         raise _FieldError("invalid_validity", "validity_seconds must be an integer 60..604800")
     return value
 
 
 def _schedule(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _FieldError("invalid_schedule", "schedule_at must be an RFC 3339 string")
+    return None if value is None else _timestamp(value, "schedule_at", "invalid_schedule")
+
+
+def _timestamp(value: object, key: str, code: str) -> datetime:
+    """An RFC 3339 date-time with its offset, in exactly the form the schema allows."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise _FieldError(code, f"{key} must be an RFC 3339 date-time with an offset")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise _FieldError("invalid_schedule", "schedule_at must be an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise _FieldError("invalid_schedule", "schedule_at must carry a time zone")
-    return moment
+        raise _FieldError(code, f"{key} is not a valid date-time") from None
 
 
 def _comment(value: object) -> str | None:
@@ -230,6 +249,6 @@ def _tags(value: object) -> dict[str, str]:
     if not isinstance(value, dict) or len(value) > 32:
         raise _FieldError("invalid_tags", "tags must be an object of at most 32 entries")
     for key, item in value.items():
-        if not _TAG_KEY.match(key) or not isinstance(item, str) or len(item) > 256:
+        if not _TAG_KEY.fullmatch(key) or not isinstance(item, str) or len(item) > 256:
             raise _FieldError("invalid_tags", f"tag {key[:64]!r} must map to a string of <= 256")
     return value

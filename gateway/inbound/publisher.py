@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -92,6 +93,8 @@ class DeliverSmPublisher:
             reason=meaning.message,
             key=None,
             value=codec.encode(pdu),
+            # Without its sequence number, so the provider's redelivery has the same event_id.
+            identity=codec.encode(replace(pdu, sequence_number=0)),
             occurred_at=self._clock(),
         )
         return "unreadable", self._topics.dead_letter, None, event, CommandStatus.ESME_RX_P_APPN

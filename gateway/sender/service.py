@@ -129,7 +129,13 @@ class Sender:
             return True
         done = self._claim(request_id)
         try:
-            outgoing = await self._resolve(record, parsed, urgent, received_at)
+            try:
+                outgoing = await self._resolve(record, parsed, urgent, received_at)
+            except (AbandonedError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # the task root: whatever went wrong, the record ends
+                log.exception("request could not be processed (%s)", record.topic)
+                outgoing = self._internal_failure(record, parsed, exc, received_at)
             await self._publish_all(outgoing)
         except AbandonedError:
             log.info("request left for redelivery at shutdown (%s)", record.topic)
@@ -206,6 +212,21 @@ class Sender:
         if len(sends) == 1:
             return [await sends[0]]
         return list(await asyncio.gather(*sends))
+
+    def _internal_failure(
+        self,
+        record: Record,
+        parsed: SendRequest | InvalidRequest,
+        exc: Exception,
+        received_at: datetime,
+    ) -> list[Outgoing]:
+        """A bug must not block the partition: dead-letter the record, fail the request."""
+        reason = f"{type(exc).__name__}: {exc}"
+        out = self._invalid(record, InvalidRequest("internal_error", reason), received_at)
+        if isinstance(parsed, SendRequest):
+            error = ErrorInfo("internal_error", reason)
+            out.append(self._result(parsed, "failed", received_at, error=error))
+        return out
 
     def _invalid(
         self, record: Record, invalid: InvalidRequest, received_at: datetime

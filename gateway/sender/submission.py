@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from tenacity import (
@@ -96,7 +97,7 @@ class Submission:
             status = "duplicate" if verdict.rule == "duplicate" else "rejected"
             message = f"the provider's {verdict.rule} rule would refuse this message"
             return RecipientOutcome(phone, status, error=ErrorInfo(str(verdict.rule), message)), 0
-        attempts = 0
+        tally = _Tally()
         ids: list[str] = []
         try:
             # One reservation for every part; retries of a part take a permit of their own.
@@ -104,8 +105,7 @@ class Submission:
             if self.stopping:
                 raise AbandonedError("shutting down")
             for pdu in parts:
-                response, tries = await self._submit_part(pdu, urgent)
-                attempts += tries
+                response = await self._submit_part(pdu, urgent, tally)
                 ids.append(normalize_message_id(response.message_id))
         except AbandonedError:
             self._guards.forget(phone, text)
@@ -114,14 +114,14 @@ class Submission:
             self._guards.forget(phone, text)
             if exc.retriable and self.stopping:
                 raise AbandonedError from exc
-            return _refused(phone, exc, ids), attempts
+            return _refused(phone, exc, ids), tally.attempts
         except GatewayError as exc:
             self._guards.forget(phone, text)
             if self.stopping:
                 raise AbandonedError from exc
             error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
-            return RecipientOutcome(phone, "failed", tuple(ids), error), attempts
-        return RecipientOutcome(phone, "accepted", tuple(ids)), attempts
+            return RecipientOutcome(phone, "failed", tuple(ids), error), tally.attempts
+        return RecipientOutcome(phone, "accepted", tuple(ids)), tally.attempts
 
     async def _pass_guards(self, phone: str, text: str) -> Verdict:
         while True:
@@ -137,22 +137,22 @@ class Submission:
         await self._gate.acquire(parts, urgent=urgent)
         self._gate_wait("urgent" if urgent else "bulk").observe(self._clock() - started)
 
-    async def _submit_part(self, pdu: SubmitSm, urgent: bool) -> tuple[SubmitSmResp, int]:
+    async def _submit_part(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
         try:
-            return await self._attempt(pdu, urgent), 1
+            tally.attempts += 1
+            return await self._attempt(pdu, urgent)
         except GatewayError as first:
             if not first.retriable or self.stopping:
                 raise
             self._note_failure(first)
-        return await self._retry(pdu, urgent)
+        return await self._retry(pdu, urgent, tally)
 
     async def _attempt(self, pdu: SubmitSm, urgent: bool) -> SubmitSmResp:
         response = await self._submitter.submit(pdu, urgent=urgent)
         self._gate.rate.on_accepted(1, self._clock())
         return response
 
-    async def _retry(self, pdu: SubmitSm, urgent: bool) -> tuple[SubmitSmResp, int]:
-        attempts = 1
+    async def _retry(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_retriable),
             wait=self._wait,
@@ -164,12 +164,12 @@ class Submission:
         await asyncio.sleep(self._settings.retry_initial_seconds)
         async for attempt in retrying:
             with attempt:
-                attempts += 1
+                tally.attempts += 1
                 if self.stopping:
                     raise AbandonedError
                 await self._acquire(1, urgent)
                 response = await self._attempt(pdu, urgent)
-        return response, attempts
+        return response
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -202,6 +202,13 @@ class Submission:
             else type(error).__name__
         )
         self._retries(reason).inc()
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Submit attempts for one recipient, counted whether they end well or not."""
+
+    attempts: int = 0
 
 
 _THROTTLE_WAIT = wait_random_exponential(multiplier=0.05, max=1.0)

@@ -80,9 +80,7 @@ def result(**overrides: Any) -> dict[str, Any]:
 
 
 def test_accepted_result_matches_schema_and_carries_everything() -> None:
-    event = roundtrip(
-        result(recipients=[ACCEPTED, REJECTED], tags={"order": "17"}, attempts=3)
-    )
+    event = roundtrip(result(recipients=[ACCEPTED, REJECTED], tags={"order": "17"}, attempts=3))
     assert event["schema"] == "smsc.send-result/1"
     assert event["request_id"] == "req-1"
     assert event["outcome"] == "accepted"
@@ -180,7 +178,12 @@ def test_kafka_dead_letter_keeps_bytes_and_reason() -> None:
         )
     )
     assert event["role"] == "sender"
-    assert event["origin"] == {"kind": "kafka", "topic": "smsc.send.v1", "partition": 2, "offset": 41}
+    assert event["origin"] == {
+        "kind": "kafka",
+        "topic": "smsc.send.v1",
+        "partition": 2,
+        "offset": 41,
+    }
     assert event["reason"] == {"code": "invalid_json", "message": "not JSON"}
     assert base64.b64decode(event["key_base64"]) == b"\x00key"
     assert base64.b64decode(event["value_base64"]) == b"\xff{garbage"

@@ -42,7 +42,7 @@ def record(
     offset: int,
     topic: str = "smsc.send.v1",
     partition: int = 0,
-    key: bytes | None = b"key",
+    key: bytes | None = None,
 ) -> Record:
     return Record(topic, partition, offset, key, value, timestamp_ms=1_900_000_000_000)
 
@@ -151,9 +151,11 @@ class FakeSubmitter:
         self._default = default or (lambda pdu: Answer(str(len(self.pdus))))
         self.timeline = timeline or Timeline()
         self.pdus: list[SubmitSm] = []
+        self.urgent: list[bool] = []  # the urgent flag of each submit
 
-    async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
+    async def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> SubmitSmResp:
         self.pdus.append(pdu)
+        self.urgent.append(urgent)
         self.timeline.add("submit", pdu.destination_addr)
         queue = self._script.get(pdu.destination_addr)
         answer = queue.popleft() if queue else self._default(pdu)

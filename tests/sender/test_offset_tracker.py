@@ -79,7 +79,9 @@ def test_committed_offsets_are_not_offered_again(
         finished[partition].add(offset)
         points = {p: expected_commit(offsets[p], finished[p]) for p in offsets}
         expected = {
-            p: point for p, point in points.items() if point is not None and point != last_commit.get(p)
+            p: point
+            for p, point in points.items()
+            if point is not None and point != last_commit.get(p)
         }
         assert tracker.committable() == expected
         if commit:
