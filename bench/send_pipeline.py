@@ -118,6 +118,9 @@ async def one_window(kafka: LocalKafka, window: int, count: int, profile: str | 
         "GATEWAY_SIMULATOR_PORT": str(smpp_port),
         "GATEWAY_SIMULATOR_ACCOUNTS": "gateway:bench",
         "GATEWAY_SIMULATOR_RECORD_SUBMITS": "false",
+        # This benchmark measures the pipeline's own cost, not the provider's rate limit.
+        "GATEWAY_SIMULATOR_RATE_LIMIT_PER_SECOND": "",
+        "GATEWAY_RATE_PER_SECOND": "1000000",
         "GATEWAY_LOG_LEVEL": "WARNING",
     }
     simulator = await asyncio.create_subprocess_exec(

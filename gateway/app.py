@@ -18,6 +18,7 @@ from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.kafka.client import KafkaPublisher, KafkaRecordSource, TopicFollower
 from gateway.kafka.records import Partition
 from gateway.metrics import Metrics
+from gateway.sender.exposure import Exposure
 from gateway.sender.guards import ProviderGuards
 from gateway.sender.outcomes import KnownOutcomes
 from gateway.sender.pacing import SubmitGate
@@ -76,6 +77,7 @@ def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher
         settings.topics.send_results,
         lambda key, at_ms: outcomes.add(key, at_ms / 1000) if key else None,
         since_ms=since_ms,
+        partitions_for=publisher.partitions_for,
     )
     revoke: dict[str, Callable[[set[Partition]], Awaitable[None]]] = {}
 
@@ -96,6 +98,8 @@ def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher
         publisher=publisher,
         submission=submission,
         outcomes=outcomes,
+        # Submits not yet durable never exceed what the binds' windows hold on the wire.
+        exposure=Exposure(settings.smpp.window * settings.smpp.binds),
         settings=settings.sender,
         smpp=settings.smpp,
         topics=settings.topics,

@@ -62,6 +62,13 @@ class KafkaPublisher:
         """Flush what is buffered, then close."""
         await self._producer.stop()
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        """The topic's partitions, fetching metadata as needed."""
+        try:
+            return set(await self._producer.partitions_for(topic))
+        except KafkaError as exc:
+            raise KafkaUnavailableError(f"no metadata for {topic}: {exc}") from exc
+
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         started = time.perf_counter()
         try:
@@ -71,6 +78,13 @@ class KafkaPublisher:
             self._errors(topic).inc()
             raise KafkaUnavailableError(f"publish to {topic} failed: {exc}") from exc
         self._latency(topic).observe(time.perf_counter() - started)
+
+    async def reachable(self) -> bool:
+        """Whether a broker answers a metadata request now: a cheap check for readiness."""
+        try:
+            return bool(await self._producer.client.force_metadata_update())
+        except KafkaError:
+            return False
 
 
 RevokeHandler = Callable[[set[Partition]], Awaitable[None]]
@@ -145,20 +159,28 @@ class KafkaRecordSource:
 
 
 RecordSink = Callable[[bytes | None, int], None]
+PartitionsFor = Callable[[str], Awaitable[set[int]]]
 
 
 class TopicFollower:
     """Reads every partition of a topic from a point in time on, and keeps following it.
 
     No consumer group: each process reads the whole topic. ``caught_up()`` returns once
-    everything that was in the topic at start has been read (at once if the topic does not
-    exist yet; it is picked up when it appears).
+    everything that was in the topic at start has been read. ``partitions_for`` looks the
+    topic's partitions up (the producer's metadata call, which waits for them).
     """
 
     def __init__(
-        self, settings: KafkaSettings, topic: str, sink: RecordSink, *, since_ms: int
+        self,
+        settings: KafkaSettings,
+        topic: str,
+        sink: RecordSink,
+        *,
+        since_ms: int,
+        partitions_for: PartitionsFor,
     ) -> None:
         self._topic = topic
+        self._partitions_for = partitions_for
         self._sink = sink
         self._since_ms = since_ms
         self._consumer = AIOKafkaConsumer(
@@ -189,13 +211,13 @@ class TopicFollower:
             await self._consumer.stop()
 
     async def _assign(self) -> None:
-        first = True
-        while not (partitions := self._consumer.partitions_for_topic(self._topic)):
-            if first:
-                self._caught_up.set()  # nothing to catch up with in a topic not created yet
-                first = False
-            await self._consumer.topics()  # refreshes metadata
-            await asyncio.sleep(1.0)
+        while True:
+            try:
+                partitions = await self._partitions_for(self._topic)
+                break
+            except KafkaUnavailableError as exc:
+                log.warning("waiting for %s: %s", self._topic, exc)
+                await asyncio.sleep(1.0)
         tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         self._consumer.assign(tps)
         starts = await self._consumer.offsets_for_times(dict.fromkeys(tps, self._since_ms))

@@ -1,77 +1,109 @@
-"""A send request and one recipient turned into the SUBMIT_SM the provider expects.
+"""Send requests composed for the sender: the SMPP settings turned into composition inputs.
 
-This covers single-part SMS in GSM 7-bit or UCS2, the comment suffix and the addressing of
-the provider's sample settings; longer texts and the special channels are refused with a
-precise reason until the full composition lands.
+The composition itself lives in :mod:`gateway.compose` (pure, no I/O). This module binds it
+to the ``smpp`` settings (default sender, TON/NPI, the ``system_type`` ISO flag) and offers
+the sender two entry points:
+
+- :func:`compose_recipients`: every recipient's parts, long messages included;
+- :func:`compose_submit`: the single SUBMIT_SM of one recipient, for callers that send one
+  PDU: plain SMS only (``unsupported_channel`` otherwise), refusing a message that needs
+  more than one part (``text_too_long``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
+from gateway.compose import (
+    COMMENT_MARKER,
+    BindProfile,
+    ComposedMessage,
+    CompositionError,
+    CompositionSettings,
+    bind_flags,
+    compose_message,
+    for_recipient,
+    message_reference,
+    prepare_message,
+)
 from gateway.config import SmppSettings
-from gateway.errors import GatewayError
 from gateway.events.send_request import SendRequest
-from gateway.smpp.constants import DataCoding, Npi, Ton
 from gateway.smpp.pdu import SubmitSm
-from gateway.smpp.textcoding import choose_coding, encode_text
-from gateway.smpp.timefmt import absolute_time, relative_time
 
-# Single-part capacity (GSM 03.38: 160 septets; UCS2: 70 characters = 140 octets).
-SINGLE_PART_OCTETS = {DataCoding.GSM7: 160, DataCoding.UCS2: 140, DataCoding.LATIN1: 140}
-# The provider drops what follows this marker before delivery (SMPP seed, "Comments").
-COMMENT_MARKER = "\n~~~\n"
-SUPPORTED_CHANNELS = frozenset({"sms"})
+__all__ = [
+    "COMMENT_MARKER",
+    "ComposedMessage",
+    "CompositionError",
+    "bind_profile",
+    "compose_recipients",
+    "compose_submit",
+]
+
+# compose_submit cuts nothing; any count above one is refused as text_too_long.
+_SINGLE_PART = CompositionSettings(max_parts=255)
+# What compose_submit's single-PDU callers have always been able to send.
+SINGLE_PDU_CHANNELS = frozenset({"sms"})
 
 
-class CompositionError(GatewayError):
-    """The request cannot be sent as asked; ``code`` is the result's reason code."""
+def bind_profile(smpp: SmppSettings) -> BindProfile:
+    """What the bind fixes for every message: ISO flag, default sender, TON/NPI."""
+    return BindProfile(
+        iso="ISO" in bind_flags(smpp.system_type),
+        default_source=smpp.source_addr,
+        alphanumeric_ton=smpp.source_addr_ton,
+        alphanumeric_npi=smpp.source_addr_npi,
+        destination_ton=smpp.dest_addr_ton,
+        destination_npi=smpp.dest_addr_npi,
+    )
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+
+def compose_recipients(
+    request: SendRequest,
+    smpp: SmppSettings,
+    compose: CompositionSettings,
+    *,
+    priority: bool,
+    now: datetime,
+    reference: Callable[[str, str], int] = message_reference,
+) -> tuple[ComposedMessage, ...]:
+    """Every recipient's parts, in the order of ``request.recipients``.
+
+    The content is validated and encoded once; ``reference(request_id, phone)`` gives each
+    recipient's concatenation reference. Raises :class:`CompositionError` (nothing is to be
+    sent for the request) when the content or any recipient cannot be composed.
+    """
+    prepared = prepare_message(request, compose, bind_profile(smpp), priority=priority, now=now)
+    return tuple(
+        for_recipient(prepared, phone, reference=reference(request.request_id, phone))
+        for phone in request.recipients
+    )
 
 
 def compose_submit(
     request: SendRequest, phone: str, settings: SmppSettings, *, priority: bool, now: datetime
 ) -> SubmitSm:
-    """The SUBMIT_SM for one recipient; raises :class:`CompositionError` when impossible."""
-    if request.channel not in SUPPORTED_CHANNELS:
-        raise CompositionError("unsupported_channel", f"channel {request.channel} over SMPP")
-    coding = choose_coding(request.text)
-    body = encode_text(request.text, coding)
-    if len(body) > SINGLE_PART_OCTETS[coding]:
+    """The single SUBMIT_SM for one recipient; raises :class:`CompositionError` when impossible."""
+    if request.channel not in SINGLE_PDU_CHANNELS:
         raise CompositionError(
-            "text_too_long", f"text needs more than one SMS part ({len(body)} octets)"
+            "unsupported_channel", f"channel {request.channel} needs compose_recipients"
         )
-    if request.comment:
-        # The comment rides after the marker; the provider strips it before delivery.
-        body += encode_text(COMMENT_MARKER + request.comment, coding)
-        if len(body) > 254:
-            raise CompositionError("comment_too_long", "text and comment exceed 254 octets")
-    source = request.sender_id or settings.source_addr
-    source_ton, source_npi = _source_numbering(source, settings)
-    schedule = request.schedule_at
-    return SubmitSm(
-        source_addr_ton=source_ton,
-        source_addr_npi=source_npi,
-        source_addr=source,
-        dest_addr_ton=settings.dest_addr_ton,
-        dest_addr_npi=settings.dest_addr_npi,
-        destination_addr=phone,
-        priority_flag=1 if priority else 0,
-        schedule_delivery_time=absolute_time(schedule) if schedule and schedule > now else "",
-        validity_period=relative_time(request.validity_seconds) if request.validity_seconds else "",
-        registered_delivery=1 if request.registered_delivery else 0,
-        data_coding=coding,
-        short_message=body,
-    )
-
-
-def _source_numbering(source: str, settings: SmppSettings) -> tuple[int, int]:
-    digits = source.lstrip("+")
-    if digits.isdigit() and len(digits) > 8:
-        return Ton.INTERNATIONAL, Npi.ISDN
-    if digits.isdigit():
-        return Ton.NETWORK_SPECIFIC, Npi.UNKNOWN  # short code
-    return settings.source_addr_ton, settings.source_addr_npi
+    try:
+        composed = compose_message(
+            request,
+            phone,
+            _SINGLE_PART,
+            bind_profile(settings),
+            reference=0,
+            priority=priority,
+            now=now,
+        )
+    except CompositionError as exc:
+        if exc.code != "too_many_parts":
+            raise
+        raise CompositionError("text_too_long", "text needs more than one SMS part") from None
+    if composed.segments > 1:
+        raise CompositionError(
+            "text_too_long", f"text needs more than one SMS part ({composed.segments} parts)"
+        )
+    return composed.parts[0]

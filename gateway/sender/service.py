@@ -9,12 +9,13 @@ input), retrying while Kafka is unavailable; only then mark the record done. Bul
 are not started while urgent ones are in flight.
 
 A crash can repeat a submit only for records in flight at that moment whose result had not
-reached Kafka; their number is bounded by the SMPP window plus the results being published.
+reached Kafka; :class:`~gateway.sender.exposure.Exposure` bounds those to the SMPP window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from gateway.kafka.records import Publisher, Record, RecordSource
 from gateway.metrics import Children, Metrics
 
 from .compose import CompositionError, compose_submit
+from .exposure import Exposure
 from .lane import Handler, Lane
 from .ordering import KeyOrder
 from .outcomes import KnownOutcomes
@@ -62,6 +64,7 @@ class Sender:
         publisher: Publisher,
         submission: Submission,
         outcomes: KnownOutcomes,
+        exposure: Exposure,
         settings: SenderSettings,
         smpp: SmppSettings,
         topics: TopicSettings,
@@ -72,6 +75,7 @@ class Sender:
         self._publisher = publisher
         self._submission = submission
         self._outcomes = outcomes
+        self._exposure = exposure
         self._settings = settings
         self._smpp = smpp
         self._topics = topics
@@ -129,14 +133,16 @@ class Sender:
             return True
         done = self._claim(request_id)
         try:
-            try:
-                outgoing = await self._resolve(record, parsed, urgent, received_at)
-            except (AbandonedError, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # the task root: whatever went wrong, the record ends
-                log.exception("request could not be processed (%s)", record.topic)
-                outgoing = self._internal_failure(record, parsed, exc, received_at)
-            await self._publish_all(outgoing)
+            # The exposure slot taken in _resolve is held until the result is on Kafka.
+            async with contextlib.AsyncExitStack() as exposure:
+                try:
+                    outgoing = await self._resolve(record, parsed, urgent, received_at, exposure)
+                except (AbandonedError, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # the task root: whatever went wrong, the record ends
+                    log.exception("request could not be processed (%s)", record.topic)
+                    outgoing = self._internal_failure(record, parsed, exc, received_at)
+                await self._publish_all(outgoing)
         except AbandonedError:
             log.info("request left for redelivery at shutdown (%s)", record.topic)
             return False
@@ -175,6 +181,7 @@ class Sender:
         parsed: SendRequest | InvalidRequest,
         urgent: bool,
         received_at: datetime,
+        exposure: contextlib.AsyncExitStack,
     ) -> list[Outgoing]:
         if isinstance(parsed, InvalidRequest):
             return self._invalid(record, parsed, received_at)
@@ -191,6 +198,9 @@ class Sender:
         try:
             if previous is not None:
                 await previous
+            # Taken after the key's turn: a record never holds slots its predecessor needs.
+            weight = len(submits)
+            await exposure.enter_async_context(self._exposure.hold(weight, urgent=urgent))
             outcomes = await self._send_all(parsed, submits, urgent)
         finally:
             self._order.leave(key, turn)

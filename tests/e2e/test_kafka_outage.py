@@ -102,6 +102,8 @@ async def test_results_survive_a_kafka_outage_without_resending(own_kafka: Local
         dlr_delay_seconds=1.0,
         response_timeout_seconds=2.0,
         dlr_retry_seconds=1.0,
+        rate_limit_per_second=None,
+        duplicate_window_seconds=None,
     )
     async with SmppSimulator(config) as simulator:
         settings = settings_for(own_kafka, simulator.port, "pw")

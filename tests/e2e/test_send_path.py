@@ -101,7 +101,9 @@ def request(run: str, index: int, text: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[SmppSimulator]:
-    config = SimulatorConfig(accounts={"gateway": PASSWORD}, dlr_delay_seconds=0.2)
+    config = SimulatorConfig(
+        accounts={"gateway": PASSWORD}, dlr_delay_seconds=0.2, rate_limit_per_second=None
+    )
     async with SmppSimulator(config) as sim:
         yield sim
 

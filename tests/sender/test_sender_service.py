@@ -22,6 +22,7 @@ import pytest
 from gateway.config import SenderSettings, SmppSettings, TopicSettings
 from gateway.kafka.records import Partition, Record
 from gateway.metrics import Metrics
+from gateway.sender.exposure import Exposure
 from gateway.sender.guards import GuardSettings, ProviderGuards
 from gateway.sender.outcomes import KnownOutcomes
 from gateway.sender.pacing import SubmitGate
@@ -114,6 +115,7 @@ class Harness:
             publisher=self.publisher,
             submission=submission,
             outcomes=KnownOutcomes(settings.idempotency_window_seconds),
+            exposure=Exposure(64),
             settings=settings,
             smpp=SmppSettings(system_id="login", source_addr="SMSC.RU"),
             topics=TOPICS,

@@ -1,0 +1,104 @@
+"""Following whole topics without a consumer group, records and all.
+
+:class:`TopicsReader` reads every partition of its topics from a point in time on and keeps
+following them, handing each record to a sink. Every process reads everything (no group, no
+commits): it is for state rebuilt from the topics at start, such as the poller's pending set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from gateway.config import KafkaSettings
+from gateway.errors import KafkaUnavailableError
+
+from .client import client_options
+from .records import Record
+
+log = logging.getLogger(__name__)
+
+RecordHandler = Callable[[Record], None]
+
+
+class TopicsReader:
+    """Reads ``topics`` from ``since_ms`` (Kafka timestamps) on, until cancelled.
+
+    Waits for topics that do not exist yet. ``caught_up()`` returns once everything that was
+    in the topics when reading started has been handed to ``sink``.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        topics: Sequence[str],
+        sink: RecordHandler,
+        *,
+        since_ms: int,
+        max_records: int = 1000,
+    ) -> None:
+        self._topics = list(topics)
+        self._sink = sink
+        self._since_ms = since_ms
+        self._max_records = max_records
+        self._consumer = AIOKafkaConsumer(
+            **client_options(settings), group_id=None, enable_auto_commit=False
+        )
+        self._ends: dict[TopicPartition, int] = {}
+        self._caught_up = asyncio.Event()
+
+    async def caught_up(self) -> None:
+        await self._caught_up.wait()
+
+    async def run(self) -> None:
+        """Follow the topics until cancelled."""
+        try:
+            await self._consumer.start()
+        except KafkaError as exc:
+            await self._consumer.stop()
+            raise KafkaUnavailableError(f"cannot read {self._topics}: {exc}") from exc
+        try:
+            await self._assign()
+            while True:
+                await self._read_batch()
+                await self._check_caught_up()
+        finally:
+            await self._consumer.stop()
+
+    async def _read_batch(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+        for messages in batches.values():
+            for m in messages:
+                self._sink(Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp))
+
+    async def _assign(self) -> None:
+        partitions = await self._partitions()
+        self._consumer.assign(partitions)
+        starts = await self._consumer.offsets_for_times(dict.fromkeys(partitions, self._since_ms))
+        self._ends = await self._consumer.end_offsets(partitions)
+        for tp in partitions:
+            found = starts.get(tp)
+            self._consumer.seek(tp, found.offset if found is not None else self._ends[tp])
+        log.info("reading %s from %d", self._topics, self._since_ms)
+
+    async def _partitions(self) -> list[TopicPartition]:
+        while True:
+            found = {t: self._consumer.partitions_for_topic(t) for t in self._topics}
+            missing = [t for t, parts in found.items() if not parts]
+            if not missing:
+                return [TopicPartition(t, p) for t, parts in found.items() for p in sorted(parts)]
+            log.info("waiting for topics %s", missing)
+            await self._consumer.topics()  # refreshes metadata
+            await asyncio.sleep(1.0)
+
+    async def _check_caught_up(self) -> None:
+        if self._caught_up.is_set():
+            return
+        for tp, end in self._ends.items():
+            if await self._consumer.position(tp) < end:
+                return
+        self._caught_up.set()

@@ -1,0 +1,69 @@
+"""A bound on submits whose outcome is not yet durable on Kafka.
+
+After a crash, a request is submitted again if its result had not reached Kafka: both while
+the provider has not answered yet (the SMPP window) and after it answered but before Kafka
+acknowledged the result. :class:`Exposure` bounds the two together, so the submits a crash
+can repeat are at most ``limit`` SMS parts. A request holds its weight (its parts) from just
+before its first submit until its result is acknowledged; urgent requests queue first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class Exposure:
+    """Weighted slots, first come first served, urgent ahead of bulk."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("the exposure limit must be at least 1")
+        self.limit = limit
+        self.used = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, weight: int, *, urgent: bool) -> AsyncIterator[None]:
+        """Hold ``weight`` slots (at most the limit) for the duration of the block."""
+        weight = max(1, min(weight, self.limit))
+        await self._acquire(weight, urgent)
+        try:
+            yield
+        finally:
+            self.used -= weight
+            self._wake()
+
+    async def _acquire(self, weight: int, urgent: bool) -> None:
+        if not self._waiters and self.used + weight <= self.limit:
+            self.used += weight
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (weight, future)
+        if urgent:
+            self._waiters.appendleft(entry)
+        else:
+            self._waiters.append(entry)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.used -= weight  # granted just as we were cancelled
+                self._wake()
+            elif entry in self._waiters:
+                self._waiters.remove(entry)
+            raise
+
+    def _wake(self) -> None:
+        while self._waiters:
+            weight, future = self._waiters[0]
+            if future.done():
+                self._waiters.popleft()
+                continue
+            if self.used + weight > self.limit:
+                return
+            self._waiters.popleft()
+            self.used += weight
+            future.set_result(None)
