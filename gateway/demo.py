@@ -79,10 +79,16 @@ async def _run(bootstrap: str, count: int) -> int:
         stop = asyncio.Event()
         sender = asyncio.create_task(run_sender(settings, Metrics(), stop))
         try:
-            return await _exercise(settings, count, sender)
+            code = await _exercise(settings, count, sender)
         finally:
             stop.set()
             await sender
+        stats = simulator.stats
+        say(
+            f"  provider side: {stats.submits} submits accepted at the default 30 SMS/s limit, "
+            f"{stats.throttled} throttling answers, {stats.duplicates_refused} duplicates refused"
+        )
+        return code
 
 
 def _settings(bootstrap: str, smpp_port: int, password: str) -> Settings:
