@@ -60,8 +60,15 @@ class AcceptedRate:
     def __init__(self, window_seconds: float = 1.0) -> None:
         self._slots: deque[tuple[int, int]] = deque()
         self._window = max(1, round(window_seconds / self.SLOT))
+        self._first: float | None = None
+
+    def covers(self, now: float) -> bool:
+        """Whether acceptances span a whole window, so the measured rate can be trusted."""
+        return self._first is not None and now - self._first >= self._window * self.SLOT
 
     def add(self, parts: int, now: float) -> None:
+        if self._first is None:
+            self._first = now
         slot = math.floor(now / self.SLOT)
         if self._slots and self._slots[-1][0] == slot:
             self._slots[-1] = (slot, self._slots[-1][1] + parts)
@@ -106,7 +113,9 @@ class AdaptiveRate:
         if now - self._last_cut < self.settings.cut_guard_seconds:
             return False
         current = self.rate(now)
-        accepted = self.accepted.per_second(now)
+        # What the provider took over the last second finds a lowered limit in one step, but
+        # only once a whole second of sending stands behind it (not right after a start).
+        accepted = self.accepted.per_second(now) if self.accepted.covers(now) else 0.0
         target = min(current, accepted) if accepted > 0 else current
         self._base = max(self.settings.min_per_second, target * self.settings.cut_factor)
         self._since = self._last_cut = now

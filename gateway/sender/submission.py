@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -145,14 +146,21 @@ class Submission:
             if not first.retriable or self.stopping:
                 raise
             self._note_failure(first)
-        return await self._retry(pdu, urgent, tally)
+            first_wait = (
+                _THROTTLE_WAIT_FIRST
+                if isinstance(first, ThrottledError)
+                else self._settings.retry_initial_seconds
+            )
+        return await self._retry(pdu, urgent, tally, first_wait)
 
     async def _attempt(self, pdu: SubmitSm, urgent: bool) -> SubmitSmResp:
         response = await self._submitter.submit(pdu, urgent=urgent)
         self._gate.rate.on_accepted(1, self._clock())
         return response
 
-    async def _retry(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
+    async def _retry(
+        self, pdu: SubmitSm, urgent: bool, tally: _Tally, first_wait: float
+    ) -> SubmitSmResp:
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_retriable),
             wait=self._wait,
@@ -161,7 +169,7 @@ class Submission:
             reraise=True,
         )
         # The first attempt failed outside the loop, whose first try would come at once.
-        await asyncio.sleep(self._settings.retry_initial_seconds)
+        await asyncio.sleep(first_wait * random.random())
         async for attempt in retrying:
             with attempt:
                 tally.attempts += 1
@@ -212,6 +220,9 @@ class _Tally:
 
 
 _THROTTLE_WAIT = wait_random_exponential(multiplier=0.05, max=1.0)
+# Up to this long before the first retry of a throttled part (jittered); the rate gate has
+# already slowed the account down, so the retry need not wait for more than its turn.
+_THROTTLE_WAIT_FIRST = 0.05
 
 
 def _refused(phone: str, exc: CommandStatusError, ids: list[str]) -> RecipientOutcome:

@@ -104,3 +104,11 @@ def test_settings_problems_are_reported() -> None:
     assert RateSettings(per_second=30, max_per_second=10).problems()
     assert RateSettings(cut_factor=1.2).problems()
     assert not RateSettings().problems()
+
+
+def test_a_throttle_right_after_start_does_not_trust_a_partial_second() -> None:
+    rate = AdaptiveRate(RateSettings(per_second=30.0), 0.0)
+    for i in range(5):
+        rate.on_accepted(1, 0.1 + i / 30)  # only 0.15 s of sending so far
+    rate.on_throttled(0.3)
+    assert rate.rate(0.3) == pytest.approx(30 * 0.985)
