@@ -102,6 +102,7 @@ def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher
         exposure=Exposure(settings.smpp.window * settings.smpp.binds),
         settings=settings.sender,
         smpp=settings.smpp,
+        compose=settings.compose,
         topics=settings.topics,
         metrics=metrics,
     )

@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.compose.settings import CompositionSettings
 from gateway.config import SenderSettings, SmppSettings, TopicSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event
@@ -36,7 +37,7 @@ from gateway.events.send_result import (
 from gateway.kafka.records import Publisher, Record, RecordSource
 from gateway.metrics import Children, Metrics
 
-from .compose import CompositionError, compose_submit
+from .compose import ComposedMessage, CompositionError, compose_recipients
 from .exposure import Exposure
 from .lane import Handler, Lane
 from .ordering import KeyOrder
@@ -67,6 +68,7 @@ class Sender:
         exposure: Exposure,
         settings: SenderSettings,
         smpp: SmppSettings,
+        compose: CompositionSettings,
         topics: TopicSettings,
         metrics: Metrics,
         role: str = "sender",
@@ -78,6 +80,7 @@ class Sender:
         self._exposure = exposure
         self._settings = settings
         self._smpp = smpp
+        self._compose = compose
         self._topics = topics
         self._metrics = metrics
         self._role = role
@@ -186,10 +189,9 @@ class Sender:
         if isinstance(parsed, InvalidRequest):
             return self._invalid(record, parsed, received_at)
         try:
-            submits = [
-                compose_submit(parsed, phone, self._smpp, priority=urgent, now=received_at)
-                for phone in parsed.recipients
-            ]
+            messages = compose_recipients(
+                parsed, self._smpp, self._compose, priority=urgent, now=received_at
+            )
         except CompositionError as exc:
             error = ErrorInfo(exc.code, str(exc))
             return [self._result(parsed, "rejected", received_at, error=error)]
@@ -199,9 +201,9 @@ class Sender:
             if previous is not None:
                 await previous
             # Taken after the key's turn: a record never holds slots its predecessor needs.
-            weight = len(submits)
+            weight = sum(message.part_count for message in messages)
             await exposure.enter_async_context(self._exposure.hold(weight, urgent=urgent))
-            outcomes = await self._send_all(parsed, submits, urgent)
+            outcomes = await self._send_all(parsed, messages, urgent)
         finally:
             self._order.leave(key, turn)
         recipients = [outcome for outcome, _ in outcomes]
@@ -213,11 +215,13 @@ class Sender:
         return [result]
 
     async def _send_all(
-        self, request: SendRequest, submits: list[Any], urgent: bool
+        self, request: SendRequest, messages: Sequence[ComposedMessage], urgent: bool
     ) -> list[tuple[RecipientOutcome, int]]:
         sends = [
-            self._submission.send(phone, request.text, [pdu], urgent=urgent)
-            for phone, pdu in zip(request.recipients, submits, strict=True)
+            self._submission.send(
+                m.phone, request.text, m.parts, segments=m.segments, urgent=urgent
+            )
+            for m in messages
         ]
         if len(sends) == 1:
             return [await sends[0]]

@@ -90,9 +90,19 @@ class Submission:
         self._gate.cancel_waiters(AbandonedError("shutting down"))
 
     async def send(
-        self, phone: str, text: str, parts: Sequence[SubmitSm], *, urgent: bool
+        self,
+        phone: str,
+        text: str,
+        parts: Sequence[SubmitSm],
+        *,
+        urgent: bool,
+        segments: int | None = None,
     ) -> tuple[RecipientOutcome, int]:
-        """The recipient's outcome and the number of submit attempts it took."""
+        """The recipient's outcome and the number of submit attempts it took.
+
+        ``segments`` is how many SMS the provider counts against the rate (more than the
+        submits for one ``message_payload`` carrying a long text); the parts' count otherwise.
+        """
         verdict = await self._pass_guards(phone, text)
         if verdict.action == "reject":
             status = "duplicate" if verdict.rule == "duplicate" else "rejected"
@@ -102,7 +112,7 @@ class Submission:
         ids: list[str] = []
         try:
             # One reservation for every part; retries of a part take a permit of their own.
-            await self._acquire(len(parts), urgent)
+            await self._acquire(segments or len(parts), urgent)
             if self.stopping:
                 raise AbandonedError("shutting down")
             for pdu in parts:

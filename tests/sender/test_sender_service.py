@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.compose.settings import CompositionSettings
 from gateway.config import SenderSettings, SmppSettings, TopicSettings
 from gateway.kafka.records import Partition, Record
 from gateway.metrics import Metrics
@@ -118,6 +119,7 @@ class Harness:
             exposure=Exposure(64),
             settings=settings,
             smpp=SmppSettings(system_id="login", source_addr="SMSC.RU"),
+            compose=CompositionSettings(),
             topics=TOPICS,
             metrics=self.metrics,
             clock=lambda: NOW,
@@ -389,12 +391,14 @@ async def test_bad_record_does_not_block_the_partition() -> None:
     assert h.source.committed(BULK) == 3
 
 
-async def test_unsupported_channel_is_rejected_without_submitting() -> None:
-    h = Harness([record(send_request("r1", channel="viber", tags={"t": "v"}), offset=0)])
+async def test_a_request_that_cannot_be_composed_is_rejected_without_submitting() -> None:
+    # A Telegram code must be 4 to 8 digits (SMPP seed, "Sending a message to Telegram").
+    request = send_request("r1", channel="telegram_code", text="12", tags={"t": "v"})
+    h = Harness([record(request, offset=0)])
     await h.run_until_results(1)
     result = h.result("r1")
     assert result["outcome"] == "rejected"
-    assert result["error"]["code"] == "unsupported_channel"
+    assert result["error"]["code"] == "invalid_telegram_code"
     assert result["transport"] == "none"
     assert result["tags"] == {"t": "v"}
     assert h.submitter.pdus == []
