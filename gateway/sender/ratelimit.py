@@ -5,8 +5,9 @@ speed of mailing lists") and answers ESME_RTHROTTLED above it, after which "the 
 repeat the sending, reducing the overall speed on its side". :class:`AdaptiveRate` does that:
 
 - **cut on throttling**: to just below what the provider actually accepted over the last
-  second (so a lowered limit is found in one step), and never more than once per
-  ``cut_guard_seconds`` (one burst of throttling answers is one signal, not many);
+  second, by at most ``max_cut`` at a time (so a lowered limit is found within a couple of
+  seconds, and a throttle during a momentary dip does not cut to the dip), and never more
+  than once per ``cut_guard_seconds`` (one burst of throttling answers is one signal);
 - **hold, then probe**: after a cut the rate holds for ``hold_seconds``, then grows
   exponentially (doubling every ``probe_doubling_seconds``) up to ``max_per_second``, so a
   raised limit is found within a few seconds while a steady limit costs one throttling
@@ -37,6 +38,7 @@ class RateSettings:
     # A cut lands this far below the accepted rate (0.985 keeps goodput above 98 %).
     cut_factor: float = 0.985
     cut_guard_seconds: float = 0.25
+    max_cut: float = 0.1
     hold_seconds: float = 4.0
     probe_doubling_seconds: float = 1.0
     burst_seconds: float = 0.05
@@ -117,6 +119,9 @@ class AdaptiveRate:
         # only once a whole second of sending stands behind it (not right after a start).
         accepted = self.accepted.per_second(now) if self.accepted.covers(now) else 0.0
         target = min(current, accepted) if accepted > 0 else current
+        # A throttle that lands in a momentary dip must not cut to the dip: at most
+        # ``max_cut`` per signal, which still halves the rate within seven cuts.
+        target = max(target, current * (1.0 - self.settings.max_cut))
         self._base = max(self.settings.min_per_second, target * self.settings.cut_factor)
         self._since = self._last_cut = now
         self.cuts += 1

@@ -8,6 +8,8 @@ per octet, as SMPP carries them; a character of the extension table costs two se
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from .constants import DataCoding
 
 # GSM 03.38 default alphabet, index = septet value (3GPP TS 23.038 section 6.2.1).
@@ -39,24 +41,29 @@ class EncodingError(ValueError):
     """The text cannot be written in the requested coding."""
 
 
+# One str.translate table does the whole encoding in C: each GSM character becomes its
+# septet(s) as code points below 0x80, and every ASCII character outside the alphabet
+# becomes a non-ASCII marker, so "is it GSM?" is "is the translation ASCII?".
+_NOT_GSM = "\uffff"
+_TRANSLATE = MappingProxyType(
+    dict.fromkeys(range(128), _NOT_GSM)
+    | {ord(char): chr(code) for char, code in _ENCODE_BASIC.items()}
+    | {ord(char): chr(_ESCAPE) + chr(code) for char, code in _GSM_EXTENDED.items()}
+)
+
+
 def is_gsm7(text: str) -> bool:
     """Whether every character of ``text`` exists in GSM 03.38 (basic or extension)."""
-    return all(c in _ENCODE_BASIC or c in _GSM_EXTENDED for c in text)
+    return text.translate(_TRANSLATE).isascii()
 
 
 def encode_gsm7(text: str) -> bytes:
     """GSM 03.38 septets, one per octet; extension characters as escape pairs."""
-    out = bytearray()
-    for char in text:
-        code = _ENCODE_BASIC.get(char)
-        if code is not None:
-            out.append(code)
-            continue
-        extended = _GSM_EXTENDED.get(char)
-        if extended is None:
-            raise EncodingError(f"{char!r} is not in the GSM 03.38 alphabet")
-        out += bytes((_ESCAPE, extended))
-    return bytes(out)
+    septets = text.translate(_TRANSLATE)
+    if not septets.isascii():
+        bad = next(c for c in text if not c.translate(_TRANSLATE).isascii())
+        raise EncodingError(f"{bad!r} is not in the GSM 03.38 alphabet")
+    return septets.encode("ascii")
 
 
 def decode_gsm7(data: bytes) -> str:

@@ -72,9 +72,16 @@ def test_a_throttle_cuts_to_just_below_what_the_provider_accepted() -> None:
     for i in range(500):
         rate.on_accepted(1, 1.0 + i / 500)  # the provider took 500/s
     assert rate.on_throttled(2.0)
-    assert rate.rate(2.0) == pytest.approx(500 * 0.985, rel=0.11)
+    assert rate.rate(2.0) == pytest.approx(1000 * 0.9 * 0.985)  # at most 10 % per cut
     assert not rate.on_throttled(2.1), "one burst of throttling answers is one cut"
-    assert rate.on_throttled(2.5)
+    now = 2.0
+    while rate.rate(now) > 500:
+        now += 0.25
+        for i in range(125):
+            rate.on_accepted(1, now - 0.25 + i / 500)
+        rate.on_throttled(now)
+    assert now - 2.0 <= 2.0, "a halved limit is found within two seconds"
+    assert rate.rate(now) == pytest.approx(500 * 0.985, rel=0.05)
 
 
 def test_rate_holds_then_probes_up_to_the_ceiling() -> None:

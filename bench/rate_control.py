@@ -1,0 +1,314 @@
+"""Rate control benchmark: the sender against the simulator's rate limit, on a real broker.
+
+Scenarios (each a fresh topic, a fresh sender process, the simulator in this process):
+
+- ``steady``: the simulator limits the account to L parts/s (30 and 1,000) for 60 s; the
+  sender is configured with the same rate. Reports goodput as a share of L from 5 s on,
+  throttling answers as a share of submits from 5 s on, failed results, results missing for
+  accepted submits, and per-key order (each key's messages carry a sequence number).
+- ``misconfigured``: the sender is told 1,500/s against a 1,000/s limit, and must adapt.
+- ``change``: 1,000/s, lowered to 500/s at 20 s and raised back at 40 s; reports how long the
+  sender took to follow each change (throttling stopped and goodput within 2 % of the new
+  limit, over whole seconds).
+- ``urgent``: 50,000 bulk requests queued at a 30/s limit, then 40 urgent requests one every
+  0.5 s; reports the time from producing an urgent request to the provider receiving it.
+
+Run: ``.venv/bin/python bench/rate_control.py [--scenarios steady30,steady1000,...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway.localkafka import LocalKafka
+from gateway.simulator import SimulatorConfig, SmppSimulator
+
+KEYS = 200
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Run:
+    kafka: LocalKafka
+    name: str
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+    def topic(self, what: str) -> str:
+        return f"bench.{what}.{self.tag}"
+
+
+async def produce(bootstrap: str, topic: str, requests: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+    await producer.start()
+    try:
+        for request in requests:
+            key = request["tags"]["key"].encode()
+            await producer.send(topic, orjson.dumps(request), key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def bulk_requests(tag: str, count: int, prefix: str = "7905") -> list[dict[str, Any]]:
+    requests = []
+    for i in range(count):
+        key, seq = i % KEYS, i // KEYS
+        requests.append(
+            {
+                "schema": "smsc.send-request/1",
+                "request_id": f"{tag}-{i}",
+                "recipients": [f"+{prefix}{i:07d}"],
+                "text": f"k{key} s{seq}",
+                "registered_delivery": False,
+                "tags": {"key": str(key)},
+            }
+        )
+    return requests
+
+
+async def start_sender(run: Run, smpp_port: int, per_second: float, extra: dict[str, str]) -> Any:
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        | {
+            "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": run.kafka.bootstrap_servers,
+            "GATEWAY_TOPICS_SEND": run.topic("send"),
+            "GATEWAY_TOPICS_SEND_PRIORITY": run.topic("priority"),
+            "GATEWAY_TOPICS_SEND_RESULTS": run.topic("results"),
+            "GATEWAY_SMPP_HOSTS": f"127.0.0.1:{smpp_port}",
+            "GATEWAY_SMPP_SYSTEM_ID": "gateway",
+            "GATEWAY_SMPP_PASSWORD": "bench",
+            "GATEWAY_SMPP_SOURCE_ADDR": "Bench",
+            "GATEWAY_SMPP_WINDOW": "200",
+            "GATEWAY_RATE_PER_SECOND": str(per_second),
+            "GATEWAY_SENDER_GROUP_ID": f"bench-{run.tag}",
+            "GATEWAY_HTTP_HOST": "127.0.0.1",
+            "GATEWAY_HTTP_PORT": str(free_port()),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+        }
+        | extra
+    )
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "sender", env=env, stderr=asyncio.subprocess.DEVNULL
+    )
+
+
+async def read_results(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    events: list[dict[str, Any]] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=2000, max_records=10000)
+            if not batch:
+                return events
+            events += [orjson.loads(m.value) for ms in batch.values() for m in ms]
+    finally:
+        await consumer.stop()
+
+
+def simulator(limit: float) -> SmppSimulator:
+    return SmppSimulator(
+        SimulatorConfig(
+            accounts={"gateway": "bench"},
+            rate_limit_per_second=limit,
+            duplicate_window_seconds=None,
+            max_recorded_submits=200_000,
+            max_recorded_parts=200_000,
+        )
+    )
+
+
+async def wait_sending(sim: SmppSimulator) -> float:
+    """When the first submit was accepted (the sender bound, joined its groups, caught up)."""
+    while not sim.stats.submits:  # noqa: ASYNC110 - polling a counter, no event exists
+        await asyncio.sleep(0.01)
+    return sim.now()
+
+
+Sampler = Callable[[float], None]
+
+
+async def sample_every(
+    sim: SmppSimulator, seconds: float, on_tick: Sampler | None
+) -> list[tuple[float, int, int]]:
+    """(time, accepted so far, throttled so far) every 0.5 s for ``seconds``."""
+    start, samples = sim.now(), []
+    while sim.now() - start < seconds:
+        samples.append((sim.now() - start, sim.stats.submits, sim.stats.throttled))
+        if on_tick is not None:
+            on_tick(sim.now() - start)
+        await asyncio.sleep(0.5)
+    samples.append((sim.now() - start, sim.stats.submits, sim.stats.throttled))
+    return samples
+
+
+def order_kept(sim: SmppSimulator) -> bool:
+    last: dict[str, int] = {}
+    for record in sim.submits:
+        key, seq = record.short_message.decode().split()
+        if int(seq[1:]) < last.get(key, -1):
+            return False
+        last[key] = int(seq[1:])
+    return True
+
+
+async def steady(run: Run, limit: float, configured: float, seconds: float) -> dict[str, Any]:
+    requests = bulk_requests(run.tag, int(limit * seconds * 1.3) + 500)
+    run.kafka.create_topics([run.topic("send"), run.topic("priority"), run.topic("results")])
+    await produce(run.kafka.bootstrap_servers, run.topic("send"), requests)
+    async with simulator(limit) as sim:
+        sender = await start_sender(run, sim.port, configured, {})
+        t0 = await wait_sending(sim)
+        samples = await sample_every(sim, seconds, None)
+        t_end = sim.now()
+        sender.send_signal(signal.SIGTERM)
+        await sender.wait()
+        per_second = sim.stats.accepted_per_second(t0 + 5, t0 + seconds)
+        results = await read_results(run.kafka.bootstrap_servers, run.topic("results"))
+        five = next(s for s in samples if s[0] >= 5.0)
+        accepted_after = samples[-1][1] - five[1]
+        throttled_after = samples[-1][2] - five[2]
+        accepted_phones = {r.destination_addr for r in sim.submits}
+        result_phones = {e["recipients"][0]["phone"] for e in results if e["outcome"] == "accepted"}
+        return {
+            "scenario": run.name,
+            "limit": limit,
+            "configured": configured,
+            "seconds": round(t_end - t0, 1),
+            "goodput_share": sum(per_second) / len(per_second) / limit,
+            "worst_second_share": min(per_second) / limit,
+            "per_second": per_second,
+            "throttled_share_after_5s": throttled_after / max(1, accepted_after + throttled_after),
+            "throttled_total": sim.stats.throttled,
+            "failed_results": sum(e["outcome"] != "accepted" for e in results),
+            "accepted_without_result": len(accepted_phones - result_phones),
+            "order_kept": order_kept(sim),
+        }
+
+
+async def change(run: Run) -> dict[str, Any]:
+    requests = bulk_requests(run.tag, 60_000)
+    run.kafka.create_topics([run.topic("send"), run.topic("priority"), run.topic("results")])
+    await produce(run.kafka.bootstrap_servers, run.topic("send"), requests)
+    async with simulator(1000) as sim:
+        sender = await start_sender(run, sim.port, 1000, {})
+        t0 = await wait_sending(sim)
+        changes = {20.0: 500.0, 40.0: 1000.0}
+
+        def tick(t: float) -> None:
+            for at, limit in list(changes.items()):
+                if t >= at:
+                    sim.faults.set_rate_limit(limit)
+                    del changes[at]
+
+        samples = await sample_every(sim, 60, tick)
+        sender.send_signal(signal.SIGTERM)
+        await sender.wait()
+        per_second = sim.stats.accepted_per_second(t0, t0 + 60)
+    throttled_at = {round(t): thr for t, _, thr in samples}
+    return {
+        "scenario": run.name,
+        "follow_lowered_s": follow_time(per_second, throttled_at, 20, 500),
+        "follow_raised_s": follow_time(per_second, throttled_at, 40, 1000),
+        "goodput_20_40": sum(per_second[25:40]) / 15 / 500,
+        "goodput_45_60": sum(per_second[45:60]) / 15 / 1000,
+    }
+
+
+def follow_time(
+    per_second: list[int], throttled_at: dict[int, int], at: int, limit: float
+) -> float | None:
+    """Seconds after ``at`` until a whole second has goodput within 2 % and no throttling."""
+    for second in range(at, len(per_second) - 1):
+        quiet = throttled_at.get(second + 1, 0) == throttled_at.get(second, 0)
+        if quiet and abs(per_second[second] - limit) <= 0.02 * limit:
+            return float(second + 1 - at)
+    return None
+
+
+async def urgent(run: Run) -> dict[str, Any]:
+    run.kafka.create_topics([run.topic("send"), run.topic("priority"), run.topic("results")])
+    await produce(run.kafka.bootstrap_servers, run.topic("send"), bulk_requests(run.tag, 50_000))
+    async with simulator(30) as sim:
+        sender = await start_sender(run, sim.port, 30, {})
+        await wait_sending(sim)
+        await asyncio.sleep(5)  # the bulk lane is full and the gate's line is long
+        sent_at: dict[str, float] = {}
+        producer = AIOKafkaProducer(bootstrap_servers=run.kafka.bootstrap_servers, acks="all")
+        await producer.start()
+        for i in range(40):
+            phone = f"7906{i:07d}"
+            request = {
+                "schema": "smsc.send-request/1",
+                "request_id": f"{run.tag}-u{i}",
+                "recipients": [f"+{phone}"],
+                "text": "urgent",
+                "registered_delivery": False,
+            }
+            sent_at[phone] = time.time()
+            await producer.send_and_wait(
+                run.topic("priority"), orjson.dumps(request), key=phone.encode()
+            )
+            await asyncio.sleep(0.5)
+        await producer.stop()
+        await asyncio.sleep(3)
+        sender.send_signal(signal.SIGTERM)
+        await sender.wait()
+        received = {
+            r.destination_addr: r.submitted_at for r in sim.submits if r.destination_addr in sent_at
+        }
+    latencies = sorted(received[p] - sent_at[p] for p in received)
+    return {
+        "scenario": run.name,
+        "urgent_sent": len(sent_at),
+        "urgent_received": len(received),
+        "p50_s": latencies[len(latencies) // 2],
+        "p99_s": latencies[int(len(latencies) * 0.99) - 1],
+        "max_s": latencies[-1],
+        "bulk_submitted_meanwhile": sim.stats.submits - len(received),
+    }
+
+
+SCENARIOS = {
+    "steady30": lambda k: steady(Run(k, "steady30"), 30, 30, 60),
+    "steady1000": lambda k: steady(Run(k, "steady1000"), 1000, 1000, 60),
+    "misconfigured": lambda k: steady(Run(k, "misconfigured"), 1000, 1500, 30),
+    "change": lambda k: change(Run(k, "change")),
+    "urgent": lambda k: urgent(Run(k, "urgent")),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    args = parser.parse_args()
+    with LocalKafka(num_partitions=3) as kafka:
+        kafka.start()
+        for name in args.scenarios.split(","):
+            result = asyncio.run(SCENARIOS[name](kafka))
+            print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
