@@ -2,11 +2,16 @@
 
 from .config import DlrOutcome, SimulatorConfig
 from .dlr import build_delivery_report, incoming_sms
+from .faults import Faults
+from .logins import BindFlags
 from .smpp_server import NoReceiverError, SmppSimulator
-from .stats import SimulatorStats, SubmitRecord
+from .stats import AcceptedParts, SimulatorStats, SubmitRecord
 
 __all__ = [
+    "AcceptedParts",
+    "BindFlags",
     "DlrOutcome",
+    "Faults",
     "NoReceiverError",
     "SimulatorConfig",
     "SimulatorStats",

@@ -88,6 +88,10 @@ def count_parts(pdu: SubmitSm) -> int:
 _Key = tuple[str, str, str, int, int]
 
 
+def _key(system_id: str, pdu: SubmitSm, info: PartInfo) -> _Key:
+    return (system_id, pdu.source_addr, pdu.destination_addr, info.reference, info.total)
+
+
 @dataclass(slots=True)
 class _Partial:
     message: AcceptedMessage
@@ -108,6 +112,10 @@ class PartAssembler:
     def __len__(self) -> int:
         return len(self._open)
 
+    def is_open(self, system_id: str, pdu: SubmitSm, info: PartInfo) -> bool:
+        """Whether this part belongs to a message whose other parts already arrived."""
+        return _key(system_id, pdu, info) in self._open
+
     def add(
         self,
         system_id: str,
@@ -120,7 +128,7 @@ class PartAssembler:
         ``accept(total)`` makes the message when a first part arrives. A completed message
         is forgotten: a part sent again after that starts a new message.
         """
-        key = (system_id, pdu.source_addr, pdu.destination_addr, info.reference, info.total)
+        key = _key(system_id, pdu, info)
         partial = self._open.get(key)
         if partial is None:
             partial = self._open[key] = _Partial(accept(info.total))

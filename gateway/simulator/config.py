@@ -2,7 +2,8 @@
 
 Nothing here reads the environment: the composition root loads ``GATEWAY_SIMULATOR_*`` into
 :class:`SimulatorConfig`. Defaults follow the provider's SMPP seed where it says something
-(2-minute inactivity cut, decimal message ids, the delivery report TLVs).
+(2-minute inactivity cut, decimal message ids, the delivery report TLVs, 30 SMS/s per
+account, the duplicate and flood rules; see :mod:`gateway.simulator.rules`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import NamedTuple
 
 from gateway.errors import ConfigError
 from gateway.smpp.codec import DEFAULT_MAX_FRAME_SIZE
-from gateway.smpp.constants import MessageState
+from gateway.smpp.constants import CommandStatus, MessageState
 
 # The final ``stat:`` words of a receipt and the message_state TLV each one travels with
 # (SMPP 3.4 appendix B and 5.2.28).
@@ -39,6 +40,7 @@ MAX_PASSWORD = 8
 # at most 5; the sizes count characters, the terminating NUL comes on top.
 MAX_COST = Decimal("9.9999")
 MAX_MCCMNC = 5
+MAX_STATUS = 0xFFFFFFFF  # command_status is a 4-octet integer
 
 
 class DlrOutcome(NamedTuple):
@@ -60,6 +62,16 @@ class SimulatorConfig:
     ``accounts`` maps system_id to password and never appears in ``repr``. Durations are in
     seconds; ``inactivity_timeout_seconds=None`` switches the inactivity cut off.
     ``seed=None`` seeds the outcome choice from the OS instead of reproducibly.
+
+    Provider rules: ``rate_limit_per_second`` SMS parts per account (None: unlimited) with a
+    burst of ``rate_burst_seconds`` worth of them (at least one); identical submits within
+    ``duplicate_window_seconds`` (None: rule off) are refused with ``duplicate_status``; the
+    message after ``flood_limit`` (None: rule off) to one destination, each less than
+    ``flood_gap_seconds`` apart, is refused with ``flood_status``.
+
+    ``tls_port`` (None: no TLS, 0: any free port) adds a TLS listener with the PEM
+    ``tls_cert_file`` and ``tls_key_file``. ``max_recorded_parts`` bounds the per-account
+    record of when parts were accepted (0: counts only).
     """
 
     host: str = "127.0.0.1"
@@ -80,6 +92,17 @@ class SimulatorConfig:
     seed: int | None = 0
     record_submits: bool = True
     max_recorded_submits: int = 100_000
+    max_recorded_parts: int = 100_000
+    rate_limit_per_second: float | None = 30.0
+    rate_burst_seconds: float = 0.1
+    duplicate_window_seconds: float | None = 60.0
+    duplicate_status: int = int(CommandStatus.ESME_RSUBMITFAIL)
+    flood_limit: int | None = 50
+    flood_gap_seconds: float = 30.0
+    flood_status: int = int(CommandStatus.ESME_RSUBMITFAIL)
+    tls_port: int | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
@@ -88,6 +111,8 @@ class SimulatorConfig:
             *self._account_problems(),
             *self._timer_problems(),
             *self._dlr_problems(),
+            *self._rule_problems(),
+            *self._tls_problems(),
         ]
         if problems:
             raise ConfigError("invalid simulator config: " + "; ".join(problems))
@@ -104,8 +129,8 @@ class SimulatorConfig:
             problems.append("max_frame_size must be at least 1024")
         if self.message_id_start < 0:
             problems.append("message_id_start must not be negative")
-        if self.max_recorded_submits < 0:
-            problems.append("max_recorded_submits must not be negative")
+        if self.max_recorded_submits < 0 or self.max_recorded_parts < 0:
+            problems.append("max_recorded_submits and max_recorded_parts must not be negative")
         return problems
 
     def _account_problems(self) -> list[str]:
@@ -126,6 +151,10 @@ class SimulatorConfig:
             "stop_timeout_seconds": self.stop_timeout_seconds,
             "dlr_retry_seconds": self.dlr_retry_seconds,
             "inactivity_timeout_seconds": self.inactivity_timeout_seconds,
+            "rate_limit_per_second": self.rate_limit_per_second,
+            "rate_burst_seconds": self.rate_burst_seconds,
+            "duplicate_window_seconds": self.duplicate_window_seconds,
+            "flood_gap_seconds": self.flood_gap_seconds,
         }
         problems = [
             f"{name} must be positive" for name, v in timers.items() if v is not None and v <= 0
@@ -147,4 +176,27 @@ class SimulatorConfig:
             problems.append(f"dlr_cost must be 0..{MAX_COST} to fit the 6-character TLV")
         if not (self.dlr_mccmnc.isdigit() and len(self.dlr_mccmnc) <= MAX_MCCMNC):
             problems.append(f"dlr_mccmnc must be 1..{MAX_MCCMNC} digits")
+        return problems
+
+    def _rule_problems(self) -> list[str]:
+        problems = [
+            f"{name} must be an error status (1..0xFFFFFFFF)"
+            for name, status in (
+                ("duplicate_status", self.duplicate_status),
+                ("flood_status", self.flood_status),
+            )
+            if not 0 < status <= MAX_STATUS
+        ]
+        if self.flood_limit is not None and self.flood_limit < 1:
+            problems.append("flood_limit must be at least 1")
+        return problems
+
+    def _tls_problems(self) -> list[str]:
+        if self.tls_port is None:
+            return []
+        problems = []
+        if not 0 <= self.tls_port <= 0xFFFF:
+            problems.append(f"tls_port {self.tls_port} is not 0..65535")
+        if not (self.tls_cert_file and self.tls_key_file):
+            problems.append("tls_port needs tls_cert_file and tls_key_file")
         return problems

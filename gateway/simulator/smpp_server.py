@@ -1,9 +1,14 @@
 """An SMSC simulator speaking SMPP 3.4 the way the provider does (SMPP seed).
 
-It listens on TCP, checks binds against its accounts, answers submit_sm with decimal message
-ids, and sends delivery reports after a delay, retrying until each is acknowledged with
-ESME_ROK - on any connection of the account bound as a receiver, including one bound after
-the original connection dropped. The protocol itself is the project's own sans-I/O
+It listens on TCP, and with ``tls_port`` on TLS as well (the provider's port 3443), checks
+binds against its accounts, answers submit_sm with decimal message ids, and sends delivery
+reports after a delay, retrying until each is acknowledged with ESME_ROK - on any connection
+of the account bound as a receiver, including one bound after the original connection
+dropped. It enforces the provider's rate limit, duplicate and flood rules
+(:mod:`.rules`) and its connections-per-login rule (:mod:`.logins`): a bind beyond what the
+login's ``system_type`` MCONn allows (one without it) unbinds the oldest connection, whose
+reports then go to the newer ones. Faults are injected through :attr:`SmppSimulator.faults`
+(:mod:`.faults`). The protocol itself is the project's own sans-I/O
 :class:`~gateway.smpp.session.Session` driven by
 :class:`~gateway.transport.smpp_connection.SmppConnection`.
 
@@ -17,43 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 
-from gateway.errors import GatewayError, TransportError
-from gateway.smpp.constants import CommandStatus
-from gateway.smpp.errors import ConnectionClosedError, ResponseTimeoutError, SessionStateError
-from gateway.smpp.pdu import (
-    BindReceiver,
-    BindReceiverResp,
-    BindTransceiver,
-    BindTransceiverResp,
-    BindTransmitter,
-    BindTransmitterResp,
-    DeliverSm,
-    GenericNack,
-    Pdu,
-    QuerySm,
-    QuerySmResp,
-    SubmitSm,
-)
-from gateway.smpp.session import Role, Session, SessionConfig, State
-from gateway.transport.smpp_connection import SmppConnection
+from gateway.errors import ConfigError, GatewayError, TransportError
+from gateway.smpp.pdu import DeliverSm, Pdu
 
 from .config import SimulatorConfig
-from .outbox import PendingDlr
-from .smsc import DeliveryResult, MessageCentre
+from .faults import Faults
+from .link import Link
+from .logins import Logins
+from .smsc import MessageCentre
 from .stats import SimulatorStats, SubmitRecord
 
 log = logging.getLogger(__name__)
-
-_BIND_RESPONSES: dict[type[Pdu], Callable[..., Pdu]] = {
-    BindTransmitter: BindTransmitterResp,
-    BindReceiver: BindReceiverResp,
-    BindTransceiver: BindTransceiverResp,
-}
-_RECEIVING = frozenset({State.BOUND_RX, State.BOUND_TRX})
 
 
 class NoReceiverError(GatewayError):
@@ -77,14 +61,19 @@ class SmppSimulator:
         wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.config = config or SimulatorConfig()
+        self.faults = Faults(
+            drop=self._drop_links, set_rate_limit=self._set_rate_limit, rate_limit=self._rate_limit
+        )
         self._wall_clock = wall_clock
         self._centre: MessageCentre | None = None
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._runner: asyncio.Task[None] | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._stopping = asyncio.Event()
-        self._links: set[_Link] = set()
+        self._links: set[Link] = set()
+        self._logins: Logins[Link] = Logins()
         self._port = 0
+        self._tls_port: int | None = None
 
     # -- what tests and benchmarks read ------------------------------------------------
 
@@ -92,6 +81,11 @@ class SmppSimulator:
     def port(self) -> int:
         """The TCP port actually listened on (useful with ``port=0``)."""
         return self._port
+
+    @property
+    def tls_port(self) -> int | None:
+        """The TLS port actually listened on, or None without TLS."""
+        return self._tls_port
 
     @property
     def stats(self) -> SimulatorStats:
@@ -105,6 +99,10 @@ class SmppSimulator:
     def clear_submits(self) -> None:
         self._started_centre().submits.clear()
 
+    def now(self) -> float:
+        """The monotonic clock of the rules and of ``stats.accepted_between`` (loop time)."""
+        return asyncio.get_running_loop().time()
+
     def bound(self, system_id: str | None = None) -> int:
         """How many connections (of ``system_id``, or of anyone) are bound."""
         return sum(
@@ -116,22 +114,22 @@ class SmppSimulator:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen; returns once connections are accepted. Raises TransportError on failure."""
+        """Listen; returns once connections are accepted. Raises TransportError when a port
+        cannot be listened on, ConfigError when the TLS certificate cannot be loaded."""
         if self._runner is not None:
             raise RuntimeError("the simulator was already started")
+        tls = _tls_context(self.config) if self.config.tls_port is not None else None
         loop = asyncio.get_running_loop()
         self._centre = MessageCentre(self.config, clock=loop.time, wall_clock=self._wall_clock)
-        host, port = self.config.host, self.config.port
-        try:
-            self._server = await asyncio.start_server(self._accept, host, port, start_serving=False)
-        except OSError as exc:
-            raise TransportError(f"simulator cannot listen on {host}:{port}: {exc}") from exc
-        self._port = self._server.sockets[0].getsockname()[1]
+        self._port = await self._listen(self.config.port, None)
+        if self.config.tls_port is not None:
+            self._tls_port = await self._listen(self.config.tls_port, tls)
         tasks_ready = asyncio.Event()
         self._runner = asyncio.create_task(self._run(tasks_ready), name="smpp-simulator")
         await tasks_ready.wait()
-        await self._server.start_serving()
-        log.info("SMPP simulator listening on %s:%s", host, self._port)
+        for server in self._servers:
+            await server.start_serving()
+        log.info("SMPP simulator listening on %s:%s", self.config.host, self._port)
 
     async def stop(self) -> None:
         """Stop listening, unbind every connection, and end every task the simulator owns."""
@@ -181,6 +179,20 @@ class SmppSimulator:
             raise RuntimeError("the simulator is not started")
         return self._centre
 
+    async def _listen(self, port: int, tls: ssl.SSLContext | None) -> int:
+        host = self.config.host
+        try:
+            server = await asyncio.start_server(
+                self._accept, host, port, ssl=tls, start_serving=False
+            )
+        except OSError as exc:
+            for server in self._servers:
+                server.close()
+            raise TransportError(f"simulator cannot listen on {host}:{port}: {exc}") from exc
+        self._servers.append(server)
+        port_used: int = server.sockets[0].getsockname()[1]
+        return port_used
+
     async def _run(self, tasks_ready: asyncio.Event) -> None:
         centre = self._started_centre()
         async with asyncio.TaskGroup() as tasks:
@@ -194,25 +206,26 @@ class SmppSimulator:
         log.info("SMPP simulator stopped")
 
     async def _close_connections(self) -> None:
-        assert self._server is not None
-        self._server.close()
+        for server in self._servers:
+            server.close()
         timeout = self.config.stop_timeout_seconds
         async with asyncio.TaskGroup() as unbinds:
             for link in list(self._links):
                 unbinds.create_task(link.conn.unbind(timeout))
-        await self._server.wait_closed()
+        for server in self._servers:
+            await server.wait_closed()
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._tasks is None or self._stopping.is_set():
             writer.close()
             return
         centre = self._started_centre()
-        link = _Link(centre, reader, writer)
+        link = Link(centre, self.faults, (reader, writer), self._on_bound)
         self._links.add(link)
         centre.stats.connections += 1
         self._tasks.create_task(self._serve(link), name=f"smpp-simulator {link.peer}")
 
-    async def _serve(self, link: _Link) -> None:
+    async def _serve(self, link: Link) -> None:
         try:
             await link.run()
         except Exception:
@@ -222,117 +235,42 @@ class SmppSimulator:
             link.conn.abort("simulator error")
         finally:
             self._links.discard(link)
+            self._logins.release(link.system_id, link)
+
+    def _on_bound(self, link: Link) -> None:
+        """Count the new bind against its login; unbind the ones it pushes out."""
+        for old in self._logins.admit(link.system_id, link, link.flags.mcon):
+            self._started_centre().stats.binds_kicked += 1
+            log.info("%s from %s kicked by a newer bind", old.system_id, old.peer)
+            if self._tasks is not None:
+                self._tasks.create_task(self._kick(old), name=f"smpp-simulator kick {old.peer}")
+
+    async def _kick(self, link: Link) -> None:
+        # unbind, or close when the peer does not answer within the response timeout.
+        await link.conn.unbind(self.config.response_timeout_seconds)
+
+    def _set_rate_limit(self, per_second: float | None, system_id: str | None) -> None:
+        self._started_centre().set_rate_limit(per_second, system_id)
+        log.info("fault: rate limit of %s set to %s/s", system_id or "everyone", per_second)
+
+    def _rate_limit(self, system_id: str) -> float | None:
+        return self._started_centre().rate_limits.rate(system_id)
+
+    def _drop_links(self, system_id: str | None) -> int:
+        dropped = [link for link in self._links if system_id in (None, link.system_id)]
+        for link in dropped:
+            link.conn.abort("dropped by a fault")
+        self._started_centre().stats.connections_dropped += len(dropped)
+        log.info("fault: dropped %d connection(s) of %s", len(dropped), system_id or "everyone")
+        return len(dropped)
 
 
-def _session_config(config: SimulatorConfig) -> SessionConfig:
-    # The provider never sends enquire_link itself; it cuts a client idle for 2 minutes.
-    return SessionConfig(
-        window=config.window,
-        response_timeout_seconds=config.response_timeout_seconds,
-        enquire_link_interval_seconds=None,
-        inactivity_timeout_seconds=config.inactivity_timeout_seconds,
-        max_frame_size=config.max_frame_size,
-    )
-
-
-def _peer_name(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)
-
-
-class _Link:
-    """One ESME connection: answers its requests and, once bound as a receiver, delivers
-    the reports owed to its account, up to ``window`` at a time."""
-
-    def __init__(
-        self, centre: MessageCentre, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.peer = _peer_name(writer)
-        self.system_id = ""
-        self._centre = centre
-        config = centre.config
-        session = Session(Role.SMSC, _session_config(config), asyncio.get_running_loop().time())
-        self.conn = SmppConnection(
-            session, reader, writer, self._on_request, name=f"simulator {self.peer}"
-        )
-        self._tasks: asyncio.TaskGroup | None = None
-        self._pump: asyncio.Task[None] | None = None
-
-    @property
-    def is_bound(self) -> bool:
-        return self.conn.session.state in (State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX)
-
-    @property
-    def receives(self) -> bool:
-        return self.conn.session.state in _RECEIVING
-
-    async def run(self) -> None:
-        log.debug("connection from %s", self.peer)
-        async with asyncio.TaskGroup() as tasks:
-            self._tasks = tasks
-            try:
-                await self.conn.run()
-            finally:
-                if self._pump is not None:
-                    self._pump.cancel()
-        log.info(
-            "connection from %s (%s) closed: %s", self.peer, self.system_id, self.conn.close_reason
-        )
-
-    def _on_request(self, pdu: Pdu) -> None:
-        if isinstance(pdu, BindTransmitter | BindReceiver | BindTransceiver):
-            self._on_bind(pdu)
-        elif isinstance(pdu, SubmitSm):
-            self.conn.respond(pdu, self._centre.submit(self.system_id, pdu))
-        elif isinstance(pdu, QuerySm):
-            # query_sm is not simulated yet: the message is "not found".
-            self.conn.respond(pdu, QuerySmResp(command_status=CommandStatus.ESME_RQUERYFAIL))
-        else:
-            self.conn.respond(pdu, GenericNack(command_status=CommandStatus.ESME_RINVCMDID))
-
-    def _on_bind(self, pdu: BindTransmitter | BindReceiver | BindTransceiver) -> None:
-        status = self._centre.authenticate(pdu.system_id, pdu.password)
-        respond_with = _BIND_RESPONSES[type(pdu)]
-        if status is not CommandStatus.ESME_ROK:
-            self._centre.stats.binds_failed += 1
-            log.warning("bind of %s from %s refused: %s", pdu.system_id, self.peer, status.name)
-            self.conn.respond(pdu, respond_with(command_status=status))
-            self.conn.abort("bind refused")
-            return
-        self._centre.stats.binds_ok += 1
-        self.system_id = pdu.system_id
-        self.conn.respond(pdu, respond_with(system_id=self._centre.config.system_id))
-        log.info("%s bound from %s as %s", self.system_id, self.peer, self.conn.session.state.value)
-        if self.receives and self._tasks is not None:
-            self._pump = self._tasks.create_task(self._deliver_reports())
-
-    async def _deliver_reports(self) -> None:
-        queue = self._centre.outbox.ready(self.system_id)
-        slots = asyncio.Semaphore(self._centre.config.window)
-        async with asyncio.TaskGroup() as in_flight:
-            while True:
-                await slots.acquire()
-                dlr = await queue.get()
-                if not self.receives:  # unbinding: leave the report to the next receiver
-                    self._centre.outbox.requeue(dlr)
-                    return
-                in_flight.create_task(self._deliver_report(dlr, slots))
-
-    async def _deliver_report(self, dlr: PendingDlr, slots: asyncio.Semaphore) -> None:
-        assert dlr.pdu is not None
-        result = DeliveryResult.LOST
-        try:
-            dlr.attempts += 1
-            self._centre.stats.dlrs_sent += 1
-            response = await self.conn.request(dlr.pdu)
-            ok = response.command_status == CommandStatus.ESME_ROK
-            result = DeliveryResult.ACKED if ok else DeliveryResult.REFUSED
-        except ResponseTimeoutError:
-            result = DeliveryResult.TIMED_OUT
-        except (ConnectionClosedError, SessionStateError):
-            result = DeliveryResult.LOST
-        finally:
-            slots.release()
-            self._centre.finished(dlr, result)
+def _tls_context(config: SimulatorConfig) -> ssl.SSLContext:
+    assert config.tls_cert_file is not None
+    assert config.tls_key_file is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"simulator cannot load its TLS certificate: {exc}") from exc
+    return context

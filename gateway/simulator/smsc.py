@@ -1,5 +1,14 @@
 """The simulator's SMSC logic, without sockets: who may bind, what a submit_sm is answered,
-and which delivery reports are owed to which account."""
+and which delivery reports are owed to which account.
+
+A submit_sm is checked in this order: a destination is required (ESME_RINVDSTADR), then the
+duplicate and flood rules (the configured statuses), then the account's rate limit
+(ESME_RTHROTTLED), see :mod:`.rules`. A refused submit changes nothing else: it uses no
+rate budget, is not recorded, gets no message id and no report. The rate limit counts SMS
+parts: one per submit_sm of a concatenated message, and as many as a long message_payload
+needs (:func:`.concat.count_parts`). The flood rule counts messages: a concatenated message
+counts once, with its first part to arrive.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from functools import partial
@@ -17,11 +27,12 @@ from functools import partial
 from gateway.smpp.constants import CommandStatus, TlvTag
 from gateway.smpp.pdu import SubmitSm, SubmitSmResp
 
-from .concat import PartAssembler, count_parts, part_info
+from .concat import PartAssembler, PartInfo, count_parts, part_info
 from .config import DlrOutcome, SimulatorConfig
 from .dlr import AcceptedMessage, build_delivery_report
 from .outbox import DlrOutbox, PendingDlr
-from .stats import SimulatorStats, SubmitRecord
+from .rules import AccountRateLimits, DuplicateRule, FloodRule, submit_fingerprint
+from .stats import AcceptedParts, SimulatorStats, SubmitRecord
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +40,17 @@ log = logging.getLogger(__name__)
 # 2 only on failure.
 _RECEIPT_ALWAYS = 1
 _RECEIPT_ON_FAILURE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleInput:
+    """What the provider's rules look at in one submit_sm."""
+
+    account: str
+    fingerprint: bytes
+    destination: tuple[str, str]
+    new_message: bool  # not a further part of a message already started
+    parts: int
 
 
 class DeliveryResult(Enum):
@@ -54,7 +76,13 @@ class MessageCentre:
         wall_clock: Callable[[], datetime],
     ) -> None:
         self.config = config
-        self.stats = SimulatorStats()
+        self.stats = SimulatorStats(parts=AcceptedParts(config.max_recorded_parts))
+        self.rate_limits = AccountRateLimits(
+            config.rate_limit_per_second, config.rate_burst_seconds
+        )
+        window, limit = config.duplicate_window_seconds, config.flood_limit
+        self._duplicates = None if window is None else DuplicateRule(window)
+        self._floods = None if limit is None else FloodRule(limit, config.flood_gap_seconds)
         self.submits: deque[SubmitRecord] = deque(maxlen=config.max_recorded_submits)
         self.outbox = DlrOutbox(self._on_due)
         self._clock = clock
@@ -75,10 +103,11 @@ class MessageCentre:
 
     def submit(self, system_id: str, pdu: SubmitSm) -> SubmitSmResp:
         """Accept or refuse one submit_sm; an accepted one may owe a delivery report."""
-        if not pdu.destination_addr:
-            return self._answer(SubmitSmResp(command_status=CommandStatus.ESME_RINVDSTADR))
-        now = self._wall_clock()
         info = part_info(pdu)
+        refusal = self._refusal(system_id, pdu, info)
+        if refusal is not None:
+            return self._answer(SubmitSmResp(command_status=refusal))
+        now = self._wall_clock()
         if info is None:
             message, complete = self._accept(pdu, now, count_parts(pdu)), True
         else:
@@ -90,6 +119,10 @@ class MessageCentre:
             self._schedule(system_id, message, outcome)
         log.debug("submit_sm from %s accepted as %s", system_id, message.message_id)
         return self._answer(SubmitSmResp(message_id=message.message_id))
+
+    def set_rate_limit(self, per_second: float | None, system_id: str | None = None) -> None:
+        """Change the rate limit of ``system_id`` or of every account, from the next submit."""
+        self.rate_limits.set_rate(per_second, self._clock(), system_id)
 
     def finished(self, dlr: PendingDlr, result: DeliveryResult) -> None:
         """Account for one delivery attempt and put the report back unless acknowledged."""
@@ -110,6 +143,43 @@ class MessageCentre:
         await self.outbox.run(self._clock)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _refusal(self, system_id: str, pdu: SubmitSm, info: PartInfo | None) -> int | None:
+        """The status refusing ``pdu``, or None after counting it against every rule."""
+        if not pdu.destination_addr:
+            return CommandStatus.ESME_RINVDSTADR
+        now = self._clock()
+        submit = _RuleInput(
+            account=system_id,
+            fingerprint=submit_fingerprint(system_id, pdu),
+            destination=(system_id, pdu.destination_addr),
+            new_message=info is None or not self._parts.is_open(system_id, pdu, info),
+            parts=1 if info is not None else count_parts(pdu),
+        )
+        status = self._rule_refusal(submit, now)
+        if status is None and not self.rate_limits.take(system_id, submit.parts, now):
+            self.stats.throttled += 1
+            status = CommandStatus.ESME_RTHROTTLED
+        if status is None:
+            self._count(submit, now)
+        return status
+
+    def _rule_refusal(self, submit: _RuleInput, now: float) -> int | None:
+        if self._duplicates is not None and self._duplicates.refuses(submit.fingerprint, now):
+            self.stats.duplicates_refused += 1
+            return self.config.duplicate_status
+        floods = self._floods if submit.new_message else None
+        if floods is not None and floods.refuses(submit.destination, now):
+            self.stats.floods_refused += 1
+            return self.config.flood_status
+        return None
+
+    def _count(self, submit: _RuleInput, now: float) -> None:
+        if self._duplicates is not None:
+            self._duplicates.record(submit.fingerprint, now)
+        if submit.new_message and self._floods is not None:
+            self._floods.record(submit.destination, now)
+        self.stats.accept_parts(submit.account, submit.parts, now)
 
     def _answer(self, response: SubmitSmResp) -> SubmitSmResp:
         self.stats.submits += 1

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -12,9 +15,16 @@ from .esme import Esme
 
 
 def fast_config(**overrides: Any) -> SimulatorConfig:
-    """The default config with timers short enough for tests, and ``overrides`` applied."""
+    """The default config with timers short enough for tests, and ``overrides`` applied.
+
+    The rate limit is off (tests that are not about it submit as fast as they can); the
+    duplicate, flood and login rules stay on as the provider has them.
+    """
     fast = SimulatorConfig(
-        dlr_delay_seconds=0.05, dlr_retry_seconds=0.05, response_timeout_seconds=1.0
+        dlr_delay_seconds=0.05,
+        dlr_retry_seconds=0.05,
+        response_timeout_seconds=1.0,
+        rate_limit_per_second=None,
     )
     return dataclasses.replace(fast, **overrides)
 
@@ -53,3 +63,35 @@ async def connect() -> AsyncIterator[Callable[..., Awaitable[Esme]]]:
     yield open_esme
     for esme in opened:
         await esme.close()
+
+
+class CertFiles(NamedTuple):
+    cert: Path
+    key: Path
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    """A self-signed certificate for 127.0.0.1, made with the openssl CLI."""
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "the TLS tests need the openssl command"
+    folder = tmp_path_factory.mktemp("tls")
+    files = CertFiles(folder / "cert.pem", folder / "key.pem")
+    arguments = [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+    ]
+    outputs = ["-keyout", str(files.key), "-out", str(files.cert)]
+    subprocess.run([openssl, *arguments, *outputs], check=True, capture_output=True)
+    return files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 
 from gateway.smpp.constants import CommandStatus
@@ -37,9 +38,10 @@ class Esme:
         answer: Answer = always_ok,
         enquire_link_interval_seconds: float | None = None,
         response_timeout_seconds: float = 2.0,
+        tls: ssl.SSLContext | None = None,
     ) -> Esme:
         esme = cls(answer)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
         config = SessionConfig(
             window=10,
             response_timeout_seconds=response_timeout_seconds,
@@ -51,9 +53,14 @@ class Esme:
         return esme
 
     async def bind(
-        self, system_id: str = SYSTEM_ID, password: str = PASSWORD, cls: type[Pdu] = BindTransceiver
+        self,
+        system_id: str = SYSTEM_ID,
+        password: str = PASSWORD,
+        cls: type[Pdu] = BindTransceiver,
+        system_type: str = "",
     ) -> Pdu:
-        return await self.conn.request(cls(system_id=system_id, password=password))  # type: ignore[call-arg]
+        bind = cls(system_id=system_id, password=password, system_type=system_type)  # type: ignore[call-arg]
+        return await self.conn.request(bind)
 
     async def submit(self, **fields: object) -> Pdu:
         defaults: dict[str, object] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -33,37 +32,11 @@ from gateway.smpp.session import State
 from gateway.smpp.textcoding import decode_text
 
 from .conftest import fast_config
-from .esme import Esme
-
-MakeSim = Callable[..., Awaitable[SmppSimulator]]
-Connect = Callable[..., Awaitable[Esme]]
-ROK = CommandStatus.ESME_ROK
+from .helpers import ROK, Connect, MakeSim, bound_esme, eventually, read_pdu
 
 
 def tlv_values(pdu: Pdu) -> dict[int, bytes]:
     return {tlv.tag: tlv.value for tlv in pdu.tlvs}
-
-
-async def read_pdu(reader: asyncio.StreamReader) -> Pdu:
-    header = await asyncio.wait_for(reader.readexactly(4), 2)
-    rest = await reader.readexactly(int.from_bytes(header, "big") - 4)
-    return codec.decode(header + rest)
-
-
-async def eventually(check: Callable[[], bool], wait_seconds: float = 2.0) -> None:
-    """Poll a counter until ``check`` holds (the simulator's stats have no events)."""
-    for _ in range(int(wait_seconds / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    assert check()
-
-
-async def bound_esme(sim: SmppSimulator, connect: Connect, **kwargs: object) -> Esme:
-    esme = await connect(sim.port, **kwargs)
-    response = await esme.bind()
-    assert response.command_status == ROK
-    return esme
 
 
 # -- binds ---------------------------------------------------------------------------------
@@ -170,8 +143,8 @@ async def test_submit_records_can_be_switched_off_and_cleared(
     assert list(sim.submits) == []
     small = await make_sim(max_recorded_submits=2)
     esme = await bound_esme(small, connect)
-    for _ in range(3):
-        await esme.submit()
+    for index in range(3):
+        await esme.submit(short_message=b"message %d" % index)
     assert [r.message_id for r in small.submits] == ["100000002", "100000003"]
     small.clear_submits()
     assert list(small.submits) == []
@@ -269,8 +242,8 @@ async def test_outcomes_follow_their_weights_reproducibly(
     for _ in range(2):
         sim = await make_sim(dlr_outcomes=outcomes, seed=7)
         esme = await bound_esme(sim, connect)
-        for _ in range(40):
-            await esme.submit(registered_delivery=1)
+        for index in range(40):
+            await esme.submit(short_message=b"message %d" % index, registered_delivery=1)
         reports = [await esme.next_deliver() for _ in range(40)]
         stats.append(sorted(r.short_message.decode().split()[-2] for r in reports))
     assert stats[0] == stats[1]
@@ -350,10 +323,11 @@ async def test_unanswered_report_goes_to_the_next_bind(
 async def test_report_reaches_a_receiver_of_the_same_account(
     sim: SmppSimulator, connect: Connect
 ) -> None:
+    # Two connections of one login need MCON2 (a second bind would kick the first).
     transmitter = await connect(sim.port)
-    await transmitter.bind(cls=BindTransmitter)
+    await transmitter.bind(cls=BindTransmitter, system_type="MCON2")
     receiver = await connect(sim.port)
-    await receiver.bind(cls=BindReceiver)
+    await receiver.bind(cls=BindReceiver, system_type="MCON2")
     await transmitter.submit(registered_delivery=1)
     report = await receiver.next_deliver()
     assert report.short_message.startswith(b"id:100000001 ")
@@ -363,7 +337,9 @@ async def test_report_reaches_a_receiver_of_the_same_account(
 async def test_many_reports_flow_through_the_window(make_sim: MakeSim, connect: Connect) -> None:
     sim = await make_sim(window=5, dlr_delay_seconds=0.0)
     esme = await bound_esme(sim, connect)
-    answers = await asyncio.gather(*(esme.submit(registered_delivery=1) for _ in range(50)))
+    answers = await asyncio.gather(
+        *(esme.submit(short_message=b"%d" % i, registered_delivery=1) for i in range(50))
+    )
     assert all(a.command_status == ROK for a in answers)
     reports = [await esme.next_deliver() for _ in range(50)]
     assert len({r.short_message for r in reports}) == 50
@@ -388,8 +364,8 @@ async def test_inactivity_cuts_a_silent_connection_only(
     make_sim: MakeSim, connect: Connect
 ) -> None:
     sim = await make_sim(inactivity_timeout_seconds=0.5)
-    silent = await bound_esme(sim, connect)
-    alive = await bound_esme(sim, connect, enquire_link_interval_seconds=0.1)
+    silent = await bound_esme(sim, connect, "MCON2")
+    alive = await bound_esme(sim, connect, "MCON2", enquire_link_interval_seconds=0.1)
     await asyncio.wait_for(silent.conn.wait_closed(), 2)
     await asyncio.sleep(0.6)
     assert not alive.conn.closed
@@ -407,7 +383,7 @@ async def test_stop_unbinds_everyone_and_leaves_no_tasks(connect: Connect) -> No
     before = asyncio.all_tasks()
     sim = SmppSimulator(fast_config())
     await sim.start()
-    esmes = [await bound_esme(sim, connect) for _ in range(3)]
+    esmes = [await bound_esme(sim, connect, "MCON3") for _ in range(3)]
     await esmes[0].submit(registered_delivery=1)
     await sim.stop()
     for esme in esmes:
