@@ -1,0 +1,174 @@
+"""Every channel and every kind of invalid request, through the sender to the simulator.
+
+The sender runs in-process against the real broker and the SMSC simulator; each request's
+result is read back from Kafka and compared with what the simulator actually received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from gateway.app import run_sender
+from gateway.config import Settings, TopicSettings
+from gateway.localkafka import LocalKafka
+from gateway.metrics import Metrics
+from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.smpp.textcoding import decode_text
+from tests.eventcheck import validate_event
+
+pytestmark = pytest.mark.kafka
+
+LONG_TEXT = "Доставка заказа №1042 перенесена на завтра. " * 4  # UCS2, three parts
+
+# (name, request fields, the text the provider must receive)
+VALID: list[tuple[str, dict[str, Any], str]] = [
+    ("sms", {"text": "Hello {world} €"}, "Hello {world} €"),
+    ("flash", {"channel": "flash", "text": "Flash!"}, "Flash!"),
+    ("viber", {"channel": "viber", "text": "Hi"}, "__VIBER__: Hi"),
+    ("social", {"channel": "social", "text": "Hi"}, "__SOC__: Hi"),
+    (
+        "mail",
+        {"channel": "mail", "text": "Body", "provider_options": {"subject": "Subj"}},
+        "__MAIL__: Body\nsubj:Subj",
+    ),
+    (
+        "call",
+        {"channel": "call", "text": "Your code 1234", "provider_options": {"voice": "w,en"}},
+        "__CALL__: Your code 1234\nvoice:w,en",
+    ),
+    ("telegram_code", {"channel": "telegram_code", "text": "482913"}, "__TGM__: 482913"),
+    (
+        "telegram_bot",
+        {"channel": "telegram_bot", "text": "Hi", "provider_options": {"bot": "@shop_bot"}},
+        "__BOT__: Hi\nbot:@shop_bot",
+    ),
+    ("hlr", {"channel": "hlr", "text": "x"}, "__HLR__"),
+    ("ping", {"channel": "ping", "text": "x"}, "__PING__"),
+    ("comment", {"text": "Hi", "comment": "order 1042"}, "Hi\n~~~\norder 1042"),
+]
+
+# (name, request fields, reason code)
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    ("short tgm code", {"channel": "telegram_code", "text": "12"}, "invalid_telegram_code"),
+    ("mail without subject", {"channel": "mail", "text": "Body"}, "missing_subject"),
+    (
+        "bad voice",
+        {"channel": "call", "text": "x", "provider_options": {"voice": "robot"}},
+        "invalid_voice",
+    ),
+    ("bot without name", {"channel": "telegram_bot", "text": "Hi"}, "missing_bot"),
+    (
+        "unknown option",
+        {"text": "Hi", "provider_options": {"colour": "red"}},
+        "unknown_provider_option",
+    ),
+    (
+        "gsm only but Cyrillic",
+        {"text": "Привет", "provider_options": {"encoding": "gsm7"}},
+        "text_not_encodable",
+    ),
+    ("comment on a call", {"channel": "call", "text": "x", "comment": "c"}, "comment_not_allowed"),
+    ("prefix in an sms", {"text": "__VIBER__: sneaky"}, "reserved_prefix"),
+    ("bad phone", {"recipients": ["12ab"]}, "invalid_phone"),
+    ("bad sender id", {"sender_id": "A sender name that is far too long"}, "invalid_sender_id"),
+]
+
+
+def request(run: str, index: int, fields: dict[str, Any]) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "schema": "smsc.send-request/1",
+        "request_id": f"{run}-{index}",
+        "recipients": [f"+7907{index:07d}"],
+        "text": "placeholder",
+    }
+    return base | fields
+
+
+async def read(kafka: LocalKafka, topic: str, want: int) -> dict[str, dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    results: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while len(results) < want and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for message in (m for ms in batch.values() for m in ms):
+                event = orjson.loads(message.value)
+                validate_event(event)
+                results[event["request_id"]] = event
+    finally:
+        await consumer.stop()
+    return results
+
+
+async def test_every_channel_and_invalid_request_through_the_sender(
+    kafka: LocalKafka, topics: TopicSettings
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    cases = [(name, fields) for name, fields, _ in VALID + INVALID]
+    cases.append(("long", {"text": LONG_TEXT}))
+    requests = [request(run, i, fields) for i, (_, fields) in enumerate(cases)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    await producer.start()
+    for item in requests:
+        await producer.send(topics.send, orjson.dumps(item), key=item["request_id"].encode())
+    await producer.stop()
+
+    config = SimulatorConfig(accounts={"gateway": "pw"}, rate_limit_per_second=None)
+    async with SmppSimulator(config) as simulator:
+        base = Settings()
+        settings = dataclasses.replace(
+            base,
+            kafka=dataclasses.replace(base.kafka, bootstrap_servers=kafka.bootstrap_servers),
+            topics=topics,
+            smpp=dataclasses.replace(
+                base.smpp,
+                hosts=(f"127.0.0.1:{simulator.port}",),
+                system_id="gateway",
+                password="pw",
+                source_addr="Shop",
+            ),
+            sender=dataclasses.replace(base.sender, group_id=f"channels-{run}"),
+            http=dataclasses.replace(base.http, host="127.0.0.1", port=0),
+        )
+        stop = asyncio.Event()
+        sender = asyncio.create_task(run_sender(settings, Metrics(), stop))
+        results = await read(kafka, topics.send_results, len(requests))
+        stop.set()
+        await asyncio.wait_for(sender, 60)
+        received: dict[str, list[Any]] = {}
+        for record in simulator.submits:
+            received.setdefault(record.destination_addr, []).append(record)
+
+    assert len(results) == len(requests)
+    for index, (name, _, expected_text) in enumerate(VALID):
+        result = results[f"{run}-{index}"]
+        phone = f"7907{index:07d}"
+        assert result["outcome"] == "accepted", (name, result)
+        (record,) = received[phone]
+        assert decode_text(record.short_message, record.data_coding) == expected_text, name
+    flash = received[f"7907{1:07d}"][0]
+    assert flash.data_coding & 0x10, "flash SMS carry message class 0"
+    for offset, (name, _, code) in enumerate(INVALID):
+        index = len(VALID) + offset
+        result = results[f"{run}-{index}"]
+        assert result["outcome"] == "rejected", (name, result)
+        assert result["error"]["code"] == code, name
+        assert f"7907{index:07d}" not in received, f"{name}: nothing may be sent"
+    long_index = len(cases) - 1
+    long_result = results[f"{run}-{long_index}"]
+    parts = received[f"7907{long_index:07d}"]
+    assert long_result["outcome"] == "accepted"
+    assert len(parts) == 3
+    assert long_result["recipients"][0]["parts"] == 3
+    assert all(part.short_message[:1] == b"\x05" for part in parts), "UDH on every part"
