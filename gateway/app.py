@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from gateway.config import Settings
 from gateway.http.probes import ProbeServer
+from gateway.http_api.client import SmscHttpClient
+from gateway.http_api.metrics import HttpApiMetrics
+from gateway.http_api.transport import HttpTransport
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.kafka.client import KafkaPublisher, KafkaRecordSource, TopicFollower
 from gateway.kafka.records import Partition
@@ -47,6 +50,7 @@ class SenderParts:
     bulk: KafkaRecordSource
     urgent: KafkaRecordSource
     inbound: DeliverSmPublisher
+    http_client: SmscHttpClient | None
 
 
 def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher) -> SenderParts:
@@ -79,6 +83,7 @@ def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher
         since_ms=since_ms,
         partitions_for=publisher.partitions_for,
     )
+    http_client, http = _http_transport(settings, metrics)
     revoke: dict[str, Callable[[set[Partition]], Awaitable[None]]] = {}
 
     def source(lane: str, topic: str, group_id: str) -> KafkaRecordSource:
@@ -100,6 +105,7 @@ def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher
         outcomes=outcomes,
         # Submits not yet durable never exceed what the binds' windows hold on the wire.
         exposure=Exposure(settings.smpp.window * settings.smpp.binds),
+        http=http,
         settings=settings.sender,
         smpp=settings.smpp,
         compose=settings.compose,
@@ -107,7 +113,19 @@ def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher
         metrics=metrics,
     )
     revoke.update(bulk=sender.bulk.on_revoked, urgent=sender.urgent.on_revoked)
-    return SenderParts(sender, pool, gate, follower, bulk, urgent, inbound)
+    return SenderParts(sender, pool, gate, follower, bulk, urgent, inbound, http_client)
+
+
+def _http_transport(
+    settings: Settings, metrics: Metrics
+) -> tuple[SmscHttpClient | None, HttpTransport | None]:
+    """The HTTP API transport when a credential is configured, else none."""
+    api = settings.http_api
+    if not (api.apikey or (api.login and api.password)):
+        return None, None
+    http_metrics = HttpApiMetrics(metrics)
+    client = SmscHttpClient(api, http_metrics)
+    return client, HttpTransport(client, api, http_metrics)
 
 
 def _deliver_to(
@@ -145,6 +163,8 @@ async def run_sender(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if parts.http_client is not None:
+            await parts.http_client.aclose()
         await publisher.stop()
         await probes.stop()
         log.info("sender stopped")

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from gateway.app import run_sender
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
+from gateway.http_api.poller import run_poller
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
 
@@ -28,6 +29,9 @@ async def run_simulator(settings: Settings, _: Metrics, stop: asyncio.Event) -> 
 
     async with SmppSimulator(settings.simulator) as simulator:
         print(f"SMPP simulator listening on {settings.simulator.host}:{simulator.port}", flush=True)
+        if simulator.tls_port is not None:
+            host = settings.simulator.host
+            print(f"SMPP simulator listening with TLS on {host}:{simulator.tls_port}", flush=True)
         await stop.wait()
 
 
@@ -38,6 +42,7 @@ async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> 
 
 ROLES: dict[str, RoleRunner] = {
     "sender": run_sender,
+    "poller": run_poller,
     "simulate": run_simulator,
     "all": run_all,
 }

@@ -18,6 +18,7 @@ from typing import Any, Union
 
 from gateway.compose.settings import CompositionSettings
 from gateway.errors import ConfigError
+from gateway.http_api.settings import HttpApiSettings, PollerSettings
 from gateway.sender.guards import GuardSettings
 from gateway.sender.ratelimit import RateSettings
 from gateway.simulator.config import SimulatorConfig
@@ -111,11 +112,15 @@ class SenderSettings:
     drain_timeout_seconds: float = 30.0
     # Request ids with a result in the last this-many seconds are never sent again.
     idempotency_window_seconds: float = 900.0
+    # The transport of requests that say "auto": smpp, or http (over the provider's HTTP API,
+    # falling back to SMPP while the HTTP credential is blocked or unfunded).
+    default_transport: str = "smpp"
 
     def problems(self) -> list[str]:
-        if self.max_in_flight < 1:
-            return ["max_in_flight must be at least 1"]
-        return []
+        found = [] if self.max_in_flight >= 1 else ["max_in_flight must be at least 1"]
+        if self.default_transport not in {"smpp", "http"}:
+            found.append("default_transport must be smpp or http")
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,8 @@ class Settings:
     guards: GuardSettings = field(default_factory=GuardSettings)
     compose: CompositionSettings = field(default_factory=CompositionSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
+    poller: PollerSettings = field(default_factory=PollerSettings)
     log: LogSettings = field(default_factory=LogSettings)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
 

@@ -92,7 +92,7 @@ class IncomingMessage:
     to: str
     text: str
     received_at: datetime
-    data_coding: int
+    data_coding: int | None  # None where the source has none (the webhook sends text)
     identity: tuple[object, ...]
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -106,7 +106,8 @@ def incoming_event(message: IncomingMessage) -> dict[str, Any]:
         phone=message.phone,
         to=message.to,
         text=message.text,
-        data_coding=message.data_coding,
         raw=message.raw,
     )
+    if message.data_coding is not None:
+        event["data_coding"] = message.data_coding
     return event

@@ -3,6 +3,11 @@
 :class:`TopicsReader` reads every partition of its topics from a point in time on and keeps
 following them, handing each record to a sink. Every process reads everything (no group, no
 commits): it is for state rebuilt from the topics at start, such as the poller's pending set.
+
+It subscribes rather than assigning: without a group aiokafka then assigns every partition of
+the topics as their metadata arrives. (A fresh consumer knows no topic's partitions, and
+``topics()`` does not teach it: ``partitions_for_topic`` stays empty until a metadata refresh
+that covers the topic, five minutes later by default.)
 """
 
 from __future__ import annotations
@@ -46,13 +51,20 @@ class TopicsReader:
         self._since_ms = since_ms
         self._max_records = max_records
         self._consumer = AIOKafkaConsumer(
-            **client_options(settings), group_id=None, enable_auto_commit=False
+            **client_options(settings),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
         )
         self._ends: dict[TopicPartition, int] = {}
         self._caught_up = asyncio.Event()
 
     async def caught_up(self) -> None:
         await self._caught_up.wait()
+
+    @property
+    def is_caught_up(self) -> bool:
+        return self._caught_up.is_set()
 
     async def run(self) -> None:
         """Follow the topics until cancelled."""
@@ -77,7 +89,6 @@ class TopicsReader:
 
     async def _assign(self) -> None:
         partitions = await self._partitions()
-        self._consumer.assign(partitions)
         starts = await self._consumer.offsets_for_times(dict.fromkeys(partitions, self._since_ms))
         self._ends = await self._consumer.end_offsets(partitions)
         for tp in partitions:
@@ -86,14 +97,19 @@ class TopicsReader:
         log.info("reading %s from %d", self._topics, self._since_ms)
 
     async def _partitions(self) -> list[TopicPartition]:
+        # Without a group, a subscription is assigned every partition of its topics as their
+        # metadata arrives (and partitions added later, read from their start).
+        self._consumer.subscribe(self._topics)
+        checks = 0
         while True:
-            found = {t: self._consumer.partitions_for_topic(t) for t in self._topics}
-            missing = [t for t, parts in found.items() if not parts]
+            assigned = self._consumer.assignment()
+            missing = set(self._topics) - {tp.topic for tp in assigned}
             if not missing:
-                return [TopicPartition(t, p) for t, parts in found.items() for p in sorted(parts)]
-            log.info("waiting for topics %s", missing)
-            await self._consumer.topics()  # refreshes metadata
-            await asyncio.sleep(1.0)
+                return sorted(assigned)
+            if checks % 300 == 0:  # every 30 s
+                log.info("waiting for topics %s", sorted(missing))
+            checks += 1
+            await asyncio.sleep(0.1)
 
     async def _check_caught_up(self) -> None:
         if self._caught_up.is_set():

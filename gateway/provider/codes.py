@@ -99,3 +99,64 @@ def decode_flags(flags: int) -> dict[str, object]:
         "template": template,
         "template_type": TEMPLATE_TYPES[(flags >> 9) & 0x03] if template else None,
     }
+
+
+# Delivery error codes of e-mail messages (SMPP seed, "Possible error codes in the status of
+# e-mail messages"): the same ``err`` field, a table of its own where the codes differ.
+MAIL_DELIVERY_ERRORS: Mapping[int, str] = MappingProxyType(
+    {
+        0: "No error",
+        1: "Recipient does not exist",
+        2: "Crowded Inbox",
+        3: "Recipient server was not found",
+        4: "Mailbox is locked",
+        239: "Forbidden ip address",
+        245: "Status is not received",
+        248: "No route",
+        249: "Invalid format",
+        252: "E-mail address is prohibited",
+        253: "Prohibited spam filter",
+        254: "Unregistered sender",
+        255: "Rejected by the recipient server",
+    }
+)
+
+# The numeric ``status`` of the webhook's status callbacks (and of status.php) to the
+# normalized status of smsc.dlr/1, whether it is final, and the additional status it implies.
+# The webhook seed only says "Message status"; the codes are the provider's status table as
+# collected in reference/smsc-http-api.md section 2.4 (a public copy of the docs table,
+# consistent with two public clients). 2 (read) and 4 (link clicked) follow a delivery, as
+# the SMPP seed's TLV 0x2004 additional status does.
+WEBHOOK_STATUSES: Mapping[int, tuple[str, bool, str | None]] = MappingProxyType(
+    {
+        -3: ("unknown", True, None),  # message not found
+        -2: ("accepted", False, None),  # stopped: a paused bulk job held it at the provider
+        -1: ("accepted", False, None),  # waiting to be sent
+        0: ("enroute", False, None),  # transferred to the operator
+        1: ("delivered", True, None),
+        2: ("delivered", True, "read"),
+        3: ("expired", True, None),
+        4: ("delivered", True, "link_clicked"),
+        20: ("undeliverable", True, None),  # cannot be delivered
+        22: ("rejected", True, None),  # invalid number
+        23: ("rejected", True, None),  # prohibited
+        24: ("rejected", True, None),  # insufficient funds
+        25: ("undeliverable", True, None),  # unavailable number
+    }
+)
+
+# Message type numbers of the webhook's ``type`` parameter (webhook seed): the same numbering
+# as the flag's bits 0-3, so MESSAGE_TYPES names both.
+MAIL_MESSAGE_TYPE = 8
+
+
+def webhook_status(code: int) -> tuple[str, bool, str | None]:
+    """Normalized status, finality and additional status of a numeric provider status."""
+    return WEBHOOK_STATUSES.get(code, ("unknown", False, None))
+
+
+def mail_delivery_error_name(code: int | None) -> str | None:
+    """The seed's name for an ``err`` of an e-mail message, or ``None`` when not documented."""
+    if code is None:
+        return None
+    return MAIL_DELIVERY_ERRORS.get(code)

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.compose.settings import CompositionSettings
 from gateway.config import SenderSettings, SmppSettings, TopicSettings
@@ -47,6 +47,18 @@ from .submission import AbandonedError, Submission
 log = logging.getLogger(__name__)
 
 
+class HttpSender(Protocol):
+    """The provider's HTTP API as a transport (``gateway.http_api.transport.HttpTransport``)."""
+
+    def available(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    async def send(
+        self, request: SendRequest, *, urgent: bool
+    ) -> list[tuple[RecipientOutcome, int]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     topic: str
@@ -66,6 +78,7 @@ class Sender:
         submission: Submission,
         outcomes: KnownOutcomes,
         exposure: Exposure,
+        http: HttpSender | None = None,
         settings: SenderSettings,
         smpp: SmppSettings,
         compose: CompositionSettings,
@@ -78,6 +91,7 @@ class Sender:
         self._submission = submission
         self._outcomes = outcomes
         self._exposure = exposure
+        self._http = http
         self._settings = settings
         self._smpp = smpp
         self._compose = compose
@@ -112,6 +126,8 @@ class Sender:
             await stop.wait()
             self._stopping = True
             self._submission.stop()
+            if self._http is not None:
+                self._http.stop()
             # The lanes drain what is in flight and commit on their own way out.
             committer.cancel()
 
@@ -188,31 +204,58 @@ class Sender:
     ) -> list[Outgoing]:
         if isinstance(parsed, InvalidRequest):
             return self._invalid(record, parsed, received_at)
-        try:
-            messages = compose_recipients(
-                parsed, self._smpp, self._compose, priority=urgent, now=received_at
-            )
-        except CompositionError as exc:
-            error = ErrorInfo(exc.code, str(exc))
+        transport = self._transport_for(parsed)
+        if transport is None:
+            error = ErrorInfo("transport_unavailable", "the HTTP API is not configured")
             return [self._result(parsed, "rejected", received_at, error=error)]
+        messages: Sequence[ComposedMessage] = ()
+        if transport == "smpp":
+            try:
+                messages = compose_recipients(
+                    parsed, self._smpp, self._compose, priority=urgent, now=received_at
+                )
+            except CompositionError as exc:
+                error = ErrorInfo(exc.code, str(exc))
+                return [self._result(parsed, "rejected", received_at, error=error)]
         key = (record.topic, record.partition, record.key) if record.key is not None else None
         previous, turn = self._order.enter(key)
         try:
             if previous is not None:
                 await previous
             # Taken after the key's turn: a record never holds slots its predecessor needs.
-            weight = sum(message.part_count for message in messages)
+            weight = sum(m.part_count for m in messages) or len(parsed.recipients)
             await exposure.enter_async_context(self._exposure.hold(weight, urgent=urgent))
-            outcomes = await self._send_all(parsed, messages, urgent)
+            if transport == "smpp":
+                outcomes = await self._send_all(parsed, messages, urgent)
+            else:
+                assert self._http is not None
+                outcomes = await self._http.send(parsed, urgent=urgent)
         finally:
             self._order.leave(key, turn)
         recipients = [outcome for outcome, _ in outcomes]
         attempts = sum(attempt for _, attempt in outcomes)
         outcome = overall_outcome(recipients)
         result = self._result(
-            parsed, outcome, received_at, recipients=recipients, attempts=attempts
+            parsed,
+            outcome,
+            received_at,
+            recipients=recipients,
+            attempts=attempts,
+            transport=transport,
         )
         return [result]
+
+    def _transport_for(self, request: SendRequest) -> str | None:
+        """smpp or http for this request; None when it asks for HTTP and there is none."""
+        wanted = request.transport
+        if wanted == "auto":
+            wanted = self._settings.default_transport
+            # An HTTP credential blocked or out of funds: SMPP carries the message meanwhile.
+            if wanted == "http" and (self._http is None or not self._http.available()):
+                wanted = "smpp"
+        if wanted == "http" and self._http is None:
+            return None
+        return wanted
 
     async def _send_all(
         self, request: SendRequest, messages: Sequence[ComposedMessage], urgent: bool
@@ -280,6 +323,7 @@ class Sender:
         error: ErrorInfo | None = None,
         recipients: list[RecipientOutcome] | None = None,
         attempts: int = 0,
+        transport: str = "smpp",
     ) -> Outgoing:
         self._results(outcome).inc()
         event = send_result_event(
@@ -287,7 +331,7 @@ class Sender:
             outcome=outcome,
             occurred_at=self._clock(),
             received_at=received_at,
-            transport="smpp" if recipients else "none",
+            transport=transport if recipients else "none",
             recipients=recipients or (),
             error=error,
             tags=request.tags,

@@ -1,0 +1,285 @@
+"""The provider's HTTP API over httpx: send.php, status.php (one id or many), balance.php.
+
+One :class:`SmscHttpClient` per credential. Every request carries ``fmt=3`` and
+``charset=utf-8`` and goes as a POST form (as GET only when configured and short, see
+``get_max_url_chars``), with explicit timeouts and a bounded connection pool.
+
+- **Limits on our side** (:mod:`.limits`): send, status and balance each have their own
+  concurrency (urgent callers first); within its slot a status query of one message or a
+  balance query waits its turn in the window (5% and 0.25 s longer than the provider's,
+  for the time between our stamp and its count), and a multi-id query the window of the
+  previous one.
+- **Transport failures** are tried again (tenacity: the next host at once, then exponential
+  backoff with jitter) up to ``transport_attempts``, rotating through ``base_urls``. A send is
+  tried again only when it surely never reached the provider (the connection was not made);
+  otherwise :class:`~.errors.HttpTransportError` with ``maybe_processed`` goes to the caller,
+  which must find out from status.php before sending again (:mod:`.transport`).
+- **API errors** (HTTP 200 with ``error_code``) raise their typed error (:mod:`.errors`) and
+  feed the credential's circuit (:mod:`.circuit`); while it is open nothing is sent and
+  :class:`~.errors.CircuitOpenError` is raised at once.
+
+Credentials are never logged and never part of ``repr``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential_jitter
+
+from .circuit import CredentialCircuit
+from .errors import CircuitOpenError, HttpTransportError, ProviderApiError
+from .limits import PrioritySemaphore, WindowLimiter
+from .metrics import HttpApiMetrics
+from .replies import (
+    Balance,
+    MessageStatus,
+    SendReply,
+    parse_balance,
+    parse_send,
+    parse_status,
+    parse_statuses,
+    read_answer,
+)
+from .settings import HttpApiSettings
+
+log = logging.getLogger(__name__)
+
+WINDOW_MARGIN = 1.05
+WINDOW_SLACK_SECONDS = 0.25
+# Errors that need someone to act: logged at ERROR.
+_ALERTS = frozenset({2, 3, 4})
+
+
+def credential_name(settings: HttpApiSettings) -> str:
+    """The credential as shown in logs and metric labels: the login, never a secret."""
+    return "apikey" if settings.apikey else settings.login
+
+
+class SmscHttpClient:
+    """See the module docstring. ``transport`` replaces the network (tests)."""
+
+    def __init__(
+        self,
+        settings: HttpApiSettings,
+        metrics: HttpApiMetrics,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self.credential = credential_name(settings)
+        self.circuit = CredentialCircuit(settings)
+        self._http = _http_client(settings, transport)
+        self._auth = _auth(settings)
+        self._host = 0
+        # Uses are stamped before the request leaves and counted by the provider when it
+        # arrives: the margin keeps a window's first uses out of the next one's count.
+        window = settings.limit_window_seconds * WINDOW_MARGIN + WINDOW_SLACK_SECONDS
+        self._send_slots = PrioritySemaphore(settings.send_concurrency)
+        self._status_slots = PrioritySemaphore(settings.status_concurrency)
+        self._balance_slots = PrioritySemaphore(1)
+        self._per_message = WindowLimiter(settings.status_per_message_per_window, window, clock)
+        self._multi = WindowLimiter(1, window, clock)
+        self._balances = WindowLimiter(settings.balance_per_window, window, clock)
+        self._backoff = wait_exponential_jitter(
+            multiplier=settings.retry_initial_seconds,
+            max=settings.retry_max_seconds,
+            jitter=settings.retry_initial_seconds,
+        )
+        metrics.watch_circuit(self.credential, lambda: float(self.circuit.state(self._clock())))
+
+    def __repr__(self) -> str:
+        return f"SmscHttpClient(credential={self.credential!r}, hosts={self._settings.base_urls})"
+
+    async def __aenter__(self) -> SmscHttpClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, params: Mapping[str, str], *, urgent: bool = False) -> SendReply:
+        """One send.php call with ``params`` (``cost=3`` is added, for cost and balance)."""
+        async with self._send_slots.hold(urgent=urgent):
+            document = await self._call("send", {**params, "cost": "3"}, resend=False)
+        reply = parse_send(document)
+        self.circuit.on_send_accepted()
+        if reply.balance is not None:
+            self._metrics.balance(self.credential).set(float(reply.balance))
+        return reply
+
+    async def status(self, message_id: str, phone: str, *, urgent: bool = False) -> MessageStatus:
+        """The status of one message (``all=1``: cost, parts, send date too)."""
+        params = {"id": message_id, "phone": phone, "all": "1"}
+        async with self._status_slots.hold(urgent=urgent):
+            await self._per_message.acquire((message_id, phone))
+            document = await self._call("status", params, resend=True)
+        return parse_status(document, message_id, phone)
+
+    async def statuses(self, messages: Sequence[tuple[str, str]]) -> list[MessageStatus]:
+        """The statuses of several (message id, phone) pairs in one multi-id query; the
+        provider allows one such query a window (a single pair is queried alone)."""
+        if len(messages) == 1:
+            return [await self.status(*messages[0])]
+        params = {
+            "id": ",".join(message_id for message_id, _ in messages),
+            "phone": ",".join(phone for _, phone in messages),
+            "all": "1",
+        }
+        async with self._status_slots.hold():
+            await self._multi.acquire()
+            document = await self._call("status", params, resend=True)
+        return parse_statuses(document)
+
+    async def balance(self) -> Balance:
+        """The account balance (with its currency); also sets the balance gauge."""
+        async with self._balance_slots.hold():
+            await self._balances.acquire()
+            document = await self._call("balance", {"cur": "1"}, resend=True)
+        balance = parse_balance(document)
+        self._metrics.balance(self.credential).set(float(balance.balance))
+        return balance
+
+    async def _call(self, script: str, params: Mapping[str, str], *, resend: bool) -> Any:
+        """One API call; see the module docstring for what is tried again."""
+
+        def may_repeat(error: BaseException | None) -> bool:
+            # A request the provider may have acted on is repeated only when that is safe.
+            return isinstance(error, HttpTransportError) and (resend or not error.maybe_processed)
+
+        try:
+            return await self._attempt(script, params)
+        except HttpTransportError as exc:
+            if not may_repeat(exc) or self._settings.transport_attempts < 2:
+                raise
+            self._metrics.retries(script, "transport").inc()
+
+        def retry(state: RetryCallState) -> bool:
+            return may_repeat(state.outcome.exception() if state.outcome else None)
+
+        retrying = AsyncRetrying(
+            retry=retry,
+            wait=self._backoff,
+            stop=stop_after_attempt(self._settings.transport_attempts - 1),
+            before_sleep=lambda _: self._metrics.retries(script, "transport").inc(),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                document = await self._attempt(script, params)
+        return document
+
+    async def _attempt(self, script: str, params: Mapping[str, str]) -> Any:
+        blocked = self.circuit.blocked(self._clock())
+        if blocked is not None:
+            self._metrics.requests(script, "circuit_open").inc()
+            raise CircuitOpenError(*blocked)
+        host = self._settings.base_urls[self._host % len(self._settings.base_urls)]
+        started = time.perf_counter()
+        try:
+            body = await self._exchange(host, script, params)
+            document = read_answer(body, script, self._on_error)
+        except ProviderApiError as exc:
+            self._api_error(script, exc)
+            raise
+        except HttpTransportError as exc:
+            self._metrics.requests(script, "transport_error").inc()
+            log.warning("%s.php on %s failed: %s", script, host, exc)
+            self._rotate(host)
+            raise
+        finally:
+            self._metrics.latency(script).observe(time.perf_counter() - started)
+        self._metrics.requests(script, "ok").inc()
+        return document
+
+    async def _exchange(self, host: str, script: str, params: Mapping[str, str]) -> bytes:
+        request = self._request(host, script, params)
+        try:
+            response = await self._http.send(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never left: it cannot have been processed.
+            raise HttpTransportError(_failure(exc), maybe_processed=False) from exc
+        except httpx.HTTPError as exc:
+            raise HttpTransportError(_failure(exc), maybe_processed=True) from exc
+        if response.status_code != httpx.codes.OK:
+            # The API answers 200 even for its errors; 5xx may come after processing.
+            processed = response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR
+            raise HttpTransportError(f"HTTP {response.status_code}", maybe_processed=processed)
+        return response.content
+
+    def _request(self, host: str, script: str, params: Mapping[str, str]) -> httpx.Request:
+        data = {**self._auth, "fmt": "3", "charset": "utf-8", **params}
+        url = f"{host}/sys/{script}.php"
+        limit = self._settings.get_max_url_chars
+        if limit and len(url) + 1 + len(urlencode(data)) <= limit:
+            return self._http.build_request("GET", url, params=data)
+        return self._http.build_request("POST", url, data=data)
+
+    def _on_error(self, code: int) -> float | None:
+        return self.circuit.on_error(code, self._clock())
+
+    def _api_error(self, script: str, exc: ProviderApiError) -> None:
+        self._metrics.requests(script, "api_error").inc()
+        self._metrics.api_errors(script, str(exc.code)).inc()
+        level = logging.ERROR if exc.code in _ALERTS else logging.WARNING
+        log.log(level, "%s (credential %s)", exc, self.credential)
+
+    def _rotate(self, failed_host: str) -> None:
+        # Concurrent failures on one host move on by one host, not one each.
+        hosts = self._settings.base_urls
+        if hosts[self._host % len(hosts)] == failed_host:
+            self._host = (self._host + 1) % len(hosts)
+
+
+def _failure(exc: httpx.HTTPError) -> str:
+    # The type and text only: the request (and its address) is left out of messages.
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _auth(settings: HttpApiSettings) -> dict[str, str]:
+    if settings.apikey:
+        return {"apikey": settings.apikey}
+    return {"login": settings.login, "psw": settings.password}
+
+
+def _http_client(
+    settings: HttpApiSettings, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout_seconds,
+        read=settings.read_timeout_seconds,
+        write=settings.write_timeout_seconds,
+        pool=settings.pool_timeout_seconds,
+    )
+    limits = httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_connections,
+        keepalive_expiry=settings.keepalive_expiry_seconds,
+    )
+    verify: ssl.SSLContext | bool = settings.tls_verify
+    if settings.tls_ca_file:
+        verify = ssl.create_default_context(cafile=settings.tls_ca_file)
+    return httpx.AsyncClient(
+        timeout=timeout,
+        limits=limits,
+        verify=verify,
+        transport=transport,
+        headers={"User-Agent": "smsc-gateway"},
+    )

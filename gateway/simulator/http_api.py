@@ -1,0 +1,263 @@
+"""The provider's HTTP API, simulated: ``/sys/send.php``, ``/sys/status.php``, ``/sys/balance.php``.
+
+GET or POST (form-urlencoded or multipart), parameters decoded in the request's ``charset``
+(windows-1251 by default, utf-8, koi8-r) and answers encoded in it, in ``fmt`` 0 to 3, always
+with HTTP 200 (reference 0). The rules are :class:`~.http_api_centre.HttpApiCentre`'s; this
+module adds what needs the server: requests in flight per login (error 9 at
+``max_concurrent``, at ``max_concurrent_status`` for status.php), a processing time, injected
+faults (:mod:`.http_api_faults`), and the status callback of every message sent through it,
+made by :class:`~.webhook.WebhookCaller` to ``webhook_url`` when it reaches its final status.
+
+Usage::
+
+    async with HttpApiSimulator(HttpApiSimulatorConfig(status_delay_seconds=0.1)) as sim:
+        ...  # call sim.base_url + "/sys/send.php"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from .http_api_centre import ApiError, HttpApiCentre, HttpApiStats, SendAccepted
+from .http_api_config import HttpApiSimulatorConfig
+from .http_api_faults import HttpApiFaults
+from .http_api_formats import (
+    CHARSETS,
+    DEFAULT_CHARSET,
+    content_type,
+    render_balance,
+    render_error,
+    render_send,
+    render_status,
+)
+from .http_api_messages import COMMENT_MARKER, SimMessage
+from .webhook import WebhookCaller
+from .webhook_request import status_notice
+
+log = logging.getLogger(__name__)
+
+SCRIPTS = ("send", "status", "balance")
+
+
+class HttpApiSimulator:
+    """See the module docstring. ``wall_clock`` is Unix time (message and status dates)."""
+
+    def __init__(
+        self,
+        config: HttpApiSimulatorConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config or HttpApiSimulatorConfig()
+        self.centre = HttpApiCentre(self.config, clock=clock, wall_clock=wall_clock)
+        self.faults = HttpApiFaults()
+        self.port = self.config.port
+        self._wall_clock = wall_clock
+        self._in_flight: Counter[tuple[str, str]] = Counter()
+        self._app = web.Application()
+        self._app.router.add_route("*", "/sys/{script:(send|status|balance)}.php", self._handle)
+        self._runner = web.AppRunner(self._app, access_log=None)
+        self._webhook: WebhookCaller | None = None
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timer_ids = itertools.count()
+
+    @property
+    def stats(self) -> HttpApiStats:
+        return self.centre.stats
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    async def __aenter__(self) -> HttpApiSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self.config.webhook_url:
+            self._webhook = WebhookCaller(
+                self.config.webhook_url,
+                retry_interval_seconds=self.config.webhook_retry_seconds,
+                max_attempts=self.config.webhook_max_attempts,
+            )
+            await self._webhook.__aenter__()
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        sockets = [s for s in self._runner.addresses if isinstance(s, tuple)]
+        self.port = int(sockets[0][1]) if sockets else self.config.port
+        log.info("HTTP API simulator listening on %s", self.base_url)
+
+    async def stop(self) -> None:
+        """Stop listening; callbacks not yet due or still retrying are abandoned."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        await self._runner.cleanup()
+        if self._webhook is not None:
+            await self._webhook.close()
+
+    async def join_callbacks(self) -> None:
+        """Wait for the callbacks started so far to end (tests)."""
+        if self._webhook is not None:
+            await self._webhook.join()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        script = request.match_info["script"]
+        params = await read_params(request)
+        fmt, charset = _fmt(params), _charset(params)
+        self.stats.requests[script] += 1
+        failure = self.faults.take("status", script)
+        if failure is not None and not failure[1]:
+            return web.Response(status=int(failure[0]))
+        text = await self._answer(script, params, request.remote or "", fmt)
+        if failure is not None:
+            return web.Response(status=int(failure[0]))
+        delay = self.faults.take("response", script)
+        if delay is not None:
+            await asyncio.sleep(delay[0])
+        body = text.encode(charset, "replace")
+        return web.Response(body=body, headers={"Content-Type": content_type(fmt, charset)})
+
+    async def _answer(self, script: str, params: Mapping[str, str], ip: str, fmt: int) -> str:
+        login = self.centre.authenticate(params, ip)
+        if isinstance(login, ApiError):
+            return self._error(script, fmt, login)
+        if not self._enter(login, script):
+            return self._error(script, fmt, ApiError(9, "too many concurrent requests"))
+        try:
+            claim = self.centre.claim_send(login, params) if script == "send" else None
+            if claim is not None:
+                return self._error(script, fmt, claim)
+            await self._process(script)
+            return self._run(script, login, params, fmt)
+        finally:
+            self._leave(login, script)
+
+    async def _process(self, script: str) -> None:
+        held = self.faults.take("processing", script)
+        seconds = self.config.processing_seconds + (held[0] if held is not None else 0.0)
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+
+    def _run(self, script: str, login: str, params: Mapping[str, str], fmt: int) -> str:
+        if script == "send":
+            sent = self.centre.send(login, params)
+            if isinstance(sent, ApiError):
+                return self._error(script, fmt, sent)
+            self._schedule_callbacks(sent)
+            return render_send(fmt, sent, params.get("cost", "0"))
+        if script == "status":
+            answer = self.centre.status(login, params)
+            if isinstance(answer, ApiError):
+                return self._error(script, fmt, answer)
+            return render_status(fmt, answer)
+        balance = self.centre.balance(login)
+        if isinstance(balance, ApiError):
+            return self._error(script, fmt, balance)
+        currency = self.config.currency if params.get("cur") == "1" else None
+        return render_balance(fmt, balance, currency)
+
+    def _error(self, script: str, fmt: int, error: ApiError) -> str:
+        self.stats.errors[(script, error.code)] += 1
+        return render_error(fmt, error)
+
+    def _enter(self, login: str, script: str) -> bool:
+        """Take a slot; False when the login already has as many requests as allowed (the
+        provider: error 9 at 15 concurrent requests, at 5 for status.php)."""
+        keys = [(login, "all")] + ([(login, "status")] if script == "status" else [])
+        limits = {"all": self.config.max_concurrent, "status": self.config.max_concurrent_status}
+        if any(self._in_flight[key] + 1 >= limits[key[1]] for key in keys):
+            return False
+        for key in keys:
+            self._in_flight[key] += 1
+            peak = self.stats.peak_in_flight
+            peak[key[1]] = max(peak[key[1]], self._in_flight[key])
+        return True
+
+    def _leave(self, login: str, script: str) -> None:
+        self._in_flight[(login, "all")] -= 1
+        if script == "status":
+            self._in_flight[(login, "status")] -= 1
+
+    def _schedule_callbacks(self, sent: SendAccepted) -> None:
+        if self._webhook is None:
+            return
+        loop = asyncio.get_running_loop()
+        for message in sent.messages:
+            delay = max(0.0, message.final_at - self._wall_clock())
+            key = next(self._timer_ids)
+            self._timers[key] = loop.call_later(delay, self._callback, key, message)
+
+    def _callback(self, key: int, message: SimMessage) -> None:
+        self._timers.pop(key, None)
+        if self._webhook is None:
+            return
+        status, err, changed = message.status_at(self._wall_clock())
+        _, _, comment = message.text.partition(COMMENT_MARKER)
+        notice = status_notice(
+            str(message.message_id),
+            message.phone,
+            status,
+            time=datetime.fromtimestamp(changed, UTC).strftime("%d.%m.%y %H:%M:%S"),
+            ts=int(changed),
+            err=err,
+            cnt=message.parts,
+            type=0,
+            cost=f"{message.cost:.2f}",
+            flag=0,
+            sender=message.sender or None,
+            cmt=comment or None,
+        )
+        self._webhook.submit(notice)
+        self.stats.callbacks += 1
+
+
+async def read_params(request: web.Request) -> dict[str, str]:
+    """The request's parameters (query string and body), decoded in its ``charset``."""
+    query = request.rel_url.raw_query_string
+    if request.method != "POST":
+        return _decode(query.encode("latin-1"))
+    if request.content_type == "multipart/form-data":
+        form = await request.post()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        return _decode(query.encode("latin-1")) | fields
+    body = await request.read()
+    return _decode(query.encode("latin-1") + b"&" + body)
+
+
+def _decode(raw: bytes) -> dict[str, str]:
+    # The charset is itself a parameter: find it in an ASCII-safe reading first.
+    declared = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)).get("charset", "")
+    charset = declared.lower() if declared.lower() in CHARSETS else DEFAULT_CHARSET
+    text = raw.decode(charset, "replace")
+    return dict(parse_qsl(text, keep_blank_values=True, encoding=charset, errors="replace"))
+
+
+def _fmt(params: Mapping[str, str]) -> int:
+    fmt = params.get("fmt", "0")
+    return int(fmt) if fmt in {"0", "1", "2", "3"} else 0
+
+
+def _charset(params: Mapping[str, str]) -> str:
+    charset = params.get("charset", "").lower()
+    return charset if charset in CHARSETS else DEFAULT_CHARSET

@@ -1,0 +1,110 @@
+"""One sender, two transports: a request over the HTTP API and one over SMPP, side by side.
+
+Both results must have the same shape (the same schema and fields), differing only in the
+transport and the provider's ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from gateway.app import run_sender
+from gateway.config import Settings, TopicSettings
+from gateway.localkafka import LocalKafka
+from gateway.metrics import Metrics
+from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator.http_api import HttpApiSimulator
+from gateway.simulator.http_api_config import HttpApiSimulatorConfig
+from tests.eventcheck import validate_event
+
+pytestmark = pytest.mark.kafka
+
+
+def settings_for(
+    kafka: LocalKafka, topics: TopicSettings, smpp_port: int, http_url: str, run: str
+) -> Settings:
+    base = Settings()
+    return dataclasses.replace(
+        base,
+        kafka=dataclasses.replace(base.kafka, bootstrap_servers=kafka.bootstrap_servers),
+        topics=topics,
+        smpp=dataclasses.replace(
+            base.smpp,
+            hosts=(f"127.0.0.1:{smpp_port}",),
+            system_id="gateway",
+            password="pw",
+            source_addr="Shop",
+        ),
+        http_api=dataclasses.replace(
+            base.http_api, base_urls=(http_url,), login="gateway", password="pw"
+        ),
+        sender=dataclasses.replace(base.sender, group_id=f"transports-{run}"),
+        http=dataclasses.replace(base.http, host="127.0.0.1", port=0),
+    )
+
+
+async def results(kafka: LocalKafka, topic: str, want: int) -> dict[str, dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while len(found) < want and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for message in (m for ms in batch.values() for m in ms):
+                event = orjson.loads(message.value)
+                validate_event(event)
+                found[event["request_id"]] = event
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_http_and_smpp_sends_give_results_of_the_same_shape(
+    kafka: LocalKafka, topics: TopicSettings
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    requests = [
+        {
+            "schema": "smsc.send-request/1",
+            "request_id": f"{run}-{transport}",
+            "recipients": [phone],
+            "text": f"Hello over {transport}",
+            "transport": transport,
+            "tags": {"via": transport},
+        }
+        for transport, phone in (("http", "+79080000001"), ("smpp", "+79080000002"))
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    await producer.start()
+    for item in requests:
+        await producer.send(topics.send, orjson.dumps(item), key=item["request_id"].encode())
+    await producer.stop()
+    smpp_config = SimulatorConfig(accounts={"gateway": "pw"}, rate_limit_per_second=None)
+    http_config = HttpApiSimulatorConfig(accounts={"gateway": "pw"})
+    async with SmppSimulator(smpp_config) as smpp, HttpApiSimulator(http_config) as http:
+        settings = settings_for(kafka, topics, smpp.port, http.base_url, run)
+        stop = asyncio.Event()
+        sender = asyncio.create_task(run_sender(settings, Metrics(), stop))
+        found = await results(kafka, topics.send_results, 2)
+        stop.set()
+        await asyncio.wait_for(sender, 60)
+
+    over_http, over_smpp = found[f"{run}-http"], found[f"{run}-smpp"]
+    assert over_http["outcome"] == over_smpp["outcome"] == "accepted"
+    assert (over_http["transport"], over_smpp["transport"]) == ("http", "smpp")
+    assert over_http.keys() == over_smpp.keys()
+    assert over_http["recipients"][0].keys() == over_smpp["recipients"][0].keys()
+    assert over_http["recipients"][0]["message_ids"][0].isdigit()
+    assert over_http["tags"] == {"via": "http"}
+    assert smpp.stats.submits == 1, "the HTTP request did not go over SMPP"
