@@ -18,7 +18,8 @@ from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
 from gateway.http_api.transport import HttpTransport
 from gateway.inbound.publisher import DeliverSmPublisher
-from gateway.kafka.client import KafkaPublisher, KafkaRecordSource, TopicFollower
+from gateway.kafka.client import KafkaPublisher, KafkaRecordSource
+from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Partition
 from gateway.metrics import Metrics
 from gateway.sender.exposure import Exposure
@@ -46,7 +47,7 @@ class SenderParts:
     sender: Sender
     pool: SmppPool
     gate: SubmitGate
-    follower: TopicFollower
+    follower: TopicsReader
     bulk: KafkaRecordSource
     urgent: KafkaRecordSource
     inbound: DeliverSmPublisher
@@ -76,12 +77,11 @@ def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher
     )
     outcomes = KnownOutcomes(settings.sender.idempotency_window_seconds)
     since_ms = int((time.time() - settings.sender.idempotency_window_seconds) * 1000)
-    follower = TopicFollower(
+    follower = TopicsReader(
         settings.kafka,
-        settings.topics.send_results,
-        lambda key, at_ms: outcomes.add(key, at_ms / 1000) if key else None,
+        [settings.topics.send_results],
+        lambda record: outcomes.add(record.key, record.timestamp_ms / 1000) if record.key else None,
         since_ms=since_ms,
-        partitions_for=publisher.partitions_for,
     )
     http_client, http = _http_transport(settings, metrics)
     revoke: dict[str, Callable[[set[Partition]], Awaitable[None]]] = {}

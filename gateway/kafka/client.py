@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -61,13 +60,6 @@ class KafkaPublisher:
     async def stop(self) -> None:
         """Flush what is buffered, then close."""
         await self._producer.stop()
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        """The topic's partitions, fetching metadata as needed."""
-        try:
-            return set(await self._producer.partitions_for(topic))
-        except KafkaError as exc:
-            raise KafkaUnavailableError(f"no metadata for {topic}: {exc}") from exc
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         started = time.perf_counter()
@@ -156,81 +148,3 @@ class KafkaRecordSource:
             self._metrics.kafka_commits.labels("error").inc()
             raise KafkaUnavailableError(f"offset commit failed: {exc}") from exc
         self._metrics.kafka_commits.labels("ok").inc()
-
-
-RecordSink = Callable[[bytes | None, int], None]
-PartitionsFor = Callable[[str], Awaitable[set[int]]]
-
-
-class TopicFollower:
-    """Reads every partition of a topic from a point in time on, and keeps following it.
-
-    No consumer group: each process reads the whole topic. ``caught_up()`` returns once
-    everything that was in the topic at start has been read. ``partitions_for`` looks the
-    topic's partitions up (the producer's metadata call, which waits for them).
-    """
-
-    def __init__(
-        self,
-        settings: KafkaSettings,
-        topic: str,
-        sink: RecordSink,
-        *,
-        since_ms: int,
-        partitions_for: PartitionsFor,
-    ) -> None:
-        self._topic = topic
-        self._partitions_for = partitions_for
-        self._sink = sink
-        self._since_ms = since_ms
-        self._consumer = AIOKafkaConsumer(
-            **client_options(settings), group_id=None, enable_auto_commit=False
-        )
-        self._ends: dict[TopicPartition, int] = {}
-        self._caught_up = asyncio.Event()
-
-    async def caught_up(self) -> None:
-        await self._caught_up.wait()
-
-    async def run(self) -> None:
-        """Follow the topic until cancelled."""
-        try:
-            await self._consumer.start()
-        except KafkaError as exc:
-            await self._consumer.stop()
-            raise KafkaUnavailableError(f"cannot follow {self._topic}: {exc}") from exc
-        try:
-            await self._assign()
-            while True:
-                batches = await self._consumer.getmany(timeout_ms=500)
-                for messages in batches.values():
-                    for message in messages:
-                        self._sink(message.key, message.timestamp)
-                await self._check_caught_up()
-        finally:
-            await self._consumer.stop()
-
-    async def _assign(self) -> None:
-        while True:
-            try:
-                partitions = await self._partitions_for(self._topic)
-                break
-            except KafkaUnavailableError as exc:
-                log.warning("waiting for %s: %s", self._topic, exc)
-                await asyncio.sleep(1.0)
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        starts = await self._consumer.offsets_for_times(dict.fromkeys(tps, self._since_ms))
-        self._ends = await self._consumer.end_offsets(tps)
-        for tp in tps:
-            found = starts.get(tp)
-            self._consumer.seek(tp, found.offset if found is not None else self._ends[tp])
-        await self._check_caught_up()
-
-    async def _check_caught_up(self) -> None:
-        if self._caught_up.is_set():
-            return
-        for tp, end in self._ends.items():
-            if await self._consumer.position(tp) < end:
-                return
-        self._caught_up.set()
