@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from gateway.app import run_sender
 from gateway.config import Settings, load_settings
+from gateway.correlator.runner import run_correlator
 from gateway.errors import GatewayError
 from gateway.http_api.poller import run_poller
 from gateway.logsetup import configure_logging
@@ -42,6 +43,7 @@ async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> 
 
 ROLES: dict[str, RoleRunner] = {
     "sender": run_sender,
+    "correlator": run_correlator,
     "poller": run_poller,
     "simulate": run_simulator,
     "all": run_all,

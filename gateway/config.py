@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Union
 
 from gateway.compose.settings import CompositionSettings
+from gateway.correlator.settings import CorrelatorSettings
 from gateway.errors import ConfigError
 from gateway.http_api.settings import HttpApiSettings, PollerSettings
 from gateway.sender.guards import GuardSettings
@@ -152,6 +153,7 @@ class Settings:
     poller: PollerSettings = field(default_factory=PollerSettings)
     log: LogSettings = field(default_factory=LogSettings)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    correlator: CorrelatorSettings = field(default_factory=CorrelatorSettings)
 
 
 def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozenset()) -> Settings:

@@ -16,6 +16,7 @@ SCHEMA_FILES = {
     "smsc.dlr/1": "dlr.v1.json",
     "smsc.incoming/1": "incoming.v1.json",
     "smsc.dead-letter/1": "dead-letter.v1.json",
+    "smsc.status/1": "status.v1.json",
 }
 
 

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -51,13 +52,15 @@ def settings_for(
     )
 
 
-async def results(kafka: LocalKafka, topic: str, want: int) -> dict[str, dict[str, Any]]:
+async def results(
+    kafka: LocalKafka, topic: str, want: int, wait_seconds: float = 60
+) -> dict[str, dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
     )
     await consumer.start()
     found: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + wait_seconds
     try:
         while len(found) < want and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
@@ -108,3 +111,48 @@ async def test_http_and_smpp_sends_give_results_of_the_same_shape(
     assert over_http["recipients"][0]["message_ids"][0].isdigit()
     assert over_http["tags"] == {"via": "http"}
     assert smpp.stats.submits == 1, "the HTTP request did not go over SMPP"
+
+
+async def test_2000_http_sends_from_50_concurrent_producers_through_the_sender(
+    kafka: LocalKafka, topics: TopicSettings
+) -> None:
+    run = uuid.uuid4().hex[:6]
+
+    async def producer(worker: int) -> None:
+        client = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+        await client.start()
+        try:
+            for i in range(worker, 2000, 50):
+                item = {
+                    "schema": "smsc.send-request/1",
+                    "request_id": f"{run}-{i}",
+                    "recipients": [f"+7909{i:07d}"],
+                    "text": f"Code {i:04d}",
+                    "transport": "http",
+                }
+                await client.send(topics.send, orjson.dumps(item), key=item["request_id"].encode())
+        finally:
+            await client.stop()
+
+    await asyncio.gather(*(producer(worker) for worker in range(50)))
+    smpp_config = SimulatorConfig(accounts={"gateway": "pw"}, rate_limit_per_second=None)
+    # Funded for all 2,000 (the default balance would end in error 3, "no money"), and
+    # holding each request a little so the gateway's concurrency really builds up.
+    http_config = HttpApiSimulatorConfig(
+        accounts={"gateway": "pw"}, balance=Decimal(1_000_000), processing_seconds=0.01
+    )
+    async with SmppSimulator(smpp_config) as smpp, HttpApiSimulator(http_config) as http:
+        settings = settings_for(kafka, topics, smpp.port, http.base_url, run)
+        stop = asyncio.Event()
+        sender = asyncio.create_task(run_sender(settings, Metrics(), stop))
+        found = await results(kafka, topics.send_results, 2000, wait_seconds=120)
+        stop.set()
+        await asyncio.wait_for(sender, 60)
+        errors = http.stats.errors
+
+    assert len(found) == 2000
+    assert {event["outcome"] for event in found.values()} == {"accepted"}
+    assert {event["transport"] for event in found.values()} == {"http"}
+    assert not any(code == 9 for _, code in errors), errors
+    assert http.stats.messages == 2000, "every request sent exactly once"
+    assert smpp.stats.submits == 0

@@ -1,0 +1,88 @@
+"""The correlator's Prometheus metrics, registered on the gateway's registry."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from gateway.metrics import Children, Metrics
+
+from .records import Step
+
+# Submit to report: seconds for most DLRs, up to the provider's 24 h validity for the rest.
+_LATENCY_BUCKETS = (1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 172800)
+
+
+class CorrelatorMetrics:
+    """Joined, held, dead-lettered and expired reports; table sizes; report latency."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        r = metrics.registry
+        self.joined = Counter(
+            "smsc_correlator_reports_joined_total",
+            "Delivery reports joined to their request and published as status events",
+            registry=r,
+        )
+        self.held = Counter(
+            "smsc_correlator_reports_held_total",
+            "Delivery reports that arrived before their send result and had to wait",
+            registry=r,
+        )
+        self.waiting = Gauge(
+            "smsc_correlator_reports_waiting",
+            "Delivery reports waiting for their send result now",
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "smsc_correlator_dead_letters_total",
+            "Records dead-lettered by the correlator, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.expired = Counter(
+            "smsc_correlator_messages_expired_total",
+            "Messages whose parts left the table, by whether every part had reported",
+            ["complete"],
+            registry=r,
+        )
+        self.table_entries = Gauge(
+            "smsc_correlator_table_entries",
+            "Entries in the correlator's table on this worker (one per SMS part)",
+            ["table"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "smsc_correlator_report_latency_seconds",
+            "From the accepted send result to the delivery report, by whether it was final",
+            ["final"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.routed = Counter(
+            "smsc_correlator_records_routed_total",
+            "Records re-keyed by phone onto the route topic, by input",
+            ["input"],
+            registry=r,
+        )
+        self._dead = Children(self.dead_lettered)
+        self.routed_from = Children(self.routed)
+        self._parts_size = self.table_entries.labels("parts")
+        self._latency = {True: self.latency.labels("true"), False: self.latency.labels("false")}
+
+    def observe(self, step: Step) -> None:
+        """Count what one step did."""
+        if step.joined:
+            self.joined.inc(step.joined)
+        if step.held:
+            self.held.inc(step.held)
+        for reason in step.dead_lettered:
+            self._dead(reason).inc()
+        if step.expired_complete:
+            self.expired.labels("true").inc(step.expired_complete)
+        if step.expired_incomplete:
+            self.expired.labels("false").inc(step.expired_incomplete)
+        for seconds, final in step.latencies:
+            self._latency[final].observe(seconds)
+
+    def sizes(self, parts: int, held: int) -> None:
+        self._parts_size.set(parts)
+        self.waiting.set(held)

@@ -1,0 +1,131 @@
+"""The correlator's topics, created and checked before faust starts.
+
+Co-partitioning: stage 2 consumes the route topic and writes both tables; faust writes a table
+change to the changelog partition of the record being processed, and recovers a partition's
+table from the same-numbered changelog partition. The route topic and both changelogs must
+therefore have the same partition count, and the route topic's count must never change (it
+would move phones to other partitions, away from their table entries). This module creates
+them with ``partitions`` when missing and refuses to start when an existing one differs.
+The inputs need no such check: stage 1 re-keys both of them, whatever their partitioning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from gateway.config import KafkaSettings
+from gateway.errors import ConfigError, KafkaUnavailableError
+from gateway.kafka.client import client_options
+
+from .settings import CorrelatorSettings
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+_WAIT_SECONDS = 2.0
+
+
+class CopartitioningError(ConfigError):
+    """A topic the correlator owns has another partition count than the others."""
+
+
+def owned_topic_configs(
+    settings: CorrelatorSettings, changelogs: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """The configs of the topics the correlator creates, by name."""
+    route = {
+        "cleanup.policy": "delete",
+        "retention.ms": str(int(settings.route_retention_seconds * 1000)),
+    }
+    return {settings.route_topic: route} | {
+        name: {"cleanup.policy": "compact"} for name in changelogs
+    }
+
+
+def mismatches(counts: Mapping[str, int], expected: int) -> list[str]:
+    """The owned topics whose partition count is not ``expected``."""
+    return [f"{name} has {n} partitions" for name, n in sorted(counts.items()) if n != expected]
+
+
+async def prepare_topics(
+    kafka: KafkaSettings,
+    settings: CorrelatorSettings,
+    changelogs: Sequence[str],
+    inputs: Sequence[str],
+    stop: asyncio.Event,
+) -> bool:
+    """Create the owned topics, check co-partitioning, and wait for the inputs to exist.
+
+    Returns False when ``stop`` was set while waiting. Raises CopartitioningError on a
+    partition count mismatch and KafkaUnavailableError when Kafka cannot be reached.
+    """
+    admin = AIOKafkaAdminClient(**client_options(kafka))
+    try:
+        await admin.start()
+        configs = owned_topic_configs(settings, changelogs)
+        await _create_missing(admin, settings, configs)
+        counts = await _partition_counts(admin, list(configs))
+        wrong = mismatches(counts, settings.partitions)
+        if wrong:
+            raise CopartitioningError(
+                f"the route topic and the changelogs must all have {settings.partitions} "
+                f"partitions (GATEWAY_CORRELATOR_PARTITIONS): {'; '.join(wrong)}"
+            )
+        return await _wait_for(admin, inputs, stop)
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot prepare the correlator's topics: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+async def _create_missing(
+    admin: Any, settings: CorrelatorSettings, configs: Mapping[str, dict[str, str]]
+) -> None:
+    existing = set(await admin.list_topics())
+    new = [
+        NewTopic(name, settings.partitions, settings.replication_factor, topic_configs=config)
+        for name, config in configs.items()
+        if name not in existing
+    ]
+    if not new:
+        return
+    response = await admin.create_topics(new)
+    failures = [
+        f"{e[0]}: error {e[1]}"
+        for e in response.topic_errors
+        if e[1] not in (0, _TOPIC_ALREADY_EXISTS)
+    ]
+    if failures:
+        raise ConfigError("cannot create the correlator's topics: " + "; ".join(failures))
+    log.info("created topics %s", sorted(t.name for t in new))
+
+
+async def _partition_counts(admin: Any, names: list[str]) -> dict[str, int]:
+    for _ in range(50):  # creation is acknowledged before the metadata shows the partitions
+        described = await admin.describe_topics(names)
+        counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+        if len(counts) == len(names) and all(counts.values()):
+            return counts
+        await asyncio.sleep(0.2)
+    raise KafkaUnavailableError(f"topics {names} did not become visible")
+
+
+async def _wait_for(admin: Any, names: Sequence[str], stop: asyncio.Event) -> bool:
+    warned = False
+    while not stop.is_set():
+        missing = set(names) - set(await admin.list_topics())
+        if not missing:
+            return True
+        if not warned:
+            log.warning("waiting for input topics to exist: %s", sorted(missing))
+            warned = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _WAIT_SECONDS)
+    return False
