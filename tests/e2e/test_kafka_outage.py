@@ -74,7 +74,13 @@ async def produce(kafka: LocalKafka, topic: str, run: str) -> None:
         await producer.stop()
 
 
-async def read_all(kafka: LocalKafka, topic: str, want: int, wait_seconds: float) -> list[dict]:
+async def read_all(
+    kafka: LocalKafka, topic: str, field: str, want: int, wait_seconds: float
+) -> list[dict]:
+    """Every event of ``topic`` until ``want`` distinct values of ``field`` were seen.
+
+    Repeats (a report the provider delivered twice) do not count towards ``want``.
+    """
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
     )
@@ -82,7 +88,7 @@ async def read_all(kafka: LocalKafka, topic: str, want: int, wait_seconds: float
     events: list[dict] = []
     deadline = time.monotonic() + wait_seconds
     try:
-        while len(events) < want and time.monotonic() < deadline:
+        while len({e[field] for e in events}) < want and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             events += [orjson.loads(m.value) for ms in batch.values() for m in ms]
     finally:
@@ -118,8 +124,8 @@ async def test_results_survive_a_kafka_outage_without_resending(own_kafka: Local
         assert not sender.done(), "the sender must ride out a Kafka outage"
         await asyncio.to_thread(own_kafka.start)
 
-        results = await read_all(own_kafka, topics.send_results, COUNT, 120)
-        reports = await read_all(own_kafka, topics.dlr, COUNT, 60)
+        results = await read_all(own_kafka, topics.send_results, "request_id", COUNT, 120)
+        reports = await read_all(own_kafka, topics.dlr, "message_id", COUNT, 120)
         stop.set()
         await asyncio.wait_for(sender, 60)
 
