@@ -5,9 +5,9 @@ speed of mailing lists") and answers ESME_RTHROTTLED above it, after which "the 
 repeat the sending, reducing the overall speed on its side". :class:`AdaptiveRate` does that:
 
 - **cut on throttling**: to just below what the provider actually accepted over the last
-  second, by at most ``max_cut`` at a time (so a lowered limit is found within a couple of
-  seconds, and a throttle during a momentary dip does not cut to the dip), and never more
-  than once per ``cut_guard_seconds`` (one burst of throttling answers is one signal);
+  second, so a lowered limit is found within a couple of cuts; the first cut after a quiet
+  spell takes at most ``max_cut`` (a lone throttle in a momentary dip does not cut to the
+  dip); never more than once per ``cut_guard_seconds`` (one burst of answers is one signal);
 - **hold, then probe**: after a cut the rate holds for ``hold_seconds``, then grows
   exponentially (doubling every ``probe_doubling_seconds``) up to ``max_per_second``, so a
   raised limit is found within a few seconds while a steady limit costs one throttling
@@ -52,6 +52,9 @@ class RateSettings:
         if not 0.5 <= self.cut_factor < 1.0:
             found.append("cut_factor must be in [0.5, 1)")
         return found
+
+
+PERSISTENT_THROTTLE_SECONDS = 1.0
 
 
 class AcceptedRate:
@@ -119,9 +122,11 @@ class AdaptiveRate:
         # only once a whole second of sending stands behind it (not right after a start).
         accepted = self.accepted.per_second(now) if self.accepted.covers(now) else 0.0
         target = min(current, accepted) if accepted > 0 else current
-        # A throttle that lands in a momentary dip must not cut to the dip: at most
-        # ``max_cut`` per signal, which still halves the rate within seven cuts.
-        target = max(target, current * (1.0 - self.settings.max_cut))
+        # A lone throttle that lands in a momentary dip must not cut to the dip: the first cut
+        # after a quiet spell is at most ``max_cut``. Throttling that goes on within a second of
+        # the last cut is a lower limit, and the measured rate is followed in full.
+        if now - self._last_cut > PERSISTENT_THROTTLE_SECONDS:
+            target = max(target, current * (1.0 - self.settings.max_cut))
         self._base = max(self.settings.min_per_second, target * self.settings.cut_factor)
         self._since = self._last_cut = now
         self.cuts += 1
