@@ -18,6 +18,7 @@ from gateway.config import Settings, load_settings
 from gateway.correlator.runner import run_correlator
 from gateway.errors import GatewayError
 from gateway.http_api.poller import run_poller
+from gateway.ingress.role import run_ingress
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
 
@@ -43,6 +44,7 @@ async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> 
 
 ROLES: dict[str, RoleRunner] = {
     "sender": run_sender,
+    "ingress": run_ingress,
     "correlator": run_correlator,
     "poller": run_poller,
     "simulate": run_simulator,

@@ -20,6 +20,7 @@ from gateway.compose.settings import CompositionSettings
 from gateway.correlator.settings import CorrelatorSettings
 from gateway.errors import ConfigError
 from gateway.http_api.settings import HttpApiSettings, PollerSettings
+from gateway.ingress.settings import IngressSettings
 from gateway.sender.guards import GuardSettings
 from gateway.sender.ratelimit import RateSettings
 from gateway.simulator.config import SimulatorConfig
@@ -151,6 +152,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
     poller: PollerSettings = field(default_factory=PollerSettings)
+    ingress: IngressSettings = field(default_factory=IngressSettings)
     log: LogSettings = field(default_factory=LogSettings)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     correlator: CorrelatorSettings = field(default_factory=CorrelatorSettings)

@@ -17,6 +17,7 @@ SCHEMA_FILES = {
     "smsc.incoming/1": "incoming.v1.json",
     "smsc.dead-letter/1": "dead-letter.v1.json",
     "smsc.status/1": "status.v1.json",
+    "smsc.waitcall/1": "waitcall.v1.json",
 }
 
 

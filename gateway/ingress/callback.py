@@ -1,0 +1,243 @@
+"""The three callbacks of the webhook seed as typed values (no I/O).
+
+Every parameter the seed lists has a field; parameters it does not list (those the handler
+URL adds) are kept in ``extras``, and every parameter as received stays in ``params``.
+
+- Status: id, phone, status, time, ts, err, syserr, cnt, type, cost, flag, sender, dtmf,
+  cmt; the HLR fields imsi, msc, mcc, mnc, cn, net, rcn, rnet; md5/sha1/crc32.
+- Incoming SMS: id, sms_id, phone, mes, to, smsc, sent, time; md5/sha1/crc32.
+- Call confirmation: waitcall, phone, ts; md5/sha1/crc32.
+- Voice menu (calls): calltime, callmenu, ringtime, read on any kind.
+
+Required: a status needs id, phone and a numeric status; an incoming SMS a phone; a call
+confirmation a phone and a numeric ts. Numbers must be integers where the seed gives one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from gateway.smpp.receipt import normalize_message_id
+
+from .params import CallbackRequest, Kind, Params, Rejection, decode_params
+
+HLR_FIELDS = ("imsi", "msc", "mcc", "mnc", "cn", "net", "rcn", "rnet")
+VOICE_MENU_FIELDS = ("calltime", "callmenu", "ringtime")
+SIGNATURE_FIELDS = ("md5", "sha1", "crc32")
+CONTROL_FIELDS = ("charset", "fmt", *SIGNATURE_FIELDS)
+STATUS_FIELDS = (
+    *("id", "phone", "status", "time", "ts", "err", "syserr", "cnt", "type", "cost", "flag"),
+    *("sender", "dtmf", "cmt", *HLR_FIELDS),
+)
+INCOMING_FIELDS = ("id", "sms_id", "phone", "mes", "to", "smsc", "sent", "time")
+WAITCALL_FIELDS = ("waitcall", "phone", "ts")
+_KNOWN: Mapping[Kind, frozenset[str]] = MappingProxyType(
+    {
+        kind: frozenset((*fields, *VOICE_MENU_FIELDS, *CONTROL_FIELDS))
+        for kind, fields in (
+            (Kind.STATUS, STATUS_FIELDS),
+            (Kind.INCOMING, INCOMING_FIELDS),
+            (Kind.WAITCALL, WAITCALL_FIELDS),
+        )
+    }
+)
+_MAX_DIGITS = 18
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceMenu:
+    """Voice menu fields of a call, as the provider wrote them (their units are unstated)."""
+
+    calltime: str | None = None
+    callmenu: str | None = None
+    ringtime: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCallback:
+    """A message status (delivery report, HLR result, call outcome)."""
+
+    params: Params
+    message_id: str
+    phone: str
+    status: int
+    time: str | None
+    ts: int | None
+    err: int  # the seed: "Passed if not equal to zero", so absent means 0
+    syserr: str | None
+    cnt: int | None  # parts of an SMS, or seconds of a call
+    message_type: int | None
+    cost: str | None
+    flag: int | None
+    sender: str | None
+    dtmf: str | None
+    cmt: str | None
+    hlr: Mapping[str, str]
+    voice: VoiceMenu | None
+    extras: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCallback:
+    """An SMS a subscriber sent."""
+
+    params: Params
+    incoming_id: str | None
+    sms_id: str | None
+    phone: str
+    mes: str
+    to: str | None
+    smsc: str | None
+    sent: int | None
+    time: int | None
+    voice: VoiceMenu | None
+    extras: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitcallCallback:
+    """A subscriber's call confirming their number."""
+
+    params: Params
+    waitcall: str
+    phone: str
+    ts: int
+    voice: VoiceMenu | None
+    extras: Mapping[str, str]
+
+
+Callback = StatusCallback | IncomingCallback | WaitcallCallback
+
+
+class _InvalidFieldError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_callback(request: CallbackRequest, default_charset: str) -> Callback | Rejection:
+    """The callback a request carries, or why it cannot be used; never raises."""
+    params = decode_params(request, default_charset)
+    if isinstance(params, Rejection):
+        return params
+    return interpret(params)
+
+
+def interpret(params: Params) -> Callback | Rejection:
+    """The typed callback of decoded parameters, or a rejection that keeps them."""
+    try:
+        if params.kind is Kind.INCOMING:
+            return _incoming(params)
+        if params.kind is Kind.WAITCALL:
+            return _waitcall(params)
+        return _status(params)
+    except _InvalidFieldError as exc:
+        return Rejection(exc.code, exc.message, params)
+
+
+def _status(params: Params) -> StatusCallback:
+    f = _Fields(params.values)
+    get = params.values.get
+    message_id = normalize_message_id(f.required("id"))
+    return StatusCallback(
+        params=params,
+        message_id=message_id,
+        phone=_phone(f.required("phone")),
+        status=f.required_int("status"),
+        time=get("time"),
+        ts=f.integer("ts"),
+        err=f.integer("err") or 0,
+        syserr=get("syserr"),
+        cnt=f.integer("cnt"),
+        message_type=f.integer("type"),
+        cost=get("cost"),
+        flag=f.integer("flag"),
+        sender=get("sender"),
+        dtmf=get("dtmf"),
+        cmt=get("cmt"),
+        hlr=MappingProxyType({k: v for k in HLR_FIELDS if (v := get(k)) is not None}),
+        voice=_voice(get),
+        extras=_extras(params),
+    )
+
+
+def _incoming(params: Params) -> IncomingCallback:
+    f = _Fields(params.values)
+    get = params.values.get
+    return IncomingCallback(
+        params=params,
+        incoming_id=get("id"),
+        sms_id=get("sms_id"),
+        phone=_phone(f.required("phone")),
+        mes=params.values["mes"],
+        to=get("to"),
+        smsc=get("smsc"),
+        sent=f.integer("sent"),
+        time=f.integer("time"),
+        voice=_voice(get),
+        extras=_extras(params),
+    )
+
+
+def _waitcall(params: Params) -> WaitcallCallback:
+    f = _Fields(params.values)
+    get = params.values.get
+    return WaitcallCallback(
+        params=params,
+        waitcall=params.values["waitcall"],
+        phone=_phone(f.required("phone")),
+        ts=f.required_int("ts"),
+        voice=_voice(get),
+        extras=_extras(params),
+    )
+
+
+class _Fields:
+    """Typed reads of parameter values; a bad value raises :class:`_InvalidFieldError`."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def required(self, name: str) -> str:
+        value = self._values.get(name, "").strip()
+        if not value:
+            raise _InvalidFieldError("missing_field", f"the {name} parameter is missing or empty")
+        return value
+
+    def integer(self, name: str) -> int | None:
+        value = self._values.get(name, "").strip()
+        return _integer(name, value) if value else None
+
+    def required_int(self, name: str) -> int:
+        return _integer(name, self.required(name))
+
+
+def _integer(name: str, value: str) -> int:
+    plain = value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS  # the usual
+    if not plain and not _INTEGER.fullmatch(value):
+        raise _InvalidFieldError("invalid_field", f"the {name} parameter is not an integer")
+    return int(value)
+
+
+def _phone(value: str) -> str:
+    phone = value.lstrip("+")
+    if not phone:
+        raise _InvalidFieldError("invalid_field", "the phone parameter holds no number")
+    return phone
+
+
+def _voice(get: Callable[[str], str | None]) -> VoiceMenu | None:
+    calltime, callmenu, ringtime = get("calltime"), get("callmenu"), get("ringtime")
+    if calltime is None and callmenu is None and ringtime is None:
+        return None
+    return VoiceMenu(calltime, callmenu, ringtime)
+
+
+def _extras(params: Params) -> Mapping[str, str]:
+    known = _KNOWN[params.kind]
+    return MappingProxyType({k: v for k, v in params.values.items() if k not in known})

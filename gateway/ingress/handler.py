@@ -1,0 +1,194 @@
+"""One callback in, one answer out: checks, publishing, and the answer codes.
+
+The provider repeats a callback (every 4 minutes, 50 times) unless it gets 200 or 404, so:
+
+- 200 only once Kafka acknowledged the event (idempotent producer, acks=all);
+- 503 when Kafka cannot take it (or the dead letter) in time: the provider tries again;
+- 403 for a forged signature, an unsigned callback under ``unsigned_policy=reject``, a peer
+  outside the allowed networks or a wrong path token; nothing is published. A 403 is
+  retried too, which gives an operator who mistyped the secret 200 minutes to fix it;
+- 400 for a callback that is authentic (or unsigned and accepted) but cannot be used, and
+  for a body that cannot be read at all: it is put on the dead-letter topic first, with the
+  reason and the original bytes. The provider sends it again and each copy is
+  dead-lettered with the same event id, so a fix deployed within the retry window still
+  gets the callback through;
+- 404 is never sent for a callback: it would make the provider drop it.
+
+No aiohttp here: the server adapter turns HTTP into a :class:`CallbackRequest` and back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.config import TopicSettings
+from gateway.errors import KafkaUnavailableError
+from gateway.events.dead_letter import Origin, dead_letter_event
+from gateway.events.envelope import dumps, utc_now
+from gateway.kafka.records import Publisher
+from gateway.metrics import Children, Metrics
+
+from .access import AccessPolicy
+from .callback import Callback, parse_callback
+from .health import WriteHealth
+from .mapping import callback_event
+from .metrics import IngressMetrics
+from .params import CallbackRequest, Kind, Rejection
+from .settings import IngressSettings
+from .signature import SignatureCheck, Verdict, check_signature
+
+log = logging.getLogger(__name__)
+
+ROLE = "ingress"
+_DETAIL_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    text: str
+
+
+OK = Answer(200, "OK")
+FORBIDDEN = Answer(403, "forbidden")
+UNAVAILABLE = Answer(503, "kafka unavailable, try again later")
+TOO_LARGE = Answer(413, "body too large")
+
+
+class CallbackHandler:
+    """Turns a callback into its event on Kafka and says what to answer."""
+
+    def __init__(
+        self,
+        settings: IngressSettings,
+        topics: TopicSettings,
+        publisher: Publisher,
+        *,
+        metrics: Metrics,
+        ingress_metrics: IngressMetrics,
+        health: WriteHealth,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._topics = {
+            Kind.STATUS: topics.dlr,
+            Kind.INCOMING: topics.incoming,
+            Kind.WAITCALL: topics.waitcall,
+        }
+        self._dead_letter_topic = topics.dead_letter
+        self._publisher = publisher
+        self._dead_letters = Children(metrics.dead_letters)
+        self._metrics = ingress_metrics
+        self._health = health
+        self._access = AccessPolicy(settings.allowed_networks, settings.path_token)
+        self._clock = clock
+        self._monotonic = monotonic
+
+    @property
+    def access(self) -> AccessPolicy:
+        return self._access
+
+    def refuse(self, outcome: str, kind: str = "unknown") -> Answer:
+        """Count a refusal decided outside (token, size) and give its answer."""
+        self._metrics.outcome(kind, outcome).inc()
+        return TOO_LARGE if outcome == "too_large" else FORBIDDEN
+
+    async def handle(self, request: CallbackRequest, peer: str | None) -> Answer:
+        """The answer for one callback, after its event (or dead letter) is on Kafka."""
+        if not self._access.peer_allowed(peer):
+            log.warning("callback refused: peer %s is not in allowed_networks", peer)
+            return self.refuse("refused_network")
+        parsed = parse_callback(request, self._settings.default_charset)
+        params = parsed.params
+        if params is not None:
+            refused = self._check_signature(
+                check_signature(params, self._settings.secret), params.kind, peer
+            )
+            if refused is not None:
+                return refused
+        if isinstance(parsed, Rejection):
+            return await self._dead_letter(request, parsed)
+        return await self._publish(parsed)
+
+    def _check_signature(
+        self, check: SignatureCheck, kind: Kind, peer: str | None
+    ) -> Answer | None:
+        if check.verdict is Verdict.VALID:
+            return None
+        if check.verdict is Verdict.FORGED:
+            algorithms = ",".join(check.algorithms)
+            self._metrics.signature_failures.labels(algorithms, "mismatch").inc()
+            log.warning(
+                "callback refused: %s signature mismatch (%s, peer %s)", algorithms, kind, peer
+            )
+            return self.refuse("refused_signature", kind)
+        if self._settings.unsigned_policy == "reject":
+            self._metrics.signature_failures.labels("none", "missing").inc()
+            log.warning("callback refused: not signed (%s, peer %s)", kind, peer)
+            return self.refuse("refused_unsigned", kind)
+        self._metrics.unsigned_accepted.labels(kind).inc()
+        return None
+
+    async def _publish(self, callback: Callback) -> Answer:
+        routed = callback_event(callback, self._clock())
+        kind = routed.kind.value
+        started = self._monotonic()
+        if not await self._send(self._topics[routed.kind], routed.key, dumps(routed.event)):
+            self._metrics.outcome(kind, "kafka_unavailable").inc()
+            return UNAVAILABLE
+        self._metrics.latency(kind).observe(self._monotonic() - started)
+        self._metrics.outcome(kind, "published").inc()
+        return OK
+
+    async def _dead_letter(self, request: CallbackRequest, rejection: Rejection) -> Answer:
+        kind = rejection.params.kind.value if rejection.params else "unknown"
+        event = dead_letter_event(
+            role=ROLE,
+            origin=Origin(kind="http", detail=_detail(request, kind)),
+            reason_code=rejection.code,
+            reason=rejection.message,
+            key=None,
+            value=request.body,
+            occurred_at=self._clock(),
+        )
+        if not await self._send(self._dead_letter_topic, None, dumps(event)):
+            self._metrics.outcome(kind, "kafka_unavailable").inc()
+            return UNAVAILABLE
+        log.warning("callback dead-lettered: %s: %s (%s)", rejection.code, rejection.message, kind)
+        self._dead_letters(rejection.code).inc()
+        self._metrics.outcome(kind, "dead_lettered").inc()
+        return Answer(400, f"rejected: {rejection.code}: {rejection.message}")
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes) -> bool:
+        """Publish and wait for the acknowledgement, at most publish_timeout_seconds.
+
+        A record abandoned at the timeout may still reach Kafka later; the provider's retry
+        then stores it again, with the same event id. While Kafka is known to be failing
+        nothing is handed to the producer (see ``health``).
+        """
+        if self._health.failing:
+            return False
+        try:
+            async with asyncio.timeout(self._settings.publish_timeout_seconds):
+                await self._publisher.publish(topic, key, value)
+        except (KafkaUnavailableError, TimeoutError) as exc:
+            problem = str(exc) or "publish timed out"
+            self._health.failed(problem)
+            log.warning("callback not stored, answering 503: %s", problem)
+            return False
+        self._health.succeeded(self._monotonic())
+        return True
+
+
+def _detail(request: CallbackRequest, kind: str) -> str:
+    """Where a dead letter came from: the kind, content type and the GET parameters (the
+    path is left out: it may hold the secret path token)."""
+    query = request.query.decode("latin-1")
+    text = f"webhook {kind}; content-type={request.content_type!r}; query={query!r}"
+    return text[:_DETAIL_LIMIT]
