@@ -7,22 +7,20 @@ result is read back from Kafka and compared with what the simulator actually rec
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import time
 import uuid
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from gateway.app import run_sender
-from gateway.config import Settings, TopicSettings
+from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.smpp.textcoding import decode_text
-from tests.eventcheck import validate_event
+from tests.e2e.support import results_by_request, sender_settings
 
 pytestmark = pytest.mark.kafka
 
@@ -92,25 +90,6 @@ def request(run: str, index: int, fields: dict[str, Any]) -> dict[str, Any]:
     return base | fields
 
 
-async def read(kafka: LocalKafka, topic: str, want: int) -> dict[str, dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    results: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + 60
-    try:
-        while len(results) < want and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for message in (m for ms in batch.values() for m in ms):
-                event = orjson.loads(message.value)
-                validate_event(event)
-                results[event["request_id"]] = event
-    finally:
-        await consumer.stop()
-    return results
-
-
 async def test_every_channel_and_invalid_request_through_the_sender(
     kafka: LocalKafka, topics: TopicSettings
 ) -> None:
@@ -126,24 +105,10 @@ async def test_every_channel_and_invalid_request_through_the_sender(
 
     config = SimulatorConfig(accounts={"gateway": "pw"}, rate_limit_per_second=None)
     async with SmppSimulator(config) as simulator:
-        base = Settings()
-        settings = dataclasses.replace(
-            base,
-            kafka=dataclasses.replace(base.kafka, bootstrap_servers=kafka.bootstrap_servers),
-            topics=topics,
-            smpp=dataclasses.replace(
-                base.smpp,
-                hosts=(f"127.0.0.1:{simulator.port}",),
-                system_id="gateway",
-                password="pw",
-                source_addr="Shop",
-            ),
-            sender=dataclasses.replace(base.sender, group_id=f"channels-{run}"),
-            http=dataclasses.replace(base.http, host="127.0.0.1", port=0),
-        )
+        settings = sender_settings(kafka, topics, simulator.port, f"channels-{run}", "pw")
         stop = asyncio.Event()
         sender = asyncio.create_task(run_sender(settings, Metrics(), stop))
-        results = await read(kafka, topics.send_results, len(requests))
+        results = await results_by_request(kafka, topics.send_results, len(requests))
         stop.set()
         await asyncio.wait_for(sender, 60)
         received: dict[str, list[Any]] = {}

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 import uuid
 from decimal import Decimal
-from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from gateway.app import run_sender
 from gateway.config import Settings, TopicSettings
@@ -24,7 +22,7 @@ from gateway.metrics import Metrics
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
 from gateway.simulator.http_api_config import HttpApiSimulatorConfig
-from tests.eventcheck import validate_event
+from tests.e2e.support import results_by_request, sender_settings
 
 pytestmark = pytest.mark.kafka
 
@@ -32,45 +30,11 @@ pytestmark = pytest.mark.kafka
 def settings_for(
     kafka: LocalKafka, topics: TopicSettings, smpp_port: int, http_url: str, run: str
 ) -> Settings:
-    base = Settings()
-    return dataclasses.replace(
-        base,
-        kafka=dataclasses.replace(base.kafka, bootstrap_servers=kafka.bootstrap_servers),
-        topics=topics,
-        smpp=dataclasses.replace(
-            base.smpp,
-            hosts=(f"127.0.0.1:{smpp_port}",),
-            system_id="gateway",
-            password="pw",
-            source_addr="Shop",
-        ),
-        http_api=dataclasses.replace(
-            base.http_api, base_urls=(http_url,), login="gateway", password="pw"
-        ),
-        sender=dataclasses.replace(base.sender, group_id=f"transports-{run}"),
-        http=dataclasses.replace(base.http, host="127.0.0.1", port=0),
+    base = sender_settings(kafka, topics, smpp_port, f"transports-{run}", "pw")
+    http_api = dataclasses.replace(
+        base.http_api, base_urls=(http_url,), login="gateway", password="pw"
     )
-
-
-async def results(
-    kafka: LocalKafka, topic: str, want: int, wait_seconds: float = 60
-) -> dict[str, dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + wait_seconds
-    try:
-        while len(found) < want and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for message in (m for ms in batch.values() for m in ms):
-                event = orjson.loads(message.value)
-                validate_event(event)
-                found[event["request_id"]] = event
-    finally:
-        await consumer.stop()
-    return found
+    return dataclasses.replace(base, http_api=http_api)
 
 
 async def test_http_and_smpp_sends_give_results_of_the_same_shape(
@@ -99,7 +63,7 @@ async def test_http_and_smpp_sends_give_results_of_the_same_shape(
         settings = settings_for(kafka, topics, smpp.port, http.base_url, run)
         stop = asyncio.Event()
         sender = asyncio.create_task(run_sender(settings, Metrics(), stop))
-        found = await results(kafka, topics.send_results, 2)
+        found = await results_by_request(kafka, topics.send_results, 2)
         stop.set()
         await asyncio.wait_for(sender, 60)
 
@@ -145,7 +109,7 @@ async def test_2000_http_sends_from_50_concurrent_producers_through_the_sender(
         settings = settings_for(kafka, topics, smpp.port, http.base_url, run)
         stop = asyncio.Event()
         sender = asyncio.create_task(run_sender(settings, Metrics(), stop))
-        found = await results(kafka, topics.send_results, 2000, wait_seconds=120)
+        found = await results_by_request(kafka, topics.send_results, 2000, wait_seconds=120)
         stop.set()
         await asyncio.wait_for(sender, 60)
         errors = http.stats.errors
