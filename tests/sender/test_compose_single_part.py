@@ -1,4 +1,7 @@
-"""compose_submit: one recipient of a send request as the provider's single-part SUBMIT_SM."""
+"""One recipient of a send request whose text fits one SMS: the SUBMIT_SM the sender sends.
+
+The part boundaries of long messages are covered in tests/compose; here the fields of the
+single PDU, and where a text stops fitting in one part."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.compose import CompositionSettings
 from gateway.config import SmppSettings
 from gateway.events.send_request import SendRequest
-from gateway.sender.compose import COMMENT_MARKER, CompositionError, compose_submit
+from gateway.sender.compose import COMMENT_MARKER, CompositionError, compose_recipients
 from gateway.smpp.constants import DataCoding, Npi, Ton
 from gateway.smpp.pdu import SubmitSm
 from gateway.smpp.textcoding import choose_coding, encode_text
@@ -29,15 +33,21 @@ def request(**fields: Any) -> SendRequest:
     return SendRequest(**fields)
 
 
+def parts(
+    priority: bool = False, settings: SmppSettings = SMPP, **fields: Any
+) -> tuple[SubmitSm, ...]:
+    (message,) = compose_recipients(
+        request(**fields), settings, CompositionSettings(), priority=priority, now=NOW
+    )
+    assert message.phone == PHONE
+    assert message.segments == len(message.parts)
+    return message.parts
+
+
 def compose(priority: bool = False, settings: SmppSettings = SMPP, **fields: Any) -> SubmitSm:
-    return compose_submit(request(**fields), PHONE, settings, priority=priority, now=NOW)
-
-
-def refused(code: str, **fields: Any) -> CompositionError:
-    with pytest.raises(CompositionError) as caught:
-        compose(**fields)
-    assert caught.value.code == code
-    return caught.value
+    """The one SUBMIT_SM of a text that fits a single part."""
+    (pdu,) = parts(priority, settings, **fields)
+    return pdu
 
 
 def test_plain_sms_with_defaults() -> None:
@@ -84,11 +94,9 @@ def test_cyrillic_text_is_ucs2_big_endian() -> None:
     ],
 )
 def test_single_part_capacity(text: str, fits: bool) -> None:
-    if fits:
-        assert compose(text=text).short_message
-    else:
-        error = refused("text_too_long", text=text)
-        assert "one SMS part" in str(error)
+    sent = parts(text=text)
+    assert len(sent) == (1 if fits else 2)
+    assert all(pdu.short_message for pdu in sent)
 
 
 def test_gsm_extension_characters_are_escaped() -> None:
@@ -112,7 +120,7 @@ def test_comment_counts_towards_the_part() -> None:
     # The comment travels inside the message the provider glues, then strips; every part
     # stays a valid 160-septet SMS (docs/composition.md, "Comments").
     assert compose(text="a" * 147, comment="c" * 5).short_message.endswith(b"c" * 5)
-    refused("text_too_long", text="a" * 147, comment="c" * 6)
+    assert len(parts(text="a" * 147, comment="c" * 6)) == 2
 
 
 def test_comment_outside_the_text_alphabet_is_handled() -> None:
@@ -187,30 +195,22 @@ def test_international_sender_is_sent_as_digits() -> None:
     assert compose(sender_id="+79991234567").source_addr == "79991234567"
 
 
-@pytest.mark.parametrize(
-    "channel", ["flash", "viber", "call", "mail", "telegram_code", "telegram_bot", "hlr", "ping"]
-)
-def test_other_channels_are_refused(channel: str) -> None:
-    # Channels go through compose_recipients (gateway.compose); this single-PDU entry
-    # keeps plain SMS only.
-    refused("unsupported_channel", channel=channel)
-
-
 @given(st.text(min_size=1, max_size=200))
 def test_any_text_gives_a_pdu_or_a_composition_error(text: str) -> None:
     body = encode_text(text, choose_coding(text))
-    if len(body) > (160 if choose_coding(text) is DataCoding.GSM7 else 140):
-        refused("text_too_long", text=text)
-        return
+    single = len(body) <= (160 if choose_coding(text) is DataCoding.GSM7 else 140)
     try:
-        pdu = compose(text=text)
+        sent = parts(text=text)
     except CompositionError as exc:
-        code = exc.code
+        code: str | None = exc.code
     else:
         code = None
     if code is not None:
         # Texts the provider would read as another kind of message are refused, never sent.
         assert code in {"reserved_prefix", "text_contains_comment_marker"}, code
         return
-    assert pdu.data_coding in {DataCoding.GSM7, DataCoding.UCS2}
-    assert pdu.short_message == body
+    assert all(pdu.data_coding in {DataCoding.GSM7, DataCoding.UCS2} for pdu in sent)
+    if single:
+        assert [pdu.short_message for pdu in sent] == [body]
+    else:
+        assert len(sent) > 1
