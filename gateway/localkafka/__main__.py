@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from gateway.localkafka.broker import PINNED_VERSION, LocalKafka, LocalKafkaError, fetch
+from gateway.localkafka import PINNED_VERSION, LocalKafka, LocalKafkaError, fetch
 
 _POLL_SECONDS = 1.0
 
