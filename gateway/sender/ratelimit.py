@@ -4,14 +4,24 @@ The provider allows a rate per account (30 SMS parts per second by default; SMPP
 speed of mailing lists") and answers ESME_RTHROTTLED above it, after which "the client must
 repeat the sending, reducing the overall speed on its side". :class:`AdaptiveRate` does that:
 
-- **cut on throttling**: to just below what the provider actually accepted over the last
-  second, so a lowered limit is found within a couple of cuts; the first cut after a quiet
-  spell takes at most ``max_cut`` (a lone throttle in a momentary dip does not cut to the
-  dip); never more than once per ``cut_guard_seconds`` (one burst of answers is one signal);
+- **cut at once, a little**: the first throttling answer after a quiet spell cuts to just
+  below what the provider accepted over the last second, by at most ``max_cut`` (a lone
+  throttle in a momentary dip must not cut to the dip); a throttle while probing goes back
+  to the rate the probe started from;
+- **measure, then drain**: when throttling goes on (answers less than
+  ``PERSISTENT_THROTTLE_SECONDS`` apart) for ``ESTIMATE_SECONDS`` and ``ESTIMATE_PARTS``,
+  and densely (``DENSE_THROTTLING``), the sender has offered more than the provider took
+  all that time, so what it took since the first answer is the provider's limit (sparse
+  throttling only says that bursts were too big). The provider's bucket is empty by then, and
+  sending just under the limit would refill it so slowly that ordinary bursts (the event
+  loop catching up) would be throttled for seconds; so the rate first drains to
+  ``drain_factor`` of the limit for ``drain_seconds``, then settles at ``cut_factor`` of
+  it. Throttling answers during the drain are for submits sent before it and change
+  nothing;
 - **hold, then probe**: after a cut the rate holds for ``hold_seconds``, then grows
   exponentially (doubling every ``probe_doubling_seconds``) up to ``max_per_second``, so a
-  raised limit is found within a few seconds while a steady limit costs one throttling
-  answer every few seconds.
+  raised limit is found within a few seconds while a steady limit costs about one
+  throttling answer per hold and probe.
 
 :class:`TokenBucket` turns a rate into permits: it refills at the current rate and holds at
 most ``burst_seconds`` worth, so submits leave evenly spaced rather than in bursts the
@@ -35,11 +45,14 @@ class RateSettings:
     # Probing above ``per_second`` is allowed up to this rate; equal means never above it.
     max_per_second: float | None = None
     min_per_second: float = 1.0
-    # A cut lands this far below the accepted rate (0.985 keeps goodput above 98 %).
-    cut_factor: float = 0.985
+    # A cut lands this far below the measured limit (the drain makes 1 % headroom enough).
+    cut_factor: float = 0.99
     cut_guard_seconds: float = 0.25
     max_cut: float = 0.1
-    hold_seconds: float = 4.0
+    # After persistent throttling: this share of the measured limit, for this long.
+    drain_factor: float = 0.9
+    drain_seconds: float = 0.5
+    hold_seconds: float = 3.0
     probe_doubling_seconds: float = 1.0
     burst_seconds: float = 0.05
 
@@ -51,10 +64,23 @@ class RateSettings:
             found.append("max_per_second must be at least per_second")
         if not 0.5 <= self.cut_factor < 1.0:
             found.append("cut_factor must be in [0.5, 1)")
+        if not 0.5 <= self.drain_factor <= self.cut_factor:
+            found.append("drain_factor must be in [0.5, cut_factor]")
+        if self.drain_seconds < 0:
+            found.append("drain_seconds must not be negative")
         return found
 
 
+# Throttling answers less than this apart belong to one episode.
 PERSISTENT_THROTTLE_SECONDS = 1.0
+# How long, and over how many accepted parts, an episode is measured before its limit is
+# trusted: at 500/s half a second is 250 parts (the rate within about 1 %); at 15/s it takes
+# 20 parts, so that one part more or less is 5 %, not 13 %.
+ESTIMATE_SECONDS = 0.5
+ESTIMATE_PARTS = 20
+# Throttling answers per accepted part above which an episode measures the provider's limit
+# (a halved limit gives about one per part; a burst now and then, a few per thousand).
+DENSE_THROTTLING = 0.02
 
 
 class AcceptedRate:
@@ -82,8 +108,12 @@ class AcceptedRate:
         self._expire(slot)
 
     def per_second(self, now: float) -> float:
-        self._expire(math.floor(now / self.SLOT))
-        return sum(count for _, count in self._slots) / (self._window * self.SLOT)
+        """The rate over the slots kept: the last ``window - 1`` whole slots and the current
+        one as far as ``now`` (dividing by the whole window would read up to a slot low)."""
+        slot = math.floor(now / self.SLOT)
+        self._expire(slot)
+        span = now - (slot - self._window + 1) * self.SLOT
+        return sum(count for _, count in self._slots) / span
 
     def _expire(self, slot: int) -> None:
         while self._slots and self._slots[0][0] <= slot - self._window:
@@ -99,11 +129,21 @@ class AdaptiveRate:
         self._base = settings.per_second
         self._since = now
         self._last_cut = -math.inf
+        self._drain_rate = self._base
+        self._drain_until = -math.inf
+        # Parts accepted so far; when and at which count the current throttling episode began.
+        self._accepted_total = 0
+        self._episode_start = now
+        self._episode_mark = 0
+        self._episode_throttled = 0
+        self._last_throttle = -math.inf
         self.accepted = AcceptedRate()
         self.cuts = 0
 
     def rate(self, now: float) -> float:
         """The rate allowed at ``now``."""
+        if now < self._drain_until:
+            return self._drain_rate
         probing = now - self._since - self.settings.hold_seconds
         if probing <= 0 or self._base >= self._ceiling:
             return self._base
@@ -112,24 +152,35 @@ class AdaptiveRate:
 
     def on_accepted(self, parts: int, now: float) -> None:
         self.accepted.add(parts, now)
+        self._accepted_total += parts
 
     def on_throttled(self, now: float) -> bool:
         """The provider throttled a submit; returns whether the rate was cut."""
-        if now - self._last_cut < self.settings.cut_guard_seconds:
+        if now < self._drain_until:
+            return False  # the provider's bucket is refilling after the last measured cut
+        if now - self._last_throttle > PERSISTENT_THROTTLE_SECONDS:
+            # A new episode: cut a little at once, and start measuring what gets through.
+            self._episode_start, self._episode_mark = now, self._accepted_total
+            self._episode_throttled = 1
+            self._last_throttle = now
+            if now - self._last_cut < self.settings.cut_guard_seconds:
+                return False
+            self._cut(self._first_cut_target(self.rate(now), now), now, drain=False)
+            return True
+        self._last_throttle = now
+        self._episode_throttled += 1
+        measured = self._accepted_total - self._episode_mark
+        if now - self._episode_start < ESTIMATE_SECONDS or measured < ESTIMATE_PARTS:
             return False
+        # Throttling went on all along. If it was dense, we offered more than the provider
+        # took, so what it took is its limit. If it was sparse, what got through is what we
+        # offered (a busy sender, retries waiting their turn), which says nothing of the
+        # limit: only bursts were throttled, and the drain is what they need.
         current = self.rate(now)
-        # What the provider took over the last second finds a lowered limit in one step, but
-        # only once a whole second of sending stands behind it (not right after a start).
-        accepted = self.accepted.per_second(now) if self.accepted.covers(now) else 0.0
-        target = min(current, accepted) if accepted > 0 else current
-        # A lone throttle that lands in a momentary dip must not cut to the dip: the first cut
-        # after a quiet spell is at most ``max_cut``. Throttling that goes on within a second of
-        # the last cut is a lower limit, and the measured rate is followed in full.
-        if now - self._last_cut > PERSISTENT_THROTTLE_SECONDS:
-            target = max(target, current * (1.0 - self.settings.max_cut))
-        self._base = max(self.settings.min_per_second, target * self.settings.cut_factor)
-        self._since = self._last_cut = now
-        self.cuts += 1
+        limit = measured / (now - self._episode_start)
+        dense = self._episode_throttled >= DENSE_THROTTLING * measured
+        self._cut(min(current, limit) if dense else current, now, drain=True)
+        self._last_throttle = -math.inf
         return True
 
     def set_ceiling(self, per_second: float, now: float) -> None:
@@ -137,6 +188,30 @@ class AdaptiveRate:
         self._ceiling = max(per_second, self.settings.max_per_second or 0.0)
         self._base = min(self._base, self._ceiling) if self._base else per_second
         self._since = now
+
+    def _first_cut_target(self, current: float, now: float) -> float:
+        # What the provider took over the last second, once a whole second of sending stands
+        # behind it (not right after a start). A lone throttle that lands in a momentary dip
+        # must not cut to the dip: a cut before the episode is measured takes at most
+        # ``max_cut``. A throttle while probing says the limit lies below the probe: back to
+        # the limit the probe started from.
+        accepted = self.accepted.per_second(now) if self.accepted.covers(now) else 0.0
+        target = min(current, accepted) if accepted > 0 else current
+        target = max(target, current * (1.0 - self.settings.max_cut))
+        if current > self._base:
+            target = min(target, self._base / self.settings.cut_factor)
+        return target
+
+    def _cut(self, target: float, now: float, *, drain: bool) -> None:
+        # Throttling means the provider's bucket is empty: sending just below its limit would
+        # refill it too slowly to absorb the next burst, so first drain a little further.
+        floor = self.settings.min_per_second
+        self._base = max(floor, target * self.settings.cut_factor)
+        self._drain_rate = max(floor, target * self.settings.drain_factor)
+        self._last_cut = self._since = now
+        if drain:
+            self._drain_until = self._since = now + self.settings.drain_seconds
+        self.cuts += 1
 
 
 class TokenBucket:

@@ -67,21 +67,25 @@ def test_accepted_rate_over_a_sliding_second() -> None:
     assert accepted.per_second(5.0) == 0
 
 
-def test_a_throttle_cuts_to_just_below_what_the_provider_accepted() -> None:
-    rate = AdaptiveRate(RateSettings(per_second=1000.0), 0.0)
+def test_a_throttle_cuts_a_little_at_once_then_to_the_measured_limit() -> None:
+    settings = RateSettings(per_second=1000.0)
+    rate = AdaptiveRate(settings, 0.0)
     for i in range(500):
         rate.on_accepted(1, 1.0 + i / 500)  # the provider took 500/s
     assert rate.on_throttled(2.0)
-    assert rate.rate(2.0) == pytest.approx(1000 * 0.9 * 0.985)  # at most 10 % per cut
+    assert rate.rate(2.0) == pytest.approx(1000 * 0.9 * settings.cut_factor)  # max_cut
     assert not rate.on_throttled(2.1), "one burst of throttling answers is one cut"
-    now = 2.0
-    while rate.rate(now) > 500:
-        now += 0.25
-        for i in range(125):
-            rate.on_accepted(1, now - 0.25 + i / 500)
-        rate.on_throttled(now)
-    assert now - 2.0 <= 0.5, "persistent throttling follows the measured rate at once"
-    assert rate.rate(now) == pytest.approx(500 * 0.985, rel=0.05)
+    step, now = 0, 2.0
+    while not rate.on_throttled(now):
+        for i in range(25):
+            rate.on_accepted(1, now + i / 500)
+        step += 1
+        now = 2.0 + step / 20
+    assert step == 10, "measured once throttling has gone on for 0.5 s"
+    assert rate.rate(now) == pytest.approx(500 * settings.drain_factor, rel=0.02)
+    assert rate.rate(now + settings.drain_seconds) == pytest.approx(
+        500 * settings.cut_factor, rel=0.02
+    )
 
 
 def test_rate_holds_then_probes_up_to_the_ceiling() -> None:
@@ -96,7 +100,7 @@ def test_without_a_ceiling_above_the_rate_it_never_goes_above_it() -> None:
     rate = AdaptiveRate(RateSettings(per_second=30.0), 0.0)
     assert rate.rate(1000.0) == 30.0
     rate.on_throttled(10.0)
-    assert rate.rate(10.0) == pytest.approx(30 * 0.985)
+    assert rate.rate(10.0) == pytest.approx(30 * rate.settings.cut_factor)
     assert rate.rate(15.0) == 30.0  # recovered after the hold
 
 
@@ -118,4 +122,4 @@ def test_a_throttle_right_after_start_does_not_trust_a_partial_second() -> None:
     for i in range(5):
         rate.on_accepted(1, 0.1 + i / 30)  # only 0.15 s of sending so far
     rate.on_throttled(0.3)
-    assert rate.rate(0.3) == pytest.approx(30 * 0.985)
+    assert rate.rate(0.3) == pytest.approx(30 * rate.settings.cut_factor)
