@@ -4,8 +4,11 @@ aiohttp handler that publishes nothing, side by side in one run; and latency at 
 Every server is its own process; the load comes from other processes:
 
 - throughput: ``wrk`` (one thread, N connections, a Lua script cycling through signed status
-  callbacks) against the bare handler and against ``smsc-gateway ingress`` in turn, several
-  rounds, alternating; the median requests/s of each and their ratio;
+  callbacks) against the bare handler, ``smsc-gateway ingress``, and the ingress's HTTP
+  server and handler with a publisher that does nothing ("kafkaless"), in turn, several
+  rounds, alternating; each on every event loop of ``--loops`` (uvloop, the ingress's
+  default, and asyncio's), so the ratio is given against the bare handler on both; the
+  median requests/s of each and their ratios;
 - latency: an open-loop generator (a separate Python process: a minimal HTTP/1.1 client on
   keep-alive connections, so that its own cost stays small) sends at a fixed rate (1,000
   requests/s by default), each request at its scheduled time, and measures from that
@@ -19,7 +22,8 @@ The ingress runs with its defaults (sha1 signature checked, idempotent producer,
 against a local single-node broker (``gateway.localkafka``) on the same machine.
 
 Run: ``.venv/bin/python bench/ingress.py [--seconds 10] [--rounds 3] [--connections 64]
-[--rate 1000] [--latency-seconds 20]`` (needs ``wrk``: ``apt-get install wrk``).
+[--rate 1000] [--latency-seconds 20] [--loops uvloop,asyncio]`` (needs ``wrk``:
+``apt-get install wrk``).
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.config import Settings
 from gateway.ingress.handler import CallbackHandler
 from gateway.ingress.health import WriteHealth
+from gateway.ingress.loop import loop_factory
 from gateway.ingress.metrics import IngressMetrics
 from gateway.ingress.params import CallbackRequest
+from gateway.ingress.server import IngressServer
+from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaPublisher
+from gateway.kafka.records import Publisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
@@ -98,8 +106,9 @@ def signed_bodies(count: int) -> list[str]:
 # --- the bare handler --------------------------------------------------------------------
 
 
-def serve_bare(port: int) -> None:
-    """An aiohttp handler that reads the body and answers 200; nothing else."""
+def serve_bare(port: int, loop_name: str) -> None:
+    """An aiohttp handler that reads the body and answers 200; nothing else. On the named
+    event loop, chosen as the ingress chooses its own."""
 
     async def callback(request: web.Request) -> web.Response:
         await request.read()
@@ -107,7 +116,34 @@ def serve_bare(port: int) -> None:
 
     app = web.Application()
     app.router.add_post(PATH, callback)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    factory = loop_factory(loop_name) or asyncio.new_event_loop
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=factory())
+
+
+def serve_kafkaless(port: int, loop_name: str) -> None:
+    """The ingress's own HTTP server and handler (sha1 checked, event built and serialized)
+    with a publisher that does nothing: the ingress's cost without Kafka, over HTTP."""
+
+    async def serve() -> None:
+        settings = Settings()
+        metrics = Metrics()
+        health = WriteHealth(5.0)
+        health.succeeded(time.monotonic())
+        ingress = dataclasses.replace(settings.ingress, secret=SECRET, host="127.0.0.1", port=port)
+        handler = CallbackHandler(
+            ingress,
+            settings.topics,
+            NullPublisher(),
+            metrics=metrics,
+            ingress_metrics=IngressMetrics(metrics.registry),
+            health=health,
+        )
+        server = IngressServer(ingress, handler, metrics, lambda: (True, "ready"))
+        await server.start()
+        await asyncio.Event().wait()
+
+    with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
+        runner.run(serve())
 
 
 # --- the open-loop generator -------------------------------------------------------------
@@ -227,16 +263,20 @@ async def components(kafka: LocalKafka, bodies: list[str]) -> dict[str, float]:
         await handler.handle(request, "127.0.0.1")
     handler_us = (time.process_time() - started) * 1e6 / len(requests)
     kafka_settings = dataclasses.replace(settings.kafka, bootstrap_servers=kafka.bootstrap_servers)
-    publisher = KafkaPublisher(kafka_settings, metrics, linger_ms=0)  # as the ingress role
-    await publisher.start()
-    try:
-        publish_us = await publish_cost(publisher, len(requests))
-    finally:
-        await publisher.stop()
-    return {"handler_us": handler_us, "publish_us": publish_us}
+    result = {"handler_us": handler_us}
+    plain = KafkaPublisher(kafka_settings, metrics, linger_ms=0)
+    batching = BatchingPublisher(kafka_settings, metrics, linger_ms=0)  # as the ingress role
+    for name, publisher in (("plain_us", plain), ("batching_us", batching)):
+        await publisher.start()
+        try:
+            result[name] = await publish_cost(publisher, len(requests))
+        finally:
+            await publisher.stop()
+    result["records_per_batch"] = batching.records / max(batching.batches, 1)
+    return result
 
 
-async def publish_cost(publisher: KafkaPublisher, count: int) -> float:
+async def publish_cost(publisher: Publisher, count: int) -> float:
     value = b'{"event": "' + b"x" * 700 + b'"}'  # about the size of a dlr event
     window = asyncio.Semaphore(64)
 
@@ -263,20 +303,25 @@ def wrk(url: str, seconds: int, connections: int, script: Path, bodies: Path) ->
     return rps, int(bad.group(1)) if bad else 0
 
 
-def start_ingress(kafka: LocalKafka, port: int, linger: float) -> subprocess.Popen[bytes]:
+def start_ingress(
+    kafka: LocalKafka, port: int, linger: float, loop_name: str
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")} | {
         "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "GATEWAY_INGRESS_HOST": "127.0.0.1",
         "GATEWAY_INGRESS_PORT": str(port),
         "GATEWAY_INGRESS_SECRET": SECRET,
         "GATEWAY_INGRESS_PUBLISH_LINGER_SECONDS": str(linger),
+        "GATEWAY_INGRESS_EVENT_LOOP": loop_name,
         "GATEWAY_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen([sys.executable, "-m", "gateway", "ingress"], env=env)
 
 
-def start_bare(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)])
+def start_helper(kind: str, port: int, loop_name: str) -> subprocess.Popen[bytes]:
+    """The bare handler, or the ingress without Kafka, in a process of its own."""
+    command = [sys.executable, __file__, f"--{kind}-server", str(port), "--loop", loop_name]
+    return subprocess.Popen(command)
 
 
 def wait_until_up(port: int, timeout: float = 60.0) -> None:
@@ -330,9 +375,17 @@ def run(args: argparse.Namespace) -> None:
     with LocalKafka(num_partitions=3) as kafka:
         kafka.start()
         kafka.create_topics(["smsc.dlr.v1", "smsc.dead-letter.v1"], partitions=3)
-        ports = {"bare": free_port(), "ingress": free_port()}
-        processes = {"bare": start_bare(ports["bare"])}
-        processes["ingress"] = start_ingress(kafka, ports["ingress"], args.linger)
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        ports: dict[str, int] = {}
+        for loop_name in args.loops.split(","):
+            for kind in ("bare", "ingress", "kafkaless"):
+                name = f"{kind}-{loop_name}"
+                ports[name] = free_port()
+                processes[name] = (
+                    start_ingress(kafka, ports[name], args.linger, loop_name)
+                    if kind == "ingress"
+                    else start_helper(kind, ports[name], loop_name)
+                )
         try:
             for port in ports.values():
                 wait_until_up(port)
@@ -364,7 +417,11 @@ def measure(
     for server in servers:  # warm-up: connections, the producer's first batches
         wrk(server.url, 3, args.connections, script, bodies)
     if args.rounds == 0:
-        lat = {s.name: latency(s.url, args.rate, args.latency_seconds, bodies) for s in servers}
+        lat = {
+            s.name: latency(s.url, args.rate, args.latency_seconds, bodies)
+            for s in servers
+            if not s.name.startswith("kafkaless-")
+        }
         return {"rps": {}, "cpu": {}, "not_2xx": 0, "latency": lat}
     rps: dict[str, list[float]] = {s.name: [] for s in servers}
     cpu: dict[str, list[float]] = {s.name: [] for s in servers}
@@ -377,7 +434,11 @@ def measure(
             cpu[server.name].append(used * 1e6 / (value * args.seconds))
             rps[server.name].append(value)
             bad += not_ok
-    lat = {s.name: latency(s.url, args.rate, args.latency_seconds, bodies) for s in servers}
+    lat = {
+        s.name: latency(s.url, args.rate, args.latency_seconds, bodies)
+        for s in servers
+        if not s.name.startswith("kafkaless-")
+    }
     return {"rps": rps, "cpu": cpu, "not_2xx": bad, "latency": lat}
 
 
@@ -413,12 +474,20 @@ def report_throughput(result: dict[str, Any], args: argparse.Namespace) -> None:
         per_request = statistics.median(cpu[name])
         print(f"  {name}: {shown} req/s; median {medians[name]:,.0f}; "
               f"server CPU {per_request:,.0f} us/request")  # fmt: skip
-    ratio = medians["ingress"] / medians["bare"]
-    print(f"  ratio ingress/bare: {ratio:.2f}; answers other than 2xx: {result['not_2xx']}")
+    for ingress in (n for n in medians if not n.startswith("bare-")):
+        ratios = ", ".join(
+            f"/{bare} {medians[ingress] / medians[bare]:.2f}"
+            for bare in medians
+            if bare.startswith("bare-")
+        )
+        print(f"  ratio {ingress}{ratios}")
+    print(f"  answers other than 2xx: {result['not_2xx']}")
     parts = result["components"]
     print(
-        f"  in-process CPU per callback: handler without Kafka {parts['handler_us']:.0f} us, "
-        f"one acknowledged publish {parts['publish_us']:.0f} us"
+        f"  in-process CPU per callback (asyncio loop): handler without Kafka "
+        f"{parts['handler_us']:.0f} us; one acknowledged publish, 64 at a time: "
+        f"KafkaPublisher {parts['plain_us']:.0f} us, BatchingPublisher "
+        f"{parts['batching_us']:.0f} us ({parts['records_per_batch']:.1f} records/batch)"
     )
 
 
@@ -431,11 +500,18 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--linger", type=float, default=0.0, help="the ingress's linger, s")
     parser.add_argument("--bodies", default=20000, help="distinct callbacks (a file in --load)")
+    parser.add_argument(
+        "--loops", default="uvloop,asyncio", help="event loops to run both servers on"
+    )
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--kafkaless-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--loop", default="asyncio", help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        serve_bare(args.bare_server)
+        serve_bare(args.bare_server, args.loop)
+    elif args.kafkaless_server:
+        serve_kafkaless(args.kafkaless_server, args.loop)
     elif args.load:
         lines = Path(args.bodies).read_text().split()
         print(json.dumps(asyncio.run(open_loop(args.load, args.rate, args.latency_seconds, lines))))

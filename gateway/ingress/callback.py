@@ -16,7 +16,7 @@ confirmation a phone and a numeric ts. Numbers must be integers where the seed g
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -160,8 +160,8 @@ def _status(params: Params) -> StatusCallback:
         sender=get("sender"),
         dtmf=get("dtmf"),
         cmt=get("cmt"),
-        hlr=MappingProxyType({k: v for k in HLR_FIELDS if (v := get(k)) is not None}),
-        voice=_voice(get),
+        hlr=_present(params.values, HLR_FIELDS),
+        voice=_voice(params.values),
         extras=_extras(params),
     )
 
@@ -179,20 +179,19 @@ def _incoming(params: Params) -> IncomingCallback:
         smsc=get("smsc"),
         sent=f.integer("sent"),
         time=f.integer("time"),
-        voice=_voice(get),
+        voice=_voice(params.values),
         extras=_extras(params),
     )
 
 
 def _waitcall(params: Params) -> WaitcallCallback:
     f = _Fields(params.values)
-    get = params.values.get
     return WaitcallCallback(
         params=params,
         waitcall=params.values["waitcall"],
         phone=_phone(f.required("phone")),
         ts=f.required_int("ts"),
-        voice=_voice(get),
+        voice=_voice(params.values),
         extras=_extras(params),
     )
 
@@ -231,13 +230,25 @@ def _phone(value: str) -> str:
     return phone
 
 
-def _voice(get: Callable[[str], str | None]) -> VoiceMenu | None:
-    calltime, callmenu, ringtime = get("calltime"), get("callmenu"), get("ringtime")
-    if calltime is None and callmenu is None and ringtime is None:
+_NOTHING: Mapping[str, str] = MappingProxyType({})
+
+
+def _present(values: Mapping[str, str], names: tuple[str, ...]) -> Mapping[str, str]:
+    """The parameters of ``names`` that were sent, in the order of ``names``."""
+    if values.keys().isdisjoint(names):  # the usual case, without a loop in Python
+        return _NOTHING
+    return MappingProxyType({k: v for k in names if (v := values.get(k)) is not None})
+
+
+def _voice(values: Mapping[str, str]) -> VoiceMenu | None:
+    if values.keys().isdisjoint(VOICE_MENU_FIELDS):
         return None
-    return VoiceMenu(calltime, callmenu, ringtime)
+    get = values.get
+    return VoiceMenu(get("calltime"), get("callmenu"), get("ringtime"))
 
 
 def _extras(params: Params) -> Mapping[str, str]:
     known = _KNOWN[params.kind]
+    if params.values.keys() <= known:  # the usual case: nothing beyond the seed's fields
+        return _NOTHING
     return MappingProxyType({k: v for k, v in params.values.items() if k not in known})

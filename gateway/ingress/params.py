@@ -165,9 +165,13 @@ def _decode_form(data: bytes, charset: str) -> dict[str, str]:
     text, and only the parts holding escapes are decoded; raw bytes take the slow way."""
     if not data.isascii():
         return _decode_pairs(dict(form_pairs(data)), charset)
+    text = data.decode("ascii")
+    if "%" not in text and "+" not in text:  # nothing escaped anywhere: split only
+        pairs = (part.partition("=") for part in text.split("&"))
+        return {name: value for name, _, value in pairs if name}
     values = {}
     try:
-        for part in data.decode("ascii").split("&"):
+        for part in text.split("&"):
             name, _, value = part.partition("=")
             name = _unquote_text(name, charset)
             if name:

@@ -17,7 +17,7 @@ from typing import Protocol
 from gateway.config import Settings, TopicSettings
 from gateway.errors import ConfigError
 from gateway.events.envelope import utc_now
-from gateway.kafka.client import KafkaPublisher
+from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
 
@@ -121,7 +121,7 @@ async def run_ingress(settings: Settings, metrics: Metrics, stop: asyncio.Event)
             "invalid configuration:\n  GATEWAY_INGRESS: " + "\n  GATEWAY_INGRESS: ".join(problems)
         )
     linger_ms = round(settings.ingress.publish_linger_seconds * 1000)
-    publisher = KafkaPublisher(settings.kafka, metrics, linger_ms=linger_ms)
+    publisher = BatchingPublisher(settings.kafka, metrics, linger_ms=linger_ms)
     await publisher.start()
     try:
         async with Ingress(settings.ingress, settings.topics, publisher, metrics):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .params import canonical_charset
 
 UNSIGNED_POLICIES = ("reject", "accept")
+EVENT_LOOPS = ("uvloop", "asyncio")
 # Webhook seed: "You can use Latin letters, numbers, minus signs, and underscores as secret
 # string characters". The path token is held to the same alphabet, so it is URL-safe.
 _SECRET_ALPHABET = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -47,6 +48,9 @@ class IngressSettings:
     publish_linger_seconds: float = 0.0
     readiness_interval_seconds: float = 5.0
     drain_timeout_seconds: float = 10.0
+    # uvloop does the socket and timer work of every HTTP exchange and Kafka request in C
+    # (libuv); asyncio's own loop is used when uvloop is not installed.
+    event_loop: str = "uvloop"
 
     def problems(self) -> list[str]:
         """Everything wrong with these settings for running the ingress role."""
@@ -81,6 +85,8 @@ class IngressSettings:
             found.append(f"max_body_bytes must be at least {MIN_BODY_BYTES}")
         if canonical_charset(self.default_charset) is None:
             found.append("default_charset must be windows-1251, koi8-r or utf-8")
+        if self.event_loop not in EVENT_LOOPS:
+            found.append(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         return found
 
     def _timer_problems(self) -> list[str]:

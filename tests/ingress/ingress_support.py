@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from gateway.config import KafkaSettings, Settings, TopicSettings
 from gateway.ingress.role import Ingress
 from gateway.ingress.settings import IngressSettings
-from gateway.kafka.client import KafkaPublisher
+from gateway.kafka.batching import BatchingPublisher
 from gateway.metrics import Metrics
 
 SECRET = "s3cr3t-Key_1"
@@ -87,7 +87,7 @@ async def running_ingress(
     """An ingress with a real producer, on a free port, stopped (and flushed) on exit."""
     kafka, settings = settings_for(bootstrap, **ingress)
     metrics = metrics or Metrics()
-    publisher = KafkaPublisher(
+    publisher = BatchingPublisher(
         kafka, metrics, linger_ms=round(settings.publish_linger_seconds * 1000)
     )
     await publisher.start()

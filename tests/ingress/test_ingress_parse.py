@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +28,8 @@ from tests.ingress.ingress_support import (
     form,
 )
 
+# Unicode categories hypothesis leaves out of generated text: surrogates cannot be encoded.
+SURROGATES: tuple[Literal["Cs"], ...] = ("Cs",)
 CYRILLIC = "Съешь же ещё этих мягких французских булок, да выпей чаю. ЁЖ"
 
 
@@ -289,7 +292,9 @@ def test_form_values_round_trip_in_each_charset(
     charset: str, data: st.DataObject, raw_bytes: bool
 ) -> None:
     """What a form encodes in a charset decodes back, percent-encoded or sent as raw bytes."""
-    text = st.text(alphabet=st.characters(codec=charset, exclude_categories=("Cs",)), max_size=30)
+    text = st.text(
+        alphabet=st.characters(codec=charset, exclude_categories=SURROGATES), max_size=30
+    )
     values = data.draw(st.dictionaries(st.from_regex(r"x_[a-z]{1,8}", fullmatch=True), text))
     params = {"phone": "7", "mes": data.draw(text), "to": "8", **values, "charset": charset}
     body = form(params, charset)

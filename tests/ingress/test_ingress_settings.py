@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,7 @@ def test_every_ingress_setting_is_read_from_the_environment() -> None:
             "GATEWAY_INGRESS_PUBLISH_LINGER_SECONDS": "0.002",
             "GATEWAY_INGRESS_READINESS_INTERVAL_SECONDS": "1",
             "GATEWAY_INGRESS_DRAIN_TIMEOUT_SECONDS": "3",
+            "GATEWAY_INGRESS_EVENT_LOOP": "asyncio",
         }
     ).ingress
     assert settings == IngressSettings(
@@ -49,6 +51,7 @@ def test_every_ingress_setting_is_read_from_the_environment() -> None:
         publish_linger_seconds=0.002,
         readiness_interval_seconds=1.0,
         drain_timeout_seconds=3.0,
+        event_loop="asyncio",
     )
     assert settings.problems() == []
     assert SECRET not in repr(settings)
@@ -74,9 +77,10 @@ def test_the_defaults_refuse_to_run_without_a_secret() -> None:
         ({"default_charset": "latin-1"}, "default_charset must be"),
         ({"publish_timeout_seconds": 0.0}, "publish_timeout_seconds must be positive"),
         ({"publish_linger_seconds": 5.0}, "publish_linger_seconds must be 0..1"),
+        ({"event_loop": "trio"}, "event_loop must be one of uvloop, asyncio"),
     ],
 )
-def test_problems_are_named(changes: dict[str, object], problem: str) -> None:
+def test_problems_are_named(changes: dict[str, Any], problem: str) -> None:
     settings = dataclasses.replace(IngressSettings(secret="ok"), **changes)
     assert any(problem in p for p in settings.problems()), settings.problems()
 

@@ -20,7 +20,7 @@ from gateway.ingress.callback import (
     WaitcallCallback,
     parse_callback,
 )
-from gateway.ingress.params import CallbackRequest
+from gateway.ingress.params import CallbackRequest, Rejection
 from gateway.ingress.signature import Verdict, check_signature
 from gateway.simulator.webhook import MAX_ATTEMPTS, RETRY_INTERVAL_SECONDS, WebhookCaller
 from gateway.simulator.webhook_request import (
@@ -86,6 +86,7 @@ def test_every_format_charset_and_signature_reads_back(
             "windows-1251",
         )
         assert isinstance(callback, kind), callback
+        assert not isinstance(callback, Rejection)
         for name, value in notice.fields:
             assert callback.params.values[name] == value
         assert callback.params.values["tenant"] == "Север"
