@@ -1,0 +1,288 @@
+"""The deployment files stay true to the code: metric names, roles, settings, ports.
+
+Dashboards and alert rules may only use metrics the gateway defines; docker-compose.yml, the
+Prometheus config and the Helm values may only run real roles with real settings, and agree
+on each role's probe port. Prometheus' own promtool checks and unit-tests the rules.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import typing
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.cli import ROLES
+from gateway.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
+ALERTS = ROOT / "deploy/prometheus/alerts.yml"
+ALERT_TESTS = ROOT / "deploy/prometheus/alerts.test.yml"
+PROMETHEUS = ROOT / "deploy/prometheus.yml"
+COMPOSE = ROOT / "docker-compose.yml"
+CHART = ROOT / "helm/smsc-gateway"
+
+# The series a metric of each kind exposes, by suffix (Prometheus exposition format).
+_SERIES_SUFFIXES = {
+    "Counter": ("",),
+    "Gauge": ("",),
+    "Histogram": ("_bucket", "_count", "_sum"),
+    "Summary": ("", "_count", "_sum"),
+}
+_METRIC = re.compile(r"\bsmsc_[a-z_]+")
+_GATEWAY_SETTING = re.compile(r"^GATEWAY_[A-Z0-9_]+$")
+# Roles that run the gateway (the simulator plays the provider and serves no probes).
+_GATEWAY_ROLES = set(ROLES) - {"simulate"}
+
+
+@cache
+def defined_series() -> frozenset[str]:
+    """Every series name the gateway's code can expose, read from its metric definitions."""
+    names: set[str] = set()
+    for path in (ROOT / "gateway").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            kind = _metric_kind(node)
+            if kind is None:
+                continue
+            first = typing.cast(ast.Call, node).args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names.update(first.value + suffix for suffix in _SERIES_SUFFIXES[kind])
+    return frozenset(names)
+
+
+def _metric_kind(node: ast.AST) -> str | None:
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    return name if name in _SERIES_SUFFIXES else None
+
+
+def settings_names() -> set[str]:
+    hints = typing.get_type_hints(Settings)
+    return {
+        f"GATEWAY_{section.name.upper()}_{item.name.upper()}"
+        for section in dataclasses.fields(Settings)
+        for item in dataclasses.fields(hints[section.name])
+    }
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def dashboard_exprs(dashboard: dict[str, Any]) -> Iterator[str]:
+    for panel in all_panels(dashboard):
+        for target in panel.get("targets", []):
+            yield target["expr"]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            yield variable["definition"]
+
+
+def all_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in load_yaml(ALERTS)["groups"] for rule in group["rules"]]
+
+
+def unknown_metrics(exprs: list[str]) -> set[str]:
+    used = {name for expr in exprs for name in _METRIC.findall(expr)}
+    return used - defined_series()
+
+
+def test_the_code_scan_finds_every_kind_of_metric() -> None:
+    series = defined_series()
+    assert "smsc_smpp_bound" in series  # Gauge
+    assert "smsc_send_results_total" in series  # Counter
+    assert {"smsc_kafka_publish_latency_seconds_bucket", "smsc_ingress_callbacks_total"} <= series
+    assert "smsc_kafka_publish_latency_seconds" not in series  # a histogram has no bare series
+
+
+def test_there_are_dashboards_for_sending_receiving_and_kafka() -> None:
+    assert {p.stem for p in DASHBOARDS} >= {"sending", "receiving", "kafka"}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_dashboard_uses_only_metrics_the_gateway_defines(path: Path) -> None:
+    dashboard = json.loads(path.read_text())
+    exprs = list(dashboard_exprs(dashboard))
+    assert exprs
+    assert not unknown_metrics(exprs)
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_dashboard_panels_and_variables_are_consistent(path: Path) -> None:
+    dashboard = json.loads(path.read_text())
+    ids = [panel["id"] for panel in all_panels(dashboard)]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert "datasource" in variables
+    for expr in dashboard_exprs(dashboard):
+        used = set(re.findall(r"\$(?!__)(\w+)", expr))
+        assert used <= variables, f"{expr!r} uses undefined variables {used - variables}"
+    for panel in all_panels(dashboard):
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    """Each panel's PromQL, with Grafana's variables filled in, as a recording rule."""
+    rules = []
+    for path in DASHBOARDS:
+        for panel in all_panels(json.loads(path.read_text())):
+            for target in panel.get("targets", []):
+                expr = target["expr"].replace("$__rate_interval", "5m")
+                expr = re.sub(r"\$(\w+)", ".*", expr.replace("$__range", "1h"))
+                name = f"dashboard:{path.stem}:panel_{panel['id']}_{target['refId']}"
+                rules.append({"record": name, "expr": expr})
+    copy = tmp_path / "dashboards.rules.yml"
+    copy.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    assert f"SUCCESS: {len(rules)} rules found" in promtool("check", "rules", str(copy))
+
+
+def test_dashboard_uids_are_unique() -> None:
+    uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
+    assert len(uids) == len(set(uids))
+
+
+def test_alert_rules_use_only_metrics_the_gateway_defines() -> None:
+    rules = alert_rules()
+    assert not unknown_metrics([rule["expr"] for rule in rules])
+    for rule in rules:
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+
+
+def test_every_alert_has_a_unit_test_and_an_entry_in_the_operations_guide() -> None:
+    tested = {
+        case["alertname"]
+        for test in load_yaml(ALERT_TESTS)["tests"]
+        for case in test["alert_rule_test"]
+    }
+    guide = (ROOT / "docs/operations.md").read_text()
+    for rule in alert_rules():
+        assert rule["alert"] in tested, f"{rule['alert']} has no promtool test"
+        assert f"`{rule['alert']}`" in guide, f"{rule['alert']} is not in docs/operations.md"
+
+
+def promtool(*args: str) -> str:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("promtool is missing: run deploy/local/install-test-tools.sh")
+    done = subprocess.run([binary, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_promtool_accepts_the_rules_and_their_unit_tests_pass() -> None:
+    promtool("check", "rules", str(ALERTS))
+    promtool("test", "rules", str(ALERT_TESTS))
+
+
+def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
+    config = load_yaml(PROMETHEUS)
+    # In the container the rules are mounted beside the config; here they are in the repo.
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    config["rule_files"] = [str(ALERTS)]
+    copy = tmp_path / "prometheus.yml"
+    copy.write_text(yaml.safe_dump(config))
+    promtool("check", "config", str(copy))
+
+
+def chart_roles() -> dict[str, dict[str, Any]]:
+    roles: dict[str, dict[str, Any]] = load_yaml(CHART / "values.yaml")["roles"]
+    return roles
+
+
+def compose_services() -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = load_yaml(COMPOSE)["services"]
+    return services
+
+
+def gateway_services() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Compose services that run a gateway role: name -> (role, service)."""
+    found = {}
+    for name, service in compose_services().items():
+        command = service.get("command")
+        if command and command[0] in _GATEWAY_ROLES:
+            found[name] = (command[0], service)
+    return found
+
+
+def test_the_chart_and_compose_run_every_role() -> None:
+    assert set(chart_roles()) == _GATEWAY_ROLES - {"all"}
+    assert {role for role, _ in gateway_services().values()} == _GATEWAY_ROLES - {"all"}
+
+
+def test_compose_runs_real_roles_with_real_settings() -> None:
+    known = settings_names()
+    for name, service in compose_services().items():
+        command = service.get("command")
+        if command is not None:
+            assert command[0] in ROLES, f"{name} runs no role: {command}"
+        env = [key for key in service.get("environment", {}) if key.startswith("GATEWAY_")]
+        assert set(env) <= known, f"{name}: unknown settings {set(env) - known}"
+    optional = {"receiver", "poller"}
+    for name in optional:
+        assert compose_services()[name].get("profiles") == [name]
+
+
+def test_compose_mounts_only_files_that_exist() -> None:
+    for service in compose_services().values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), source
+
+
+def test_each_role_serves_its_probes_where_compose_prometheus_and_the_chart_expect() -> None:
+    """The chart names the setting that carries each role's port; compose sets it, publishes
+    it, health-checks it, and Prometheus scrapes it; no two roles share a port."""
+    chart = chart_roles()
+    scraped = {
+        sd["names"][0]: sd["port"]
+        for sd in load_yaml(PROMETHEUS)["scrape_configs"][0]["dns_sd_configs"]
+    }
+    ports = []
+    for name, (role, service) in gateway_services().items():
+        env = service["environment"]
+        port = int(env[chart[role]["portSetting"]])
+        assert service["ports"] == [f"{port}:{port}"], name
+        assert int(env["HEALTHCHECK_PORT"]) == port, name
+        assert scraped[name] == port, name
+        ports.append(port)
+    assert len(ports) == len(set(ports))
+    assert set(scraped) == set(gateway_services())
+
+
+def test_chart_values_name_real_settings() -> None:
+    values = load_yaml(CHART / "values.yaml")
+    known = settings_names()
+    keys = set(values["env"]) | set(values["secretEnv"])
+    for spec in chart_roles().values():
+        keys |= set(spec["env"]) | {spec["portSetting"]}
+    assert all(_GATEWAY_SETTING.match(key) for key in keys)
+    assert keys <= known, f"unknown settings {keys - known}"
+
+
+def test_chart_ships_the_same_dashboards_and_rules_as_compose() -> None:
+    # Links, so the chart's ConfigMap and PrometheusRule cannot drift from deploy/.
+    assert (CHART / "files/alerts.yml").resolve() == ALERTS
+    linked = sorted((CHART / "files/dashboards").resolve().glob("*.json"))
+    assert linked == DASHBOARDS
