@@ -18,6 +18,7 @@ from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
 from gateway.http_api.transport import HttpTransport
 from gateway.inbound.publisher import DeliverSmPublisher
+from gateway.inbound.reassembler import Reassembler
 from gateway.kafka.client import KafkaPublisher, KafkaRecordSource
 from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Partition
@@ -152,6 +153,12 @@ async def run_sender(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
         lambda: (parts.pool.bound > 0, f"{parts.pool.bound} of {len(parts.pool.clients)} bound"),
     )
     await probes.start()
+    # Parts of long incoming SMS stored by the binds are joined here; it stops last, after
+    # the binds' DELIVER_SMs were answered, and before the producer is closed.
+    reassembly_stop = asyncio.Event()
+    reassembler = asyncio.create_task(
+        Reassembler(settings, metrics, publisher).run(reassembly_stop), name="reassembler"
+    )
     background = [
         asyncio.create_task(parts.pool.run(), name="smpp-pool"),
         asyncio.create_task(parts.follower.run(), name="outcomes-follower"),
@@ -165,9 +172,17 @@ async def run_sender(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
         await asyncio.gather(*background, return_exceptions=True)
         if parts.http_client is not None:
             await parts.http_client.aclose()
+        await _stop_reassembler(reassembler, reassembly_stop)
         await publisher.stop()
         await probes.stop()
         log.info("sender stopped")
+
+
+async def _stop_reassembler(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Ask a running :class:`Reassembler` to stop, and wait until its consumer is closed."""
+    stop.set()
+    # An error it ended with is logged where it happened; its parts stay on Kafka.
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _consume(parts: SenderParts, stop: asyncio.Event) -> None:

@@ -18,9 +18,11 @@ from gateway.config import Settings, load_settings
 from gateway.correlator.runner import run_correlator
 from gateway.errors import GatewayError
 from gateway.http_api.poller import run_poller
+from gateway.ingress.loop import loop_factory
 from gateway.ingress.role import run_ingress
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
+from gateway.receiver import run_receiver
 
 RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
 
@@ -45,6 +47,7 @@ async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> 
 ROLES: dict[str, RoleRunner] = {
     "sender": run_sender,
     "ingress": run_ingress,
+    "receiver": run_receiver,
     "correlator": run_correlator,
     "poller": run_poller,
     "simulate": run_simulator,
@@ -70,7 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log.level)
-    return asyncio.run(_serve(ROLES[args.command], settings))
+    # The ingress runs on uvloop unless told otherwise (gateway/ingress/loop.py).
+    factory = loop_factory(settings.ingress.event_loop) if args.command == "ingress" else None
+    with asyncio.Runner(loop_factory=factory) as loop_runner:
+        return loop_runner.run(_serve(ROLES[args.command], settings))
 
 
 async def _serve(runner: RoleRunner, settings: Settings) -> int:

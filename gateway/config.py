@@ -20,6 +20,7 @@ from gateway.compose.settings import CompositionSettings
 from gateway.correlator.settings import CorrelatorSettings
 from gateway.errors import ConfigError
 from gateway.http_api.settings import HttpApiSettings, PollerSettings
+from gateway.inbound.settings import ReassemblySettings
 from gateway.ingress.settings import IngressSettings
 from gateway.sender.guards import GuardSettings
 from gateway.sender.ratelimit import RateSettings
@@ -51,6 +52,9 @@ class TopicSettings:
     dlr: str = "smsc.dlr.v1"
     status: str = "smsc.status.v1"
     incoming: str = "smsc.incoming.v1"
+    # Internal: parts of concatenated incoming SMS, keyed by the sender's phone, until
+    # reassembled into one smsc.incoming.v1 event.
+    incoming_parts: str = "smsc.incoming-parts.v1"
     waitcall: str = "smsc.waitcall.v1"
     dead_letter: str = "smsc.dead-letter.v1"
 
@@ -126,6 +130,30 @@ class SenderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiverSettings:
+    """The ``receiver`` role: SMPP binds that only take DELIVER_SMs (credentials: ``smpp``)."""
+
+    # Names this role in logs, bind labels and dead letters; set one per deployment when
+    # several receiver deployments share a cluster.
+    name: str = "receiver"
+    binds: int = 1
+    # receiver (bind_receiver), or transceiver for accounts that only deliver on one.
+    bind_mode: str = "receiver"
+    # Probes and metrics; not the sender's 9108, so both roles can run on one host.
+    probe_port: int = 9109
+    # How long a shutdown waits for DELIVER_SMs being stored to be answered.
+    drain_timeout_seconds: float = 30.0
+
+    def problems(self) -> list[str]:
+        found = [] if 1 <= self.binds <= 9 else ["binds must be 1..9 (the provider's MCONn)"]
+        if self.bind_mode not in {"receiver", "transceiver"}:
+            found.append("bind_mode must be receiver or transceiver")
+        if not 0 <= self.probe_port < 65536:
+            found.append("probe_port must be 0..65535")
+        return found
+
+
+@dataclass(frozen=True, slots=True)
 class HttpSettings:
     host: str = "0.0.0.0"  # noqa: S104 - probes and metrics must be reachable in a pod
     port: int = 9108
@@ -146,6 +174,8 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     smpp: SmppSettings = field(default_factory=SmppSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
+    receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
+    reassembly: ReassemblySettings = field(default_factory=ReassemblySettings)
     rate: RateSettings = field(default_factory=RateSettings)
     guards: GuardSettings = field(default_factory=GuardSettings)
     compose: CompositionSettings = field(default_factory=CompositionSettings)
@@ -172,6 +202,8 @@ def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozens
     settings = Settings(**sections)
     sending = {"smpp", "sender", "rate", "guards"}
     checked = {"kafka", "log"} | (sending if roles & {"sender", "all"} else set())
+    if "receiver" in roles:
+        checked |= {"smpp", "receiver"}
     for name in sorted(checked):
         check = getattr(getattr(settings, name), "problems", None)
         if check is not None:

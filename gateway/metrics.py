@@ -52,6 +52,18 @@ class Metrics:
             ["bind", "kind", "command_status"],
             registry=r,
         )
+        self.smpp_delivery_reports = Counter(
+            "smsc_smpp_delivery_reports_total",
+            "Delivery reports and HLR results from DELIVER_SM stored on Kafka, by receipt stat",
+            ["kind", "stat"],
+            registry=r,
+        )
+        self.smpp_delivery_errors = Counter(
+            "smsc_smpp_delivery_errors_total",
+            "Delivery reports stored on Kafka by the provider's err code and its name",
+            ["err", "err_name"],
+            registry=r,
+        )
         self.send_requests = Counter(
             "smsc_send_requests_total", "Send requests consumed, by topic", ["topic"], registry=r
         )
@@ -127,6 +139,25 @@ class Metrics:
         )
         self.kafka_commits = Counter(
             "smsc_kafka_commits_total", "Offset commits by outcome", ["outcome"], registry=r
+        )
+        self.reassembly_parts = Counter(
+            "smsc_reassembly_parts_total",
+            "Parts of concatenated incoming SMS read for reassembly, by outcome "
+            "(added, duplicate, unreadable)",
+            ["outcome"],
+            registry=r,
+        )
+        self.reassembly_messages = Counter(
+            "smsc_reassembly_messages_total",
+            "Concatenated incoming SMS published, by outcome (complete, timed_out: partial "
+            "after the timeout, superseded: partial, its reference reused)",
+            ["outcome"],
+            registry=r,
+        )
+        self.reassembly_pending = Gauge(
+            "smsc_reassembly_pending_messages",
+            "Concatenated incoming SMS waiting for parts",
+            registry=r,
         )
 
 

@@ -95,6 +95,10 @@ class IncomingMessage:
     data_coding: int | None  # None where the source has none (the webhook sends text)
     identity: tuple[object, ...]
     raw: dict[str, Any] = field(default_factory=dict)
+    # A concatenated SMS: how many parts it has, and those that never arrived (a partial
+    # message, published once its parts stopped coming). None for a single SMS.
+    parts: int | None = None
+    missing: tuple[int, ...] = ()
 
 
 def incoming_event(message: IncomingMessage) -> dict[str, Any]:
@@ -110,4 +114,8 @@ def incoming_event(message: IncomingMessage) -> dict[str, Any]:
     )
     if message.data_coding is not None:
         event["data_coding"] = message.data_coding
+    if message.parts is not None:
+        event.update(
+            parts=message.parts, partial=bool(message.missing), missing=list(message.missing)
+        )
     return event

@@ -3,11 +3,13 @@
 The SMPP seed ("Checking the status", "Receiving incoming messages") defines the fields: the
 receipt text, the standard TLVs receipted_message_id, message_state and network_error_code,
 and the vendor TLVs 0x2000 (cost), 0x2001 (flags), 0x2002 (parts), 0x2003 (mccmnc) and
-0x2004 (additional status).
+0x2004 (additional status). Parts of concatenated incoming SMS are told apart by
+:mod:`gateway.inbound.concat`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,15 @@ from gateway.smpp.receipt import (
 )
 from gateway.smpp.textcoding import decode_text
 
+from .concat import ConcatError, user_data
+from .parts import IncomingPart
+
+# Receipt times have minute resolution, so a stream of reports repeats the same few strings;
+# strptime costs more than the rest of a report's parsing together.
+_receipt_time = functools.lru_cache(maxsize=4096)(parse_receipt_time)
+# A plain int: IntFlag arithmetic builds enum members on every call, on the per-PDU path.
+_REPORT_BITS = int(EsmClass.DELIVERY_RECEIPT | EsmClass.INTERMEDIATE_NOTIFICATION)
+
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
@@ -40,9 +51,13 @@ class Unreadable:
 
 def interpret(
     pdu: DeliverSm, received_at: datetime
-) -> DeliveryReport | IncomingMessage | Unreadable:
-    """What a DELIVER_SM means; total: bad input gives :class:`Unreadable`, never raises."""
-    if pdu.esm_class & (EsmClass.DELIVERY_RECEIPT | EsmClass.INTERMEDIATE_NOTIFICATION):
+) -> DeliveryReport | IncomingMessage | IncomingPart | Unreadable:
+    """What a DELIVER_SM means; total: bad input gives :class:`Unreadable`, never raises.
+
+    An incoming SMS that is one part of a concatenated one is an :class:`IncomingPart`, left
+    for reassembly; its user data header is stripped from the text either way.
+    """
+    if pdu.esm_class & _REPORT_BITS:
         return _report(pdu, received_at)
     return _incoming(pdu, received_at)
 
@@ -72,7 +87,7 @@ def _report(pdu: DeliverSm, received_at: datetime) -> DeliveryReport | Unreadabl
         received_at=received_at,
         err=receipt.err,
         err_name=delivery_error_name(receipt.err),
-        done_at=parse_receipt_time(receipt.done_date) if receipt.done_date else None,
+        done_at=_receipt_time(receipt.done_date) if receipt.done_date else None,
         submit_date=receipt.submit_date,
         done_date=receipt.done_date,
         sub=receipt.sub,
@@ -101,8 +116,12 @@ class _Vendor:
 
 
 def _vendor_fields(pdu: DeliverSm) -> _Vendor:
-    def get(tag: TlvTag) -> Tlv | None:
-        return pdu.tlv(tag)
+    # One pass over the TLVs instead of one scan per tag; the first of a repeated tag wins,
+    # as with DeliverSm.tlv.
+    by_tag: dict[int, Tlv] = {}
+    for item in pdu.tlvs:
+        by_tag.setdefault(item.tag, item)
+    get = by_tag.get
 
     state, network, cost, flags, parts, mccmnc, extra = (
         get(TlvTag.MESSAGE_STATE),
@@ -124,21 +143,36 @@ def _vendor_fields(pdu: DeliverSm) -> _Vendor:
     )
 
 
-def _incoming(pdu: DeliverSm, received_at: datetime) -> IncomingMessage | Unreadable:
+def _incoming(pdu: DeliverSm, received_at: datetime) -> IncomingMessage | IncomingPart | Unreadable:
     if not pdu.source_addr:
         return Unreadable("invalid_incoming", "incoming message without a source address")
-    body = pdu.short_message
-    payload = pdu.tlv(TlvTag.MESSAGE_PAYLOAD)
-    if not body and payload is not None:
-        body = payload.value
-    digest = hashlib.sha256(body).hexdigest()
+    try:
+        data = user_data(pdu)
+    except ConcatError as exc:
+        return Unreadable("invalid_concatenation", str(exc))
+    if data.concat is not None:
+        return IncomingPart(
+            source_addr=pdu.source_addr,
+            destination_addr=pdu.destination_addr,
+            concat=data.concat,
+            data_coding=pdu.data_coding,
+            esm_class=pdu.esm_class,
+            header=data.header,
+            body=data.body,
+            received_at=received_at,
+        )
+    whole = data.whole
     return IncomingMessage(
         source="smpp",
         phone=pdu.source_addr.lstrip("+"),
         to=pdu.destination_addr.lstrip("+"),
-        text=decode_text(body, pdu.data_coding),
+        text=decode_text(data.body, pdu.data_coding),
         received_at=received_at,
         data_coding=pdu.data_coding,
-        identity=(pdu.source_addr, pdu.destination_addr, pdu.esm_class, digest),
-        raw={"short_message_hex": body.hex(), "esm_class": pdu.esm_class},
+        identity=(pdu.source_addr, pdu.destination_addr, pdu.esm_class, _sha256(whole)),
+        raw={"short_message_hex": whole.hex(), "esm_class": pdu.esm_class},
     )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -71,6 +73,47 @@ class KafkaPublisher:
             raise KafkaUnavailableError(f"publish to {topic} failed: {exc}") from exc
         self._latency(topic).observe(time.perf_counter() - started)
 
+    async def enqueue(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        acked: Callable[[KafkaUnavailableError | None], None],
+    ) -> None:
+        """Hand one record to the producer without waiting for Kafka; ``acked`` is called
+        with None once Kafka acknowledged it, or with the error when it cannot.
+
+        Records handed over in one order are appended to their partition in that order; the
+        caller needs no task per record, which is what a high-rate path pays for otherwise.
+        """
+        started = time.perf_counter()
+        try:
+            delivery = await self._producer.send(topic, value, key=key)
+        except KafkaError as exc:
+            self._errors(topic).inc()
+            acked(KafkaUnavailableError(f"publish to {topic} failed: {exc}"))
+            return
+        delivery.add_done_callback(functools.partial(self._delivered, topic, started, acked))
+
+    def _delivered(
+        self,
+        topic: str,
+        started: float,
+        acked: Callable[[KafkaUnavailableError | None], None],
+        delivery: asyncio.Future[Any],
+    ) -> None:
+        error = (
+            asyncio.CancelledError("producer closed")
+            if delivery.cancelled()
+            else delivery.exception()
+        )
+        if error is None:
+            self._latency(topic).observe(time.perf_counter() - started)
+            acked(None)
+            return
+        self._errors(topic).inc()
+        acked(KafkaUnavailableError(f"publish to {topic} failed: {error}"))
+
     async def reachable(self) -> bool:
         """Whether a broker answers a metadata request now: a cheap check for readiness."""
         try:
@@ -136,6 +179,21 @@ class KafkaRecordSource:
             for messages in batches.values()
             for m in messages
         ]
+
+    async def caught_up(self) -> set[Partition]:
+        """The assigned partitions read to the end the broker last reported for them."""
+        found: set[Partition] = set()
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)
+            if end is None:
+                continue  # nothing fetched from it yet
+            try:
+                position = await self._consumer.position(tp)
+            except KafkaError:
+                continue  # revoked meanwhile
+            if position >= end:
+                found.add(Partition(tp.topic, tp.partition))
+        return found
 
     async def commit(self, offsets: Mapping[Partition, int]) -> None:
         if not offsets:

@@ -1,8 +1,9 @@
 """The SMSC simulator: what ``smsc-gateway simulate``, the tests and the benchmarks talk to."""
 
 from .config import DlrOutcome, SimulatorConfig
-from .dlr import build_delivery_report, incoming_sms
+from .dlr import build_delivery_report
 from .faults import Faults
+from .incoming import IncomingSpec, build_incoming
 from .logins import BindFlags
 from .smpp_server import NoReceiverError, SmppSimulator
 from .stats import AcceptedParts, SimulatorStats, SubmitRecord
@@ -12,11 +13,12 @@ __all__ = [
     "BindFlags",
     "DlrOutcome",
     "Faults",
+    "IncomingSpec",
     "NoReceiverError",
     "SimulatorConfig",
     "SimulatorStats",
     "SmppSimulator",
     "SubmitRecord",
     "build_delivery_report",
-    "incoming_sms",
+    "build_incoming",
 ]

@@ -18,6 +18,8 @@ from gateway.errors import ConfigError
 from gateway.smpp.codec import DEFAULT_MAX_FRAME_SIZE
 from gateway.smpp.constants import CommandStatus, MessageState
 
+from .incoming import CODINGS, CONCAT_MODES
+
 # The final ``stat:`` words of a receipt and the message_state TLV each one travels with
 # (SMPP 3.4 appendix B and 5.2.28).
 STAT_STATES: Mapping[str, MessageState] = MappingProxyType(
@@ -40,6 +42,7 @@ MAX_PASSWORD = 8
 # at most 5; the sizes count characters, the terminating NUL comes on top.
 MAX_COST = Decimal("9.9999")
 MAX_MCCMNC = 5
+MAX_ADDRESS = 20  # destination_addr is a C-Octet String of 21 octets with the NUL
 MAX_STATUS = 0xFFFFFFFF  # command_status is a 4-octet integer
 
 
@@ -68,6 +71,13 @@ class SimulatorConfig:
     ``duplicate_window_seconds`` (None: rule off) are refused with ``duplicate_status``; the
     message after ``flood_limit`` (None: rule off) to one destination, each less than
     ``flood_gap_seconds`` apart, is refused with ``flood_status``.
+
+    Incoming SMS (queued by tests, or generated at ``incoming_rate_per_second`` per account
+    with a receiving bind, 0: none) go to ``incoming_number``; a refused, unanswered or
+    dropped one is delivered again after ``incoming_retry_seconds``. Generated messages are
+    long with probability ``incoming_long_share``, in one of ``incoming_codings`` and, when
+    long, concatenated one of the ``incoming_concat`` ways, parts out of order when
+    ``incoming_shuffle`` (see :mod:`.incoming`).
 
     ``tls_port`` (None: no TLS, 0: any free port) adds a TLS listener with the PEM
     ``tls_cert_file`` and ``tls_key_file``. ``max_recorded_parts`` bounds the per-account
@@ -103,6 +113,13 @@ class SimulatorConfig:
     tls_port: int | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    incoming_retry_seconds: float = 5.0
+    incoming_rate_per_second: float = 0.0
+    incoming_number: str = "79001234567"
+    incoming_long_share: float = 0.2
+    incoming_codings: tuple[str, ...] = ("gsm", "latin1", "ucs2", "binary")
+    incoming_concat: tuple[str, ...] = ("udh8", "udh16", "sar")
+    incoming_shuffle: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
@@ -113,6 +130,7 @@ class SimulatorConfig:
             *self._dlr_problems(),
             *self._rule_problems(),
             *self._tls_problems(),
+            *self._incoming_problems(),
         ]
         if problems:
             raise ConfigError("invalid simulator config: " + "; ".join(problems))
@@ -155,6 +173,7 @@ class SimulatorConfig:
             "rate_burst_seconds": self.rate_burst_seconds,
             "duplicate_window_seconds": self.duplicate_window_seconds,
             "flood_gap_seconds": self.flood_gap_seconds,
+            "incoming_retry_seconds": self.incoming_retry_seconds,
         }
         problems = [
             f"{name} must be positive" for name, v in timers.items() if v is not None and v <= 0
@@ -189,6 +208,22 @@ class SimulatorConfig:
         ]
         if self.flood_limit is not None and self.flood_limit < 1:
             problems.append("flood_limit must be at least 1")
+        return problems
+
+    def _incoming_problems(self) -> list[str]:
+        problems = []
+        if self.incoming_rate_per_second < 0:
+            problems.append("incoming_rate_per_second must not be negative")
+        if not 1 <= len(self.incoming_number) <= MAX_ADDRESS or not self.incoming_number.isascii():
+            problems.append("incoming_number must be 1..20 ASCII characters")
+        if not 0 <= self.incoming_long_share <= 1:
+            problems.append("incoming_long_share must be 0..1")
+        codings = set(self.incoming_codings) - set(CODINGS)
+        if codings or not self.incoming_codings:
+            problems.append(f"incoming_codings: each one of {', '.join(CODINGS)}")
+        modes = set(self.incoming_concat) - set(CONCAT_MODES)
+        if modes or not self.incoming_concat:
+            problems.append(f"incoming_concat: each one of {', '.join(CONCAT_MODES)}")
         return problems
 
     def _tls_problems(self) -> list[str]:

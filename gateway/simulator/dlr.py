@@ -1,4 +1,4 @@
-"""The deliver_sm PDUs the simulator sends: delivery reports and incoming messages.
+"""The delivery reports the simulator sends (incoming SMS are built in :mod:`.incoming`).
 
 A delivery report is built as the provider describes it (SMPP seed, "Checking the status"):
 esm_class 0x04, the addresses of the original message swapped, the receipt text in
@@ -15,16 +15,15 @@ from decimal import Decimal
 from gateway.smpp.constants import DataCoding, EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, SubmitSm, Tlv, tlv_cstr, tlv_u8, tlv_u16
 from gateway.smpp.receipt import format_receipt
-from gateway.smpp.textcoding import choose_coding, encode_text
 
 from .config import STAT_STATES, DlrOutcome
 
 # network_error_code (5.3.2.31): network type 3 is GSM, then the 2-octet error code; the
 # provider puts its ``err`` code there.
 NETWORK_TYPE_GSM = 3
-# Message type in bits 0-3 of the 0x2001 flags TLV; 0 is a plain SMS.
+# Message type in bits 0-3 of the 0x2001 flags TLV: 0 is a plain SMS, 4 an HLR request.
 MESSAGE_TYPE_SMS = 0
-MAX_SHORT_MESSAGE = 254
+MESSAGE_TYPE_HLR = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +86,19 @@ def build_delivery_report(
         sub=message.parts,
         dlvrd=delivered,
     )
+    return report_pdu(message, outcome, text, cost=cost, mccmnc=mccmnc, flags=flags)
+
+
+def report_pdu(
+    message: AcceptedMessage,
+    outcome: DlrOutcome,
+    text: str,
+    *,
+    cost: Decimal,
+    mccmnc: str,
+    flags: int,
+) -> DeliverSm:
+    """A report deliver_sm with ``text`` (a receipt or an HLR result) and the TLVs."""
     network_error = bytes([NETWORK_TYPE_GSM]) + outcome.err.to_bytes(2, "big")
     return DeliverSm(
         source_addr_ton=message.dest_addr_ton,
@@ -107,27 +119,4 @@ def build_delivery_report(
             tlv_u16(TlvTag.SMSC_PARTS, message.parts),
             tlv_cstr(TlvTag.SMSC_MCCMNC, mccmnc),
         ),
-    )
-
-
-def incoming_sms(
-    source_addr: str,
-    destination_addr: str,
-    text: str,
-    *,
-    source_addr_ton: int = 1,
-    source_addr_npi: int = 1,
-) -> DeliverSm:
-    """A deliver_sm carrying an SMS from a subscriber (GSM 7-bit when it fits, else UCS2)."""
-    coding = choose_coding(text)
-    data = encode_text(text, coding)
-    long_text = len(data) > MAX_SHORT_MESSAGE
-    return DeliverSm(
-        source_addr_ton=source_addr_ton,
-        source_addr_npi=source_addr_npi,
-        source_addr=source_addr,
-        destination_addr=destination_addr,
-        data_coding=coding,
-        short_message=b"" if long_text else data,
-        tlvs=(Tlv(TlvTag.MESSAGE_PAYLOAD, data),) if long_text else (),
     )

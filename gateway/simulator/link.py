@@ -1,5 +1,5 @@
 """One ESME connection to the simulator, plain or TLS: answers its requests and, once bound
-as a receiver, delivers the reports owed to its account."""
+as a receiver or transceiver, delivers the reports and incoming SMS owed to its account."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from gateway.transport.smpp_connection import SmppConnection
 from .config import SimulatorConfig
 from .faults import Faults
 from .logins import BindFlags
-from .outbox import PendingDlr
+from .outbox import Pending
 from .smsc import DeliveryResult, MessageCentre
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,8 @@ def _peer_name(writer: asyncio.StreamWriter) -> str:
 class Link:
     """One connection; ``on_bound`` is told once it is bound (the login rules live there).
 
-    Reports go out up to ``window`` at a time. Answers delayed by the delay fault wait in
-    timer handles that die with the connection.
+    Reports and incoming SMS go out up to ``window`` at a time. Answers delayed by the
+    delay fault wait in timer handles that die with the connection.
     """
 
     def __init__(
@@ -130,11 +130,11 @@ class Link:
 
     def _on_submit(self, pdu: SubmitSm) -> None:
         if not self._faults.withholding:
-            self._respond(pdu, self._centre.submit(self.system_id, pdu))
+            self._respond(pdu, self._centre.submit(self.system_id, pdu, self.flags))
             return
         self._centre.stats.submits_withheld += 1
         if self._faults.withheld_accepted:
-            self._centre.submit(self.system_id, pdu)
+            self._centre.submit(self.system_id, pdu, self.flags)
 
     def _on_bind(self, pdu: _Bind) -> None:
         status = self._faults.bind_refusal
@@ -177,35 +177,33 @@ class Link:
         log.info("%s bound from %s as %s", self.system_id, self.peer, self.conn.session.state.value)
         self._on_bound(self)
         if self.receives and self._tasks is not None:
-            self._pump = self._tasks.create_task(self._deliver_reports())
+            self._pump = self._tasks.create_task(self._deliver_owed())
 
-    # -- delivery reports --------------------------------------------------------------
+    # -- delivery reports and incoming SMS ---------------------------------------------
 
-    async def _deliver_reports(self) -> None:
+    async def _deliver_owed(self) -> None:
         queue = self._centre.outbox.ready(self.system_id)
         slots = asyncio.Semaphore(self._centre.config.window)
         async with asyncio.TaskGroup() as in_flight:
             while True:
                 await slots.acquire()
-                dlr = await queue.get()
-                if not self.receives:  # unbinding: leave the report to the next receiver
-                    self._centre.outbox.requeue(dlr)
+                item = await queue.get()
+                if not self.receives:  # unbinding: leave the item to the next receiver
+                    self._centre.outbox.requeue(item)
                     return
-                in_flight.create_task(self._deliver_report(dlr, slots))
+                in_flight.create_task(self._deliver(item, slots))
 
-    async def _deliver_report(self, dlr: PendingDlr, slots: asyncio.Semaphore) -> None:
-        assert dlr.pdu is not None
+    async def _deliver(self, item: Pending, slots: asyncio.Semaphore) -> None:
+        assert item.pdu is not None
         result = DeliveryResult.LOST
         try:
-            dlr.attempts += 1
-            self._centre.stats.dlrs_sent += 1
-            response = await self.conn.request(dlr.pdu)
-            ok = response.command_status == CommandStatus.ESME_ROK
-            result = DeliveryResult.ACKED if ok else DeliveryResult.REFUSED
+            self._centre.attempt(item)
+            response = await self.conn.request(item.pdu)
+            result = DeliveryResult.answered(response.command_status)
         except ResponseTimeoutError:
             result = DeliveryResult.TIMED_OUT
         except (ConnectionClosedError, SessionStateError):
             result = DeliveryResult.LOST
         finally:
             slots.release()
-            self._centre.finished(dlr, result)
+            self._centre.finished(item, result)

@@ -2,14 +2,17 @@
 
 It listens on TCP, and with ``tls_port`` on TLS as well (the provider's port 3443), checks
 binds against its accounts, answers submit_sm with decimal message ids, and sends delivery
-reports after a delay, retrying until each is acknowledged with ESME_ROK - on any connection
-of the account bound as a receiver, including one bound after the original connection
-dropped. It enforces the provider's rate limit, duplicate and flood rules
+reports after a delay (HLR results for ``__HLR__``, one per part with ``system_type``
+SINGLE), retrying until each is acknowledged with ESME_ROK or refused with a permanent
+error - on any connection of the account bound as a receiver or transceiver, including one
+bound after the original connection dropped. Incoming SMS
+(:meth:`SmppSimulator.send_incoming`, or made up at ``incoming_rate_per_second``) travel
+the same way. It enforces the provider's rate limit, duplicate and flood rules
 (:mod:`.rules`) and its connections-per-login rule (:mod:`.logins`): a bind beyond what the
 login's ``system_type`` MCONn allows (one without it) unbinds the oldest connection, whose
-reports then go to the newer ones. Faults are injected through :attr:`SmppSimulator.faults`
-(:mod:`.faults`). The protocol itself is the project's own sans-I/O
-:class:`~gateway.smpp.session.Session` driven by
+reports then go to the newer ones. Faults are injected through
+:attr:`SmppSimulator.faults` (:mod:`.faults`). The protocol itself is the project's own
+sans-I/O :class:`~gateway.smpp.session.Session` driven by
 :class:`~gateway.transport.smpp_connection.SmppConnection`.
 
 Usage::
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -32,10 +36,12 @@ from gateway.smpp.pdu import DeliverSm, Pdu
 
 from .config import SimulatorConfig
 from .faults import Faults
+from .incoming import IncomingSpec
 from .link import Link
 from .logins import Logins
 from .smsc import MessageCentre
 from .stats import SimulatorStats, SubmitRecord
+from .traffic import IncomingTraffic
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +178,59 @@ class SmppSimulator:
                 return response
         raise NoReceiverError(f"no receiver bound for {system_id}")
 
+    def send_incoming(
+        self,
+        system_id: str,
+        source: str,
+        destination: str,
+        text: str | bytes,
+        *,
+        coding: str = "auto",
+        concat: str = "udh8",
+        shuffle: bool = False,
+    ) -> list[DeliverSm]:
+        """Queue an incoming SMS from ``source`` to ``destination`` for the receiving binds
+        of ``system_id``, built as the provider sends it (:mod:`.incoming`: ``coding`` auto,
+        gsm, latin1, ucs2 or binary with bytes; ``concat`` udh8, udh16, sar or payload for a
+        long one; ``shuffle`` sends its parts out of order). Returns the PDUs in the order
+        they are queued. Each is sent until answered ESME_ROK or refused for good; no bind
+        needs to exist yet."""
+        spec = IncomingSpec(source, destination, text, coding, concat)
+        iso = self._iso(system_id)
+        return self._started_centre().incoming(system_id, spec, shuffle=shuffle, iso=iso)
+
+    def queue_deliver(self, system_id: str, pdus: Sequence[DeliverSm]) -> None:
+        """Queue arbitrary DELIVER_SMs (reports, odd messages) as :meth:`send_incoming` does."""
+        self._started_centre().queue_incoming(system_id, pdus)
+
+    async def incoming_settled(self) -> None:
+        """Return once every queued DELIVER_SM was answered ESME_ROK or refused for good
+        (``stats.incoming_acked`` and ``stats.incoming_rejected`` say which)."""
+        await self._started_centre().incoming_idle.wait()
+
     # -- internals ---------------------------------------------------------------------
+
+    def _iso(self, system_id: str) -> bool:
+        """Whether the account's receiving binds asked for ISO instead of GSM 7-bit."""
+        return any(
+            link.flags.iso for link in self._links if link.system_id == system_id and link.receives
+        )
+
+    async def _make_incoming(self) -> None:
+        """Queue made-up incoming SMS at the configured rate to every account with a
+        receiving bind, holding back while more than a window of them is unanswered."""
+        centre = self._started_centre()
+        traffic = IncomingTraffic(self.config, random.Random(self.config.seed))
+        interval = 1 / self.config.incoming_rate_per_second
+        while True:
+            await asyncio.sleep(interval)
+            if centre.stats.incoming_pending > self.config.window:
+                continue
+            receiving = {link.system_id for link in self._links if link.receives}
+            for system_id in sorted(receiving):
+                spec = traffic.next_message()
+                shuffle = self.config.incoming_shuffle
+                centre.incoming(system_id, spec, shuffle=shuffle, iso=self._iso(system_id))
 
     def _started_centre(self) -> MessageCentre:
         if self._centre is None:
@@ -197,11 +255,14 @@ class SmppSimulator:
         centre = self._started_centre()
         async with asyncio.TaskGroup() as tasks:
             self._tasks = tasks
-            scheduler = tasks.create_task(centre.run(), name="smpp-simulator-dlrs")
+            owned = [tasks.create_task(centre.run(), name="smpp-simulator-outbox")]
+            if self.config.incoming_rate_per_second > 0:
+                owned.append(tasks.create_task(self._make_incoming(), name="smpp-incoming"))
             tasks_ready.set()
             await self._stopping.wait()
             await self._close_connections()
-            scheduler.cancel()
+            for task in owned:
+                task.cancel()
         self._tasks = None
         log.info("SMPP simulator stopped")
 

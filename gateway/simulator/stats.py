@@ -62,7 +62,8 @@ class AcceptedParts:
 @dataclass(slots=True)
 class SimulatorStats:
     """What the simulator has done since it was built; every field only grows, except
-    ``dlrs_pending`` (reports scheduled and not yet acknowledged with ESME_ROK).
+    ``dlrs_pending`` and ``incoming_pending`` (reports and incoming SMS not yet answered
+    ESME_ROK or refused for good).
 
     ``submits`` counts the submit_sm judged (withheld ones only when accepted anyway),
     ``submit_statuses`` by command_status;
@@ -89,8 +90,17 @@ class SimulatorStats:
     dlrs_acked: int = 0
     dlrs_refused: int = 0
     dlrs_timed_out: int = 0
+    dlrs_rejected: int = 0  # answered with a permanent error status: not sent again
     dlrs_pending: int = 0
+    hlr_results: int = 0  # reports scheduled that answer an HLR request
     delivers_sent: int = 0
+    incoming_queued: int = 0
+    incoming_sent: int = 0  # attempts, redeliveries included
+    incoming_acked: int = 0
+    incoming_refused: int = 0  # answered with a temporary error status: sent again
+    incoming_timed_out: int = 0
+    incoming_rejected: int = 0  # answered with a permanent error status: not sent again
+    incoming_pending: int = 0
 
     def accept_parts(self, system_id: str, parts: int, now: float) -> None:
         """Count ``parts`` SMS accepted from ``system_id`` at monotonic ``now``."""

@@ -1,4 +1,7 @@
-"""The gateway's SMPP bind: connect, bind transceiver, keep it up, submit, drain, unbind.
+"""The gateway's SMPP bind: connect, bind, keep it up, submit, drain, unbind.
+
+A bind is a transceiver (the sender: submits, and reports coming back on the same link) or a
+receiver (the receiver role: DELIVER_SM only), chosen by :class:`BindMode`.
 
 Connection failures are retried with exponential backoff and full jitter, rotating through
 the configured hosts (the provider's primary, then its backup). Submits wait a bounded time
@@ -15,6 +18,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable
+from enum import Enum
 
 from gateway.config import SmppSettings
 from gateway.metrics import Children, Metrics
@@ -25,7 +29,14 @@ from gateway.smpp.errors import (
     SmppError,
     error_for_status,
 )
-from gateway.smpp.pdu import BindTransceiver, DeliverSm, Pdu, SubmitSm, SubmitSmResp
+from gateway.smpp.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    DeliverSm,
+    Pdu,
+    SubmitSm,
+    SubmitSmResp,
+)
 from gateway.smpp.session import Role, Session, SessionConfig
 
 from .smpp_connection import SmppConnection
@@ -33,6 +44,19 @@ from .smpp_connection import SmppConnection
 log = logging.getLogger(__name__)
 
 DeliverHandler = Callable[[SmppConnection, DeliverSm], None]
+
+
+class BindMode(Enum):
+    """How a bind introduces itself (SMPP 3.4 4.1): what the provider may send on it."""
+
+    TRANSCEIVER = "transceiver"
+    RECEIVER = "receiver"
+
+
+_BIND_PDUS: dict[BindMode, type[BindTransceiver] | type[BindReceiver]] = {
+    BindMode.TRANSCEIVER: BindTransceiver,
+    BindMode.RECEIVER: BindReceiver,
+}
 
 
 def backoff_seconds(attempt: int, low: float, high: float, rng: random.Random) -> float:
@@ -50,10 +74,12 @@ class SmppClient:
         on_deliver: DeliverHandler,
         *,
         name: str = "smpp-0",
+        mode: BindMode = BindMode.TRANSCEIVER,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
+        self.mode = mode
         self._metrics = metrics
         self._on_deliver = on_deliver
         self._rng = rng or random.Random()
@@ -108,6 +134,8 @@ class SmppClient:
 
     async def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> SubmitSmResp:
         """Submit and return the provider's answer; raises a typed SMPP error otherwise."""
+        if self.mode is BindMode.RECEIVER:
+            raise ConnectionClosedError(f"{self.name} is a receiver bind; it cannot submit")
         connection = await self._connection_for_submit()
         started = time.perf_counter()
         self._window_in_use.set(connection.session.outstanding)
@@ -176,7 +204,7 @@ class SmppClient:
         )
 
     async def _bind(self, connection: SmppConnection) -> None:
-        bind = BindTransceiver(
+        bind = _BIND_PDUS[self.mode](
             system_id=self.settings.system_id,
             password=self.settings.password,
             system_type=self.settings.system_type,
@@ -192,7 +220,7 @@ class SmppClient:
         self._metrics.smpp_binds.labels(self.name, "ok").inc()
 
     async def _serve(self, connection: SmppConnection) -> None:
-        log.info("%s: bound as %s", self.name, self.settings.system_id)
+        log.info("%s: bound as %s (%s)", self.name, self.settings.system_id, self.mode.value)
         self._bound.set()
         self._metrics.smpp_bound.labels(self.name).set(1)
         try:

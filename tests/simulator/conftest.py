@@ -23,6 +23,7 @@ def fast_config(**overrides: Any) -> SimulatorConfig:
     fast = SimulatorConfig(
         dlr_delay_seconds=0.05,
         dlr_retry_seconds=0.05,
+        incoming_retry_seconds=0.05,
         response_timeout_seconds=1.0,
         rate_limit_per_second=None,
     )

@@ -10,9 +10,10 @@ import pytest
 
 from gateway.simulator import (
     DlrOutcome,
+    IncomingSpec,
     NoReceiverError,
     SmppSimulator,
-    incoming_sms,
+    build_incoming,
 )
 from gateway.smpp import codec
 from gateway.smpp.constants import CommandStatus, EsmClass, MessageState, TlvTag
@@ -351,7 +352,9 @@ async def test_many_reports_flow_through_the_window(make_sim: MakeSim, connect: 
 
 async def test_deliver_pushes_an_incoming_sms(sim: SmppSimulator, connect: Connect) -> None:
     esme = await bound_esme(sim, connect)
-    response = await sim.deliver("gateway", incoming_sms("79991234567", "SENDER", "Привет"))
+    response = await sim.deliver(
+        "gateway", build_incoming(IncomingSpec("79991234567", "SENDER", "Привет"))[0]
+    )
     assert response.command_status == ROK
     message = await esme.next_deliver()
     assert message.esm_class == 0

@@ -1,0 +1,161 @@
+"""``smsc-gateway receiver``: SMPP binds that only receive, for deployments sending over HTTP.
+
+Each bind (bind_receiver, or transceiver by configuration) hands its DELIVER_SMs to a
+:class:`~gateway.inbound.publisher.DeliverSmPublisher`, which answers each one only after
+Kafka acknowledged its event; parts of concatenated SMS go to the parts topic, which the
+role's :class:`~gateway.inbound.reassembler.Reassembler` turns into whole messages.
+``/readyz`` is ready while at least one bind is up and a broker answered recently.
+
+Shutdown drains in order: take no more DELIVER_SMs (new ones are answered ESME_RX_T_APPN, so
+the provider delivers them again), answer the ones being stored, unbind, stop the
+reassembler (it commits what is safe), flush the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable
+
+from gateway.config import Settings
+from gateway.errors import ConfigError
+from gateway.http.probes import ProbeServer
+from gateway.inbound.publisher import DeliverSmPublisher
+from gateway.inbound.reassembler import Reassembler
+from gateway.ingress.health import WriteHealth
+from gateway.kafka.client import KafkaPublisher
+from gateway.metrics import Metrics
+from gateway.smpp.pdu import DeliverSm, DeliverSmResp
+from gateway.transport.smpp_client import BindMode, SmppClient
+from gateway.transport.smpp_connection import SmppConnection
+
+log = logging.getLogger(__name__)
+
+# How often the brokers are asked whether they answer, for /readyz.
+READINESS_INTERVAL_SECONDS = 5.0
+
+
+@functools.cache
+def _response(status: int) -> DeliverSmResp:
+    # A handful of statuses ever; the session stamps each answer with its request's sequence.
+    return DeliverSmResp(command_status=status)
+
+
+def settings_problems(settings: Settings) -> list[str]:
+    """What keeps the receiver from starting, all at once."""
+    receiver, smpp = settings.receiver, settings.smpp
+    found = [f"GATEWAY_RECEIVER: {p}" for p in receiver.problems()]
+    found += [f"GATEWAY_SMPP: {p}" for p in smpp.problems()]
+    if receiver.binds > 1 and "MCON" not in smpp.system_type.upper():
+        found.append("GATEWAY_RECEIVER: binds above 1 need GATEWAY_SMPP_SYSTEM_TYPE MCONn")
+    return found
+
+
+class Receiver:
+    """The receiver's binds and their publisher; nothing runs until :meth:`run`."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, publisher: KafkaPublisher) -> None:
+        self._settings = settings.receiver
+        self._publisher = publisher
+        name = settings.receiver.name
+        self.inbound = DeliverSmPublisher(publisher, settings.topics, metrics, role=name)
+        mode = BindMode(settings.receiver.bind_mode)
+        self.clients = [
+            SmppClient(
+                settings.smpp,
+                metrics,
+                self._deliver_to(f"{name}-{i}"),
+                name=f"{name}-{i}",
+                mode=mode,
+            )
+            for i in range(settings.receiver.binds)
+        ]
+        self.reassembler = Reassembler(settings, metrics, publisher)
+        self.health = WriteHealth(READINESS_INTERVAL_SECONDS)
+
+    @property
+    def bound(self) -> int:
+        return sum(1 for client in self.clients if client.bound)
+
+    def ready(self) -> tuple[bool, str]:
+        """(ready, why) for /readyz: a bind up and Kafka answering."""
+        bound = f"{self.bound} of {len(self.clients)} bound"
+        kafka_ok, kafka = self.health.ready(time.monotonic())
+        return self.bound > 0 and kafka_ok, f"{bound}; {kafka}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep the binds up until ``stop`` is set, then drain and unbind."""
+        reassembly_stop = asyncio.Event()
+        async with asyncio.TaskGroup() as tasks:
+            binds = [tasks.create_task(c.run(), name=f"{c.name}-bind") for c in self.clients]
+            prober = tasks.create_task(self._probe_forever(), name="receiver-prober")
+            tasks.create_task(self.reassembler.run(reassembly_stop), name="reassembler")
+            await stop.wait()
+            await self._drain()
+            await asyncio.gather(*(client.stop() for client in self.clients))
+            for task in [*binds, prober]:
+                task.cancel()
+            reassembly_stop.set()
+        log.info("receiver stopped")
+
+    async def probe(self) -> None:
+        """Ask the brokers whether they answer; the outcome feeds :meth:`ready`."""
+        try:
+            async with asyncio.timeout(READINESS_INTERVAL_SECONDS):
+                ok = await self._publisher.reachable()
+        except TimeoutError:
+            ok = False
+        if ok:
+            self.health.succeeded(time.monotonic())
+        else:
+            self.health.failed("no broker answered a metadata request")
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await self.probe()
+            await asyncio.sleep(READINESS_INTERVAL_SECONDS)
+
+    async def _drain(self) -> None:
+        self.inbound.close()
+        timeout = self._settings.drain_timeout_seconds
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.inbound.drain(), timeout)
+        if self.inbound.unanswered:
+            log.warning(
+                "%d deliver_sm still unanswered after %.0f s; the provider will deliver them again",
+                self.inbound.unanswered,
+                timeout,
+            )
+
+    def _deliver_to(self, bind: str) -> Callable[[SmppConnection, DeliverSm], None]:
+        inbound = self.inbound
+
+        def on_deliver(connection: SmppConnection, pdu: DeliverSm) -> None:
+            def respond(status: int) -> None:
+                connection.respond(pdu, _response(status))
+
+            inbound.submit(pdu, respond, bind=bind)
+
+        return on_deliver
+
+
+async def run_receiver(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Run the receiver role (DELIVER_SM over SMPP to Kafka) until ``stop`` is set."""
+    problems = settings_problems(settings)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    publisher = KafkaPublisher(settings.kafka, metrics)
+    await publisher.start()
+    receiver = Receiver(settings, metrics, publisher)
+    probes = ProbeServer(settings.http.host, settings.receiver.probe_port, metrics, receiver.ready)
+    try:
+        await receiver.probe()
+        await probes.start()
+        log.info("receiver probes on port %d", probes.port)
+        await receiver.run(stop)
+    finally:
+        await publisher.stop()
+        await probes.stop()

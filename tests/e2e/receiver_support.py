@@ -1,0 +1,58 @@
+"""What the receiver's end-to-end tests share: the role as a process, and reading its events."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from gateway.config import TopicSettings
+from gateway.localkafka import LocalKafka
+from tests.e2e.test_send_path import free_port, sender_env
+
+
+def receiver_env(
+    kafka: LocalKafka, topics: TopicSettings, smpp_port: int, password: str
+) -> dict[str, str]:
+    """The environment of ``smsc-gateway receiver`` bound to the simulator on ``smpp_port``."""
+    env = sender_env(kafka, topics, smpp_port, free_port(), "unused")
+    return env | {
+        "GATEWAY_SMPP_PASSWORD": password,
+        "GATEWAY_RECEIVER_PROBE_PORT": str(free_port()),
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    }
+
+
+async def start_receiver(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "receiver", env=env, stdout=out, stderr=out
+        )
+
+
+async def read_events(
+    kafka: LocalKafka,
+    topics: Sequence[str],
+    enough: Callable[[list[dict[str, Any]]], bool],
+    wait_seconds: float = 60.0,
+) -> list[dict[str, Any]]:
+    """Every event on ``topics`` from the start, read until ``enough(events)`` or the wait ends."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while not enough(events) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            events += [orjson.loads(m.value) for ms in batch.values() for m in ms]
+    finally:
+        await consumer.stop()
+    return events
