@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.config import Settings
-from gateway.http.probes import ProbeServer
+from gateway.http.probes import Readiness, role_probes
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
 from gateway.http_api.transport import HttpTransport
@@ -124,7 +124,7 @@ def _http_transport(
     api = settings.http_api
     if not (api.apikey or (api.login and api.password)):
         return None, None
-    http_metrics = HttpApiMetrics(metrics)
+    http_metrics = HttpApiMetrics.of(metrics)
     client = SmscHttpClient(api, http_metrics)
     return client, HttpTransport(client, api, http_metrics)
 
@@ -141,18 +141,30 @@ def _deliver_to(
     return on_deliver
 
 
-async def run_sender(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+async def run_sender(
+    settings: Settings, metrics: Metrics, stop: asyncio.Event, *, probes: Readiness | None = None
+) -> None:
     """Run the sender role (with its binds' delivery reports) until ``stop`` is set."""
     publisher = KafkaPublisher(settings.kafka, metrics)
     await publisher.start()
     parts = build_sender(settings, metrics, publisher)
-    probes = ProbeServer(
-        settings.http.host,
-        settings.http.port,
-        metrics,
-        lambda: (parts.pool.bound > 0, f"{parts.pool.bound} of {len(parts.pool.clients)} bound"),
-    )
-    await probes.start()
+
+    def ready() -> tuple[bool, str]:
+        return parts.pool.bound > 0, f"{parts.pool.bound} of {len(parts.pool.clients)} bound"
+
+    http = settings.http
+    async with role_probes((http.host, http.port), metrics, "sender", ready, shared=probes):
+        await _run_sender(settings, metrics, stop, publisher, parts)
+    log.info("sender stopped")
+
+
+async def _run_sender(
+    settings: Settings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    publisher: KafkaPublisher,
+    parts: SenderParts,
+) -> None:
     # Parts of long incoming SMS stored by the binds are joined here; it stops last, after
     # the binds' DELIVER_SMs were answered, and before the producer is closed.
     reassembly_stop = asyncio.Event()
@@ -174,8 +186,6 @@ async def run_sender(settings: Settings, metrics: Metrics, stop: asyncio.Event) 
             await parts.http_client.aclose()
         await _stop_reassembler(reassembler, reassembly_stop)
         await publisher.stop()
-        await probes.stop()
-        log.info("sender stopped")
 
 
 async def _stop_reassembler(task: asyncio.Task[None], stop: asyncio.Event) -> None:

@@ -11,8 +11,9 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
+from gateway.allroles import RoleRunner, run_all
 from gateway.app import run_sender
 from gateway.config import Settings, load_settings
 from gateway.correlator.runner import run_correlator
@@ -23,8 +24,6 @@ from gateway.ingress.role import run_ingress
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
 from gateway.receiver import run_receiver
-
-RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
 
 
 async def run_simulator(settings: Settings, _: Metrics, stop: asyncio.Event) -> None:
@@ -37,11 +36,6 @@ async def run_simulator(settings: Settings, _: Metrics, stop: asyncio.Event) -> 
             host = settings.simulator.host
             print(f"SMPP simulator listening with TLS on {host}:{simulator.tls_port}", flush=True)
         await stop.wait()
-
-
-async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
-    """Every production role in one process (small deployments)."""
-    await run_sender(settings, metrics, stop)
 
 
 ROLES: dict[str, RoleRunner] = {

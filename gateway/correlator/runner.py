@@ -13,7 +13,7 @@ import logging
 
 from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError
-from gateway.http.probes import ProbeServer
+from gateway.http.probes import Readiness, role_probes
 from gateway.metrics import Metrics
 
 from .faustapp import CorrelatorApp
@@ -28,23 +28,24 @@ class CorrelatorCrashedError(GatewayError):
     retriable = True
 
 
-async def run_correlator(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+async def run_correlator(
+    settings: Settings, metrics: Metrics, stop: asyncio.Event, *, probes: Readiness | None = None
+) -> None:
     """Run the correlator role (delivery reports joined to requests) until ``stop`` is set."""
     problems = settings.correlator.problems()
     if problems:
         raise ConfigError("invalid configuration:\n  GATEWAY_CORRELATOR: " + "; ".join(problems))
     _quiet_faust_logs()
     worker = CorrelatorApp(settings, metrics)
-    probes = ProbeServer(settings.http.host, settings.http.port, metrics, lambda: _ready(worker))
-    await probes.start()
-    try:
+    http = settings.http
+    async with role_probes(
+        (http.host, http.port), metrics, "correlator", lambda: _ready(worker), shared=probes
+    ):
         inputs = [settings.topics.send_results, settings.topics.dlr]
         if await prepare_topics(
             settings.kafka, settings.correlator, worker.changelog_topics, inputs, stop
         ):
             await _run_app(worker, stop)
-    finally:
-        await probes.stop()
 
 
 async def _run_app(worker: CorrelatorApp, stop: asyncio.Event) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -52,3 +53,51 @@ class ProbeServer:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+
+
+class Readiness:
+    """The readiness of several roles sharing one process and one probe server: ready when
+    every role is, with each role's detail."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, ReadinessCheck] = {}
+
+    def add(self, role: str, check: ReadinessCheck) -> None:
+        self._checks[role] = check
+
+    def remove(self, role: str) -> None:
+        self._checks.pop(role, None)
+
+    def __call__(self) -> tuple[bool, str]:
+        if not self._checks:
+            return False, "no role running"
+        results = [(role, *check()) for role, check in self._checks.items()]
+        return all(ok for _, ok, _ in results), "; ".join(
+            f"{role}: {detail}" for role, _, detail in results
+        )
+
+
+@contextlib.asynccontextmanager
+async def role_probes(
+    address: tuple[str, int],
+    metrics: Metrics,
+    role: str,
+    ready: ReadinessCheck,
+    *,
+    shared: Readiness | None,
+) -> AsyncIterator[None]:
+    """The probes of one role: its own server on ``address`` (host, port), or, when the
+    process runs several roles, its readiness added to their ``shared`` server."""
+    if shared is not None:
+        shared.add(role, ready)
+        try:
+            yield
+        finally:
+            shared.remove(role)
+        return
+    server = ProbeServer(*address, metrics, ready)
+    await server.start()
+    try:
+        yield
+    finally:
+        await server.stop()

@@ -29,7 +29,7 @@ from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, KafkaUnavailableError
 from gateway.events.delivery import dlr_event
 from gateway.events.envelope import dumps, utc_now
-from gateway.http.probes import ProbeServer
+from gateway.http.probes import Readiness, role_probes
 from gateway.kafka.client import KafkaPublisher
 from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Publisher
@@ -208,23 +208,24 @@ def build_poller(
     return PollerParts(pending, reader, reconciler)
 
 
-async def run_poller(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+async def run_poller(
+    settings: Settings, metrics: Metrics, stop: asyncio.Event, *, probes: Readiness | None = None
+) -> None:
     """Reconcile messages without a final status, and watch the balance, until ``stop``."""
     problems = [f"GATEWAY_HTTP_API: {p}" for p in settings.http_api.problems()]
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    api_metrics = HttpApiMetrics(metrics)
+    api_metrics = HttpApiMetrics.of(metrics)
     publisher = KafkaPublisher(settings.kafka, metrics)
     await publisher.start()
     try:
         async with SmscHttpClient(settings.http_api, api_metrics) as client:
             parts = build_poller(settings, client, publisher, api_metrics)
-            probes = ProbeServer(settings.http.host, settings.http.port, metrics, parts.readiness)
-            await probes.start()
-            try:
+            http = settings.http
+            async with role_probes(
+                (http.host, http.port), metrics, "poller", parts.readiness, shared=probes
+            ):
                 await _run_tasks(parts, client, settings.poller, stop)
-            finally:
-                await probes.stop()
     finally:
         await publisher.stop()
         log.info("poller stopped")

@@ -1,0 +1,84 @@
+"""``smsc-gateway all``: the production roles of a small deployment in one process.
+
+It runs the sender (whose transceiver binds also receive delivery reports and incoming SMS)
+and the correlator always; the webhook ingress when its settings allow it to start (a callback
+secret, or unsigned callbacks accepted); the poller when an HTTP API credential is set. The
+receiver role is left out: the sender's binds already receive, and another bind of the same
+login would take the provider's one connection (unless the login is MCONn).
+
+One probe server on ``GATEWAY_HTTP_PORT`` answers ``/readyz`` for all of them (ready when each
+is) and serves the shared ``/metrics``; the ingress keeps its own server, which takes the
+callbacks. A role that fails stops the others cleanly, and its error ends the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+
+from gateway.app import run_sender
+from gateway.config import Settings
+from gateway.correlator.runner import run_correlator
+from gateway.http.probes import ProbeServer, Readiness
+from gateway.http_api.poller import run_poller
+from gateway.ingress.role import run_ingress
+from gateway.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
+
+
+def roles_to_run(settings: Settings, readiness: Readiness) -> dict[str, RoleRunner]:
+    """The roles ``all`` runs with these settings, each bound to the shared readiness."""
+    roles: dict[str, RoleRunner] = {
+        "sender": functools.partial(run_sender, probes=readiness),
+        "correlator": functools.partial(run_correlator, probes=readiness),
+    }
+    ingress_problems = settings.ingress.problems()
+    if ingress_problems:
+        log.info("all: ingress not started (%s)", "; ".join(ingress_problems))
+    else:
+        roles["ingress"] = run_ingress
+    if settings.http_api.problems():
+        log.info("all: poller not started (no usable HTTP API credential)")
+    else:
+        roles["poller"] = functools.partial(run_poller, probes=readiness)
+    return roles
+
+
+async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Every production role a small deployment needs, in one process."""
+    readiness = Readiness()
+    roles = roles_to_run(settings, readiness)
+    log.info("all: running %s", ", ".join(roles))
+    probes = ProbeServer(settings.http.host, settings.http.port, metrics, readiness)
+    await probes.start()
+    stopping = asyncio.Event()
+    failures: list[BaseException] = []
+
+    async def run_role(name: str, runner: RoleRunner) -> None:
+        try:
+            await runner(settings, metrics, stopping)
+        except Exception as exc:
+            log.exception("all: the %s role failed; stopping the others", name)
+            failures.append(exc)
+        finally:
+            stopping.set()
+
+    async def forward_stop() -> None:
+        await stop.wait()
+        stopping.set()
+
+    forwarder = asyncio.create_task(forward_stop())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for name, runner in roles.items():
+                group.create_task(run_role(name, runner), name=f"role-{name}")
+    finally:
+        forwarder.cancel()
+        await probes.stop()
+    if failures:
+        raise failures[0]

@@ -1,0 +1,39 @@
+"""Which roles ``smsc-gateway all`` runs, and the readiness they share."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gateway.allroles import roles_to_run
+from gateway.config import Settings
+from gateway.http.probes import Readiness
+
+
+def test_sender_and_correlator_always_ingress_and_poller_when_configured() -> None:
+    base = Settings()
+    assert list(roles_to_run(base, Readiness())) == ["sender", "correlator"]
+    configured = dataclasses.replace(
+        base,
+        ingress=dataclasses.replace(base.ingress, secret="s3cret"),
+        http_api=dataclasses.replace(base.http_api, login="shop", password="pw"),
+    )
+    assert list(roles_to_run(configured, Readiness())) == [
+        "sender",
+        "correlator",
+        "ingress",
+        "poller",
+    ]
+    unsigned = dataclasses.replace(
+        base, ingress=dataclasses.replace(base.ingress, unsigned_policy="accept")
+    )
+    assert "ingress" in roles_to_run(unsigned, Readiness())
+
+
+def test_readiness_is_every_roles() -> None:
+    readiness = Readiness()
+    assert readiness() == (False, "no role running")
+    readiness.add("sender", lambda: (True, "1 of 1 bound"))
+    readiness.add("correlator", lambda: (False, "recovering tables"))
+    assert readiness() == (False, "sender: 1 of 1 bound; correlator: recovering tables")
+    readiness.remove("correlator")
+    assert readiness() == (True, "sender: 1 of 1 bound")
