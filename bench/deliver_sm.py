@@ -19,11 +19,13 @@ Afterwards every event is read back from Kafka and checked: each report's messag
 incoming text is there.
 
 With ``--publisher-rounds N`` (default 2) it then compares, inside this process and against
-the same broker, the two ways :class:`~gateway.inbound.publisher.DeliverSmPublisher` hands
-events to Kafka: pipelined (records handed over in order by one pump task, each PDU answered
-from its record's acknowledgement callback) and task per record (each PDU a task awaiting
-its own publish, the fallback for publishers without ``enqueue``). The variants alternate,
-N rounds each, so drift on the shared machine hits both alike.
+the same broker, the ways :class:`~gateway.inbound.publisher.DeliverSmPublisher` can hand
+events to Kafka: a task per record awaiting its own ``send()`` (the fallback for publishers
+without ``enqueue``); pipelined over ``send()`` (one pump task hands records over in order,
+each PDU answered from its record's acknowledgement callback); and pipelined into
+:class:`~gateway.kafka.batching.BatchingPublisher`'s per-partition batches, which is what the
+receiver role runs. The variants alternate, N rounds each, so drift on the shared machine
+hits them alike.
 
 Run: ``.venv/bin/python bench/deliver_sm.py [--count N] [--windows 100,1000] [--profile P]``.
 """
@@ -50,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.config import KafkaSettings, TopicSettings
 from gateway.inbound.publisher import DeliverSmPublisher
+from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
@@ -335,15 +338,29 @@ class TaskPerRecord:
         await self._inner.publish(topic, key, value)
 
 
+# How DeliverSmPublisher hands events to Kafka, in the order the table lists them.
+VARIANTS = {
+    "send() per record, task per record": "task",
+    "send() per record, pipelined": "pipelined",
+    "batches, pipelined (the receiver's)": "batching",
+}
+
+
 async def publisher_round(
-    bootstrap: str, topics: TopicSettings, pdus: list[DeliverSm], window: int, pipelined: bool
+    bootstrap: str, topics: TopicSettings, pdus: list[DeliverSm], window: int, variant: str
 ) -> tuple[float, float]:
     """(PDUs answered per second, this process's CPU µs per PDU) for one variant."""
-    kafka = KafkaPublisher(KafkaSettings(bootstrap_servers=bootstrap), Metrics())
-    await kafka.start()
-    handler = DeliverSmPublisher(
-        kafka if pipelined else TaskPerRecord(kafka), topics, Metrics(), role="bench"
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    kafka = (
+        BatchingPublisher(settings, Metrics())
+        if variant == "batching"
+        else KafkaPublisher(settings, Metrics())
     )
+    await kafka.start()
+    sink = (
+        TaskPerRecord(kafka) if isinstance(kafka, KafkaPublisher) and variant == "task" else kafka
+    )
+    handler = DeliverSmPublisher(sink, topics, Metrics(), role="bench")
     done = asyncio.get_running_loop().create_future()
     remaining = iter(pdus)
     answered = 0
@@ -380,28 +397,22 @@ async def compare_publishers(
     )
     kafka.create_topics([getattr(topics, f.name) for f in dataclasses.fields(topics)], partitions=3)
     pdus = [p for p in map(codec.decode, frames) if isinstance(p, DeliverSm)]
-    results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    results: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS.values()}
     for _ in range(rounds):
-        for pipelined in (False, True):
-            outcome = await publisher_round(
-                kafka.bootstrap_servers, topics, pdus, window, pipelined
-            )
-            results[pipelined].append(outcome)
+        for variant in VARIANTS.values():
+            outcome = await publisher_round(kafka.bootstrap_servers, topics, pdus, window, variant)
+            results[variant].append(outcome)
     print(f"\npublisher hot path, {len(pdus)} PDUs, {window} in flight, {rounds} rounds each:")
-    print("| variant | PDUs/s (each round) | CPU µs/PDU (each round) |")
-    print("|---|---:|---:|")
-    for pipelined, name in ((False, "task per record"), (True, "pipelined")):
-        rates = ", ".join(f"{r:,.0f}" for r, _ in results[pipelined])
-        cpus = ", ".join(f"{c:,.0f}" for _, c in results[pipelined])
-        print(f"| {name} | {rates} | {cpus} |")
-    ratio = [p[0] / t[0] for p, t in zip(results[True], results[False], strict=True)]
-    cpu_ratio = [t[1] / p[1] for p, t in zip(results[True], results[False], strict=True)]
-    print(
-        "pipelined / task per record, per round: throughput "
-        + ", ".join(f"{r:.2f}x" for r in ratio)
-        + "; CPU per PDU "
-        + ", ".join(f"{1 / r:.2f}x" for r in cpu_ratio)
-    )
+    print("| variant | PDUs/s (each round) | CPU µs/PDU (each round) | throughput vs first |")
+    print("|---|---:|---:|---:|")
+    base = results["task"]
+    for name, variant in VARIANTS.items():
+        rates = ", ".join(f"{r:,.0f}" for r, _ in results[variant])
+        cpus = ", ".join(f"{c:,.0f}" for _, c in results[variant])
+        ratios = ", ".join(
+            f"{r[0] / b[0]:.2f}x" for r, b in zip(results[variant], base, strict=True)
+        )
+        print(f"| {name} | {rates} | {cpus} | {ratios} |")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from gateway.http.probes import ProbeServer
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.inbound.reassembler import Reassembler
 from gateway.ingress.health import WriteHealth
-from gateway.kafka.client import KafkaPublisher
+from gateway.kafka.batching import BatchingPublisher
 from gateway.metrics import Metrics
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
 from gateway.transport.smpp_client import BindMode, SmppClient
@@ -57,7 +57,7 @@ def settings_problems(settings: Settings) -> list[str]:
 class Receiver:
     """The receiver's binds and their publisher; nothing runs until :meth:`run`."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, publisher: KafkaPublisher) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, publisher: BatchingPublisher) -> None:
         self._settings = settings.receiver
         self._publisher = publisher
         name = settings.receiver.name
@@ -147,7 +147,7 @@ async def run_receiver(settings: Settings, metrics: Metrics, stop: asyncio.Event
     problems = settings_problems(settings)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    publisher = KafkaPublisher(settings.kafka, metrics)
+    publisher = BatchingPublisher(settings.kafka, metrics)
     await publisher.start()
     receiver = Receiver(settings, metrics, publisher)
     probes = ProbeServer(settings.http.host, settings.receiver.probe_port, metrics, receiver.ready)

@@ -41,6 +41,7 @@ import functools
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +148,28 @@ class BatchingPublisher:
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Return once Kafka acknowledged the record; :class:`KafkaUnavailableError` if not."""
+        await (await self._take(topic, key, value))
+
+    async def enqueue(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        acked: Callable[[KafkaUnavailableError | None], None],
+    ) -> None:
+        """Take the record without waiting for Kafka; ``acked`` is called with None once Kafka
+        acknowledged it, or with the error when it cannot. Records taken in one order are
+        appended to their partition in that order (as :meth:`publish` calls in that order)."""
+        try:
+            waiter = await self._take(topic, key, value)
+        except KafkaUnavailableError as exc:
+            acked(exc)
+            return
+        waiter.add_done_callback(functools.partial(_report, acked))
+
+    async def _take(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[None]:
+        """Append the record to its partition's open batch; the future settles with Kafka's
+        answer for that batch."""
         if self._stopping:
             raise KafkaUnavailableError(f"publish to {topic} refused: the publisher is stopping")
         if len(value) + len(key or b"") > self._max_request_bytes - _SIZE_CHECK_MARGIN:
@@ -165,7 +188,7 @@ class BatchingPublisher:
             drain = asyncio.create_task(self._drain(lane), name=f"publish-{topic}-{partition}")
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
-        await waiter
+        return waiter
 
     def _append(self, lane: _Lane, key: bytes | None, value: bytes) -> asyncio.Future[None]:
         batch = lane.open
@@ -262,3 +285,19 @@ class BatchingPublisher:
                 f"publish to {topic} refused: a record of {size} bytes exceeds "
                 f"max_request_bytes {self._max_request_bytes}"
             )
+
+
+def _report(
+    acked: Callable[[KafkaUnavailableError | None], None], waiter: asyncio.Future[None]
+) -> None:
+    """Tell an :meth:`BatchingPublisher.enqueue` caller how its record's batch fared."""
+    if waiter.cancelled():
+        acked(KafkaUnavailableError("publish cancelled"))
+        return
+    problem = waiter.exception()
+    if problem is None:
+        acked(None)
+    elif isinstance(problem, KafkaUnavailableError):
+        acked(problem)
+    else:
+        acked(KafkaUnavailableError(f"publish failed: {problem!r}"))

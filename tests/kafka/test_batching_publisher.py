@@ -212,3 +212,39 @@ async def test_latency_is_observed_per_record(kafka: LocalKafka) -> None:
         "smsc_kafka_publish_latency_seconds_count", {"topic": topic}
     )
     assert count == 20
+
+
+async def test_enqueue_answers_each_record_by_callback_in_order(kafka: LocalKafka) -> None:
+    topic = new_topic(kafka)
+    publisher = BatchingPublisher(kafka_settings(kafka), Metrics())
+    await publisher.start()
+    answers: list[tuple[int, KafkaUnavailableError | None]] = []
+    all_answered = asyncio.Event()
+
+    def answer(i: int, error: KafkaUnavailableError | None) -> None:
+        answers.append((i, error))
+        if len(answers) == 200:
+            all_answered.set()
+
+    try:
+        # The first record of a topic waits for its metadata; the others join batches.
+        for i in range(200):
+            await publisher.enqueue(
+                topic, b"k%d" % (i % 7), b"%d" % i, lambda error, i=i: answer(i, error)
+            )
+        assert len(answers) < 200  # enqueue does not wait for Kafka
+        async with asyncio.timeout(30):
+            await all_answered.wait()
+    finally:
+        await publisher.stop()
+    await publisher.enqueue(topic, b"k", b"late", lambda error: answers.append((-1, error)))
+    assert sorted(i for i, error in answers if error is None) == list(range(200))
+    (late,) = [error for i, error in answers if i == -1]
+    assert isinstance(late, KafkaUnavailableError)
+    assert "stopping" in str(late)
+    found = await read_all(kafka, topic, 200)
+    by_key: dict[bytes | None, list[int]] = defaultdict(list)
+    for _, key, value in found:
+        by_key[key].append(int(value))
+    assert all(values == sorted(values) for values in by_key.values())
+    assert len(found) == 200
