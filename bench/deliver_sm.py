@@ -37,7 +37,6 @@ import asyncio
 import dataclasses
 import os
 import signal
-import socket
 import struct
 import sys
 import time
@@ -50,6 +49,7 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchkit import cpu_seconds, free_port
 from gateway.config import KafkaSettings, TopicSettings
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.kafka.batching import BatchingPublisher
@@ -60,7 +60,6 @@ from gateway.smpp import codec
 from gateway.smpp.constants import CommandId, EsmClass, TlvTag
 from gateway.smpp.pdu import BindReceiverResp, DeliverSm, Tlv, tlv_cstr, tlv_u8, tlv_u16
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 HEADER = struct.Struct(">IIII")
 STATS = ("DELIVRD", "DELIVRD", "DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "ENROUTE")
 ERRS = (0, 0, 0, 1, 6, 246, 255)
@@ -77,17 +76,6 @@ class Row:
     p50_ms: float
     p99_ms: float
     refused: int
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- the traffic ---------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import asyncio
 import math
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -38,18 +37,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchkit import free_port
 from gateway.localkafka import LocalKafka
 from gateway.simulator import SimulatorConfig, SmppSimulator
 
 KEYS = 200
 # Seconds a followed change must hold: every one of them at 98 % of the new limit or more.
 SUSTAIN = 5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
