@@ -43,6 +43,18 @@ DEMO_OUTCOMES = (
     DlrOutcome("EXPIRED", 245, 0.05),
 )
 TIMEOUT_SECONDS = 120.0
+# Subscribers answering the campaign: (phone, text, coding, how a long one is cut). The long
+# ones reach the gateway as parts out of order and leave it as one reassembled message.
+REPLIES = (
+    ("79005550001", "STOP", "gsm", "udh8"),
+    ("79005550002", "Спасибо, заказ получен! " * 6, "ucs2", "udh8"),
+    (
+        "79005550003",
+        "Thanks - please deliver after 6 pm, the concierge has the key. " * 4,
+        "gsm",
+        "sar",
+    ),
+)
 
 
 def run_demo(count: int) -> int:
@@ -59,7 +71,15 @@ def run_demo(count: int) -> int:
         kafka.create_topics(
             [
                 getattr(settings.topics, f.replace("-", "_"))
-                for f in ("send", "send_priority", "send_results", "dlr", "incoming", "dead_letter")
+                for f in (
+                    "send",
+                    "send_priority",
+                    "send_results",
+                    "dlr",
+                    "incoming",
+                    "incoming_parts",
+                    "dead_letter",
+                )
             ]
         )
         return asyncio.run(_run(kafka.bootstrap_servers, count))
@@ -78,6 +98,10 @@ async def _run(bootstrap: str, count: int) -> int:
         settings = _settings(bootstrap, simulator.port, sim_config.accounts["gateway"])
         stop = asyncio.Event()
         sender = asyncio.create_task(run_sender(settings, Metrics(), stop))
+        for phone, text, coding, concat in REPLIES:
+            simulator.send_incoming(
+                "gateway", phone, "DemoShop", text, coding=coding, concat=concat, shuffle=True
+            )
         try:
             code = await _exercise(settings, count, sender)
         finally:
@@ -115,6 +139,7 @@ async def _exercise(settings: Settings, count: int, sender: asyncio.Task[None]) 
     consumer = AIOKafkaConsumer(
         settings.topics.send_results,
         settings.topics.dlr,
+        settings.topics.incoming,
         bootstrap_servers=settings.kafka.bootstrap_servers,
         auto_offset_reset="earliest",
         group_id=None,
@@ -124,10 +149,10 @@ async def _exercise(settings: Settings, count: int, sender: asyncio.Task[None]) 
     try:
         await _produce(settings, requests)
         say(f"produced {count} send requests and 2 malformed ones to {settings.topics.send}")
-        results, reports = await _follow(consumer, settings, run_id, count, sender)
+        results, reports, replies = await _follow(consumer, settings, run_id, count, sender)
     finally:
         await consumer.stop()
-    return _summary(results, reports, count, time.perf_counter() - started)
+    return _summary(results, reports, replies, count, time.perf_counter() - started)
 
 
 def _request(run_id: str, index: int) -> dict[str, Any]:
@@ -167,9 +192,11 @@ async def _follow(
     run_id: str,
     count: int,
     sender: asyncio.Task[None],
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     results: dict[str, dict[str, Any]] = {}
     reports: dict[str, dict[str, Any]] = {}
+    replies: dict[str, dict[str, Any]] = {}
+    repliers = {phone for phone, *_ in REPLIES}
     deadline = time.monotonic() + TIMEOUT_SECONDS
     shown: set[str] = set()
     while time.monotonic() < deadline and not sender.done():
@@ -179,6 +206,9 @@ async def _follow(
             if message.topic == settings.topics.send_results:
                 if event.get("request_id", "").startswith(f"demo-{run_id}"):
                     results[event["request_id"]] = event
+            elif message.topic == settings.topics.incoming:
+                if event.get("phone") in repliers:
+                    replies[event["phone"]] = event
             else:
                 reports[event["message_id"]] = event
             if message.topic not in shown:
@@ -187,16 +217,18 @@ async def _follow(
                 say(orjson.dumps(event, option=orjson.OPT_INDENT_2).decode())
         accepted = [r for r in results.values() if r["outcome"] == "accepted"]
         ids = {mid for r in accepted for rec in r["recipients"] for mid in rec["message_ids"]}
-        if len(results) >= count + 1 and ids and ids <= reports.keys():
+        done = len(results) >= count + 1 and ids and ids <= reports.keys()
+        if done and replies.keys() == repliers:
             break
     if sender.done() and sender.exception() is not None:
         say(f"sender stopped with an error: {sender.exception()!r}")
-    return results, reports
+    return results, reports, replies
 
 
 def _summary(
     results: dict[str, dict[str, Any]],
     reports: dict[str, dict[str, Any]],
+    replies: dict[str, dict[str, Any]],
     count: int,
     elapsed: float,
 ) -> int:
@@ -216,12 +248,18 @@ def _summary(
     say(f"  delivery reports: {len(matched)} of {len(accepted_ids)} accepted messages")
     for status, n in sorted(statuses.items()):
         say(f"    {status}: {n}")
+    intact = {phone for phone, text, *_ in REPLIES if replies.get(phone, {}).get("text") == text}
+    say(f"  incoming SMS: {len(intact)} of {len(REPLIES)} replies intact on the incoming topic")
+    for phone, event in sorted(replies.items()):
+        parts = event.get("parts", 1)
+        say(f"    from {phone}: {parts} part{'s' if parts > 1 else ''}, {event['text'][:40]!r}")
     ok = (
         outcomes.get("accepted", 0) == count
         and outcomes.get("rejected", 0) == 1
         and len(matched) == len(accepted_ids) == count
+        and len(intact) == len(REPLIES)
     )
-    say("demo OK" if ok else "demo FAILED: some results or reports are missing")
+    say("demo OK" if ok else "demo FAILED: some results, reports or replies are missing")
     return 0 if ok else 1
 
 
