@@ -7,6 +7,7 @@ the sender :func:`compose_recipients`: every recipient's parts, long messages in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -33,8 +34,10 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=16)
 def bind_profile(smpp: SmppSettings) -> BindProfile:
-    """What the bind fixes for every message: ISO flag, default sender, TON/NPI."""
+    """What the bind fixes for every message: ISO flag, default sender, TON/NPI (computed
+    once per settings object: the sender asks for every request)."""
     return BindProfile(
         iso="ISO" in bind_flags(smpp.system_type),
         default_source=smpp.source_addr,
