@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.config import Settings
+from gateway.errors import GatewayError
 from gateway.http.probes import Readiness, role_probes
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
@@ -166,18 +167,30 @@ async def _run_sender(
     parts: SenderParts,
 ) -> None:
     # Parts of long incoming SMS stored by the binds are joined here; it stops last, after
-    # the binds' DELIVER_SMs were answered, and before the producer is closed.
-    reassembly_stop = asyncio.Event()
+    # the binds' DELIVER_SMs were answered, and before the producer is closed. Should it fail
+    # on its own, the role stops with its error (the binds would otherwise go on storing parts
+    # that nothing joins until a restart).
+    reassembly_stop, sending_stop = asyncio.Event(), asyncio.Event()
     reassembler = asyncio.create_task(
         Reassembler(settings, metrics, publisher).run(reassembly_stop), name="reassembler"
     )
+    failures: list[BaseException] = []
+
+    def reassembler_ended(task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not reassembly_stop.is_set():
+            failures.append(error)
+            sending_stop.set()
+
+    reassembler.add_done_callback(reassembler_ended)
     background = [
         asyncio.create_task(parts.pool.run(), name="smpp-pool"),
         asyncio.create_task(parts.follower.run(), name="outcomes-follower"),
         asyncio.create_task(_report_rate(parts.gate, metrics, settings.smpp.system_id)),
+        asyncio.create_task(_forward(stop, sending_stop), name="stop-forwarder"),
     ]
     try:
-        await _consume(parts, stop)
+        await _consume(parts, sending_stop)
     finally:
         for task in background:
             task.cancel()
@@ -186,6 +199,18 @@ async def _run_sender(
             await parts.http_client.aclose()
         await _stop_reassembler(reassembler, reassembly_stop)
         await publisher.stop()
+    if failures:
+        raise ReassemblyFailedError(f"the reassembler failed: {failures[0]!r}") from failures[0]
+
+
+async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
+
+
+class ReassemblyFailedError(GatewayError):
+    """The sender's reassembler of long incoming SMS stopped on an error; its parts wait on
+    Kafka for the next start."""
 
 
 async def _stop_reassembler(task: asyncio.Task[None], stop: asyncio.Event) -> None:
