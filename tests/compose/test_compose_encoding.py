@@ -47,7 +47,8 @@ def test_requested_encoding(requested: str, text: str, coding: int, octets: byte
 
 
 def test_latin1_is_available_on_any_bind_and_ucs2_on_iso() -> None:
-    assert compose(ISO, text="Hi", provider_options={"encoding": "ucs2"}).encoding is Encoding.UCS2
+    on_iso = compose(profile=ISO, text="Hi", provider_options={"encoding": "ucs2"})
+    assert on_iso.encoding is Encoding.UCS2
     assert compose(text="Hi", provider_options={"encoding": "latin1"}).encoding is (Encoding.LATIN1)
 
 
@@ -77,7 +78,7 @@ def test_binary_octets_from_hex() -> None:
 
 
 def test_binary_ignores_the_iso_flag() -> None:
-    composed = compose(ISO, text="ff", provider_options={"encoding": "binary"})
+    composed = compose(profile=ISO, text="ff", provider_options={"encoding": "binary"})
     assert composed.parts[0].short_message == b"\xff"
 
 

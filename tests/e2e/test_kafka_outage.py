@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -76,7 +77,7 @@ async def produce(kafka: LocalKafka, topic: str, run: str) -> None:
 
 async def read_all(
     kafka: LocalKafka, topic: str, field: str, want: int, wait_seconds: float
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Every event of ``topic`` until ``want`` distinct values of ``field`` were seen.
 
     Repeats (a report the provider delivered twice) do not count towards ``want``.
@@ -85,7 +86,7 @@ async def read_all(
         topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
     )
     await consumer.start()
-    events: list[dict] = []
+    events: list[dict[str, Any]] = []
     deadline = time.monotonic() + wait_seconds
     try:
         while len({e[field] for e in events}) < want and time.monotonic() < deadline:

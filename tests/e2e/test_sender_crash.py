@@ -58,7 +58,9 @@ async def start_sender(env: dict[str, str], log: Path) -> asyncio.subprocess.Pro
         )
 
 
-async def results_by_request(kafka: LocalKafka, topic: str, wait_seconds: float) -> dict:
+async def results_by_request(
+    kafka: LocalKafka, topic: str, wait_seconds: float
+) -> dict[str, set[str]]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
     )

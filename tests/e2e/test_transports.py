@@ -41,21 +41,19 @@ async def test_http_and_smpp_sends_give_results_of_the_same_shape(
     kafka: LocalKafka, topics: TopicSettings
 ) -> None:
     run = uuid.uuid4().hex[:6]
-    requests = [
-        {
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    await producer.start()
+    for transport, phone in (("http", "+79080000001"), ("smpp", "+79080000002")):
+        request_id = f"{run}-{transport}"
+        item = {
             "schema": "smsc.send-request/1",
-            "request_id": f"{run}-{transport}",
+            "request_id": request_id,
             "recipients": [phone],
             "text": f"Hello over {transport}",
             "transport": transport,
             "tags": {"via": transport},
         }
-        for transport, phone in (("http", "+79080000001"), ("smpp", "+79080000002"))
-    ]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
-    await producer.start()
-    for item in requests:
-        await producer.send(topics.send, orjson.dumps(item), key=item["request_id"].encode())
+        await producer.send(topics.send, orjson.dumps(item), key=request_id.encode())
     await producer.stop()
     smpp_config = SimulatorConfig(accounts={"gateway": "pw"}, rate_limit_per_second=None)
     http_config = HttpApiSimulatorConfig(accounts={"gateway": "pw"})
@@ -87,14 +85,15 @@ async def test_2000_http_sends_from_50_concurrent_producers_through_the_sender(
         await client.start()
         try:
             for i in range(worker, 2000, 50):
+                request_id = f"{run}-{i}"
                 item = {
                     "schema": "smsc.send-request/1",
-                    "request_id": f"{run}-{i}",
+                    "request_id": request_id,
                     "recipients": [f"+7909{i:07d}"],
                     "text": f"Code {i:04d}",
                     "transport": "http",
                 }
-                await client.send(topics.send, orjson.dumps(item), key=item["request_id"].encode())
+                await client.send(topics.send, orjson.dumps(item), key=request_id.encode())
         finally:
             await client.stop()
 

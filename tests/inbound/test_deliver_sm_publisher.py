@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from datetime import UTC, datetime
 
 import pytest
@@ -165,8 +166,12 @@ async def test_many_pdus_each_answered_once() -> None:
     handler, kafka, _, _ = wired()
     answers: dict[int, list[int]] = {}
     pdus = [RECEIPT, INCOMING, UNREADABLE] * 5
+
+    def answer(n: int, status: int) -> None:
+        answers.setdefault(n, []).append(status)
+
     for n, pdu in enumerate(pdus):
-        handler.submit(pdu, lambda status, n=n: answers.setdefault(n, []).append(status), bind="b")
+        handler.submit(pdu, functools.partial(answer, n), bind="b")
     async with asyncio.timeout(5):
         await handler.drain()
     assert sorted(answers) == list(range(len(pdus)))

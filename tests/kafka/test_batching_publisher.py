@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -230,7 +231,7 @@ async def test_enqueue_answers_each_record_by_callback_in_order(kafka: LocalKafk
         # The first record of a topic waits for its metadata; the others join batches.
         for i in range(200):
             await publisher.enqueue(
-                topic, b"k%d" % (i % 7), b"%d" % i, lambda error, i=i: answer(i, error)
+                topic, b"k%d" % (i % 7), b"%d" % i, functools.partial(answer, i)
             )
         assert len(answers) < 200  # enqueue does not wait for Kafka
         async with asyncio.timeout(30):

@@ -56,7 +56,7 @@ def test_plain_sms_with_defaults() -> None:
     assert (pdu.dest_addr_ton, pdu.dest_addr_npi) == (1, 1)  # the provider's sample settings
     assert pdu.source_addr == "SMSC.RU"
     assert (pdu.source_addr_ton, pdu.source_addr_npi) == (5, 1)
-    assert pdu.data_coding == DataCoding.GSM7 == 0
+    assert pdu.data_coding == DataCoding.GSM7.value == 0
     assert pdu.short_message == b"Hello"
     assert pdu.registered_delivery == 1
     assert pdu.priority_flag == 0
@@ -73,7 +73,7 @@ def test_gsm_text_uses_gsm_septets_one_per_octet() -> None:
 
 def test_cyrillic_text_is_ucs2_big_endian() -> None:
     pdu = compose(text="Привет")
-    assert pdu.data_coding == DataCoding.UCS2 == 8
+    assert pdu.data_coding == DataCoding.UCS2.value == 8
     assert pdu.short_message == "Привет".encode("utf-16-be")
     assert pdu.short_message[:2] == b"\x04\x1f"  # П is U+041F, high byte first
 

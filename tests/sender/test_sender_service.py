@@ -77,6 +77,11 @@ def send_request(request_id: str, recipients: Iterable[str] = (PHONE,), **fields
     return orjson.dumps(doc)
 
 
+def _publishing(key: bytes) -> Callable[[tuple[Any, ...]], bool]:
+    """Matches the timeline entry of publishing an event keyed ``key``."""
+    return lambda entry: entry[0] == "publish" and entry[2] == key
+
+
 class Harness:
     """A Sender wired to fakes, run as a task until a condition holds."""
 
@@ -187,6 +192,10 @@ class Harness:
         (found,) = [r for r in self.results if r["request_id"] == request_id]
         return found
 
+    def results_reach(self, count: int) -> Callable[[], bool]:
+        """A condition for :meth:`until`: ``count`` results were published."""
+        return lambda: len(self.results) == count
+
     def assert_committed_only_after_publishing(self, owners: Mapping[int, bytes]) -> None:
         """Each commit of BULK comes after the results of every offset it covers.
 
@@ -196,9 +205,7 @@ class Harness:
             if entry[0] != "commit" or BULK not in entry[1]:
                 continue
             for offset in range(entry[1][BULK]):
-                published = self.timeline.index(
-                    lambda e, k=owners[offset]: e[0] == "publish" and e[2] == k
-                )
+                published = self.timeline.index(_publishing(owners[offset]))
                 assert published < position, (offset, self.timeline.entries)
 
 
@@ -275,7 +282,7 @@ async def test_many_records_finishing_in_reverse_order() -> None:
         await h.until(lambda: len(h.submitter.pdus) == 8, "all submits in flight")
         for n in reversed(range(8)):
             gates[n].set()
-            await h.until(lambda n=n: len(h.results) == 8 - n, f"result of r{n}")
+            await h.until(h.results_reach(8 - n), f"result of r{n}")
             await h.idle(3)
         await h.until(lambda: h.source.committed(BULK) == 8, "the final commit")
     h.assert_committed_only_after_publishing({n: f"r{n}".encode() for n in range(8)})
@@ -441,7 +448,7 @@ async def test_permanent_reject_is_rejected_with_the_command_status() -> None:
     assert recipient["status"] == "rejected"
     assert recipient["message_ids"] == []
     assert recipient["error"]["code"] == "esme_rinvdstadr"
-    assert recipient["error"]["command_status"] == CommandStatus.ESME_RINVDSTADR == 0x0B
+    assert recipient["error"]["command_status"] == CommandStatus.ESME_RINVDSTADR.value == 0x0B
     assert len(h.submitter.pdus) == 1  # a permanent error is not retried
     assert h.source.committed(BULK) == 1
 

@@ -247,7 +247,7 @@ BODY_ONLY_ON_SUCCESS = [cls for cls in PDU_CLASSES.values() if cls.BODY_ONLY_ON_
 
 
 def test_body_only_on_success_classes() -> None:
-    assert set(BODY_ONLY_ON_SUCCESS) == {
+    expected: set[type[Pdu]] = {
         BindTransmitterResp,
         BindReceiverResp,
         BindTransceiverResp,
@@ -255,6 +255,7 @@ def test_body_only_on_success_classes() -> None:
         DeliverSmResp,
         QuerySmResp,
     }
+    assert set(BODY_ONLY_ON_SUCCESS) == expected
 
 
 @pytest.mark.parametrize("cls", BODY_ONLY_ON_SUCCESS, ids=lambda cls: cls.__name__)

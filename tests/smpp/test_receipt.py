@@ -159,7 +159,7 @@ def test_format_parse_round_trip(  # noqa: PLR0917 - one argument per receipt fi
     assert parse_receipt_time(receipt.done_date or "") == done.replace(tzinfo=UTC)
 
 
-HLR_NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+HLR_NAMES = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
 
 
 @given(

@@ -126,7 +126,7 @@ class SessionPair(RuleBasedStateMachine):
             assert self.sessions[Role.ESME].state is State.BOUND_TRX
 
     @rule(kind=st.sampled_from([BindTransceiver, BindTransmitter, BindReceiver]))
-    def bind(self, kind: type[Pdu]) -> None:
+    def bind(self, kind: type[BindTransceiver | BindTransmitter | BindReceiver]) -> None:
         self.send(Role.ESME, kind(system_id="login", password="pw"))
 
     @rule(text=st.binary(max_size=10), flush=st.booleans())

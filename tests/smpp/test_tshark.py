@@ -197,20 +197,20 @@ class _Smsc:
 
     def answer(self, connection: SmppConnection, pdu: Pdu) -> None:
         if isinstance(pdu, BindTransceiver):
-            resp = BindTransceiverResp(
+            bound = BindTransceiverResp(
                 system_id="SMSC", tlvs=(tlv_u8(TlvTag.SC_INTERFACE_VERSION, 0x34),)
             )
-            connection.respond(pdu, resp)
+            connection.respond(pdu, bound)
         elif isinstance(pdu, SubmitSm):
             message_id = str(854019 + len(self.message_ids))
             self.message_ids.append(message_id)
             connection.respond(pdu, SubmitSmResp(message_id=message_id))
             self.receipts.append(asyncio.create_task(connection.request(_receipt(message_id))))
         elif isinstance(pdu, QuerySm):
-            resp = QuerySmResp(
+            state = QuerySmResp(
                 message_id=pdu.message_id, final_date="110820224100000+", message_state=2
             )
-            connection.respond(pdu, resp)
+            connection.respond(pdu, state)
 
 
 async def _esme_session(port: int, smsc: _Smsc) -> None:
@@ -312,7 +312,8 @@ async def test_captured_session_reads_as_smpp(tmp_path: Path) -> None:
 
 def _checksum(data: bytes) -> int:
     padded = data + b"\x00" * (len(data) % 2)
-    total = sum(struct.unpack(f"!{len(padded) // 2}H", padded))
+    words: tuple[int, ...] = struct.unpack(f"!{len(padded) // 2}H", padded)
+    total = sum(words)
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
