@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -11,17 +12,31 @@ import orjson
 # Event ids are UUIDv5 names under this namespace, so the same fact always gets the same id
 # and consumers can drop repeats (a redelivered request, a provider's repeated report).
 EVENT_NAMESPACE = uuid.UUID("0f5b7d1e-3c61-5a9e-9d62-5e4c2a9b7a10")
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+_UTC_SUFFIX = "+00:00"
 
 
 def stable_event_id(*parts: object) -> str:
-    """A UUIDv5 over ``parts``; equal parts give equal ids across processes and restarts."""
-    name = "\x1f".join(str(part) for part in parts)
-    return str(uuid.uuid5(EVENT_NAMESPACE, name))
+    """A UUIDv5 over ``parts``; equal parts give equal ids across processes and restarts.
+
+    The id is ``str(uuid.uuid5(EVENT_NAMESPACE, name))`` (RFC 4122 section 4.3: SHA-1 of the
+    namespace and the name, the first 16 bytes with the version and variant bits set),
+    computed without building a ``UUID`` object on the way; tests hold the two equal.
+    """
+    name = "\x1f".join(map(str, parts))
+    data = _NAMESPACE_BYTES + name.encode()
+    digest = bytearray(hashlib.sha1(data, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # variant RFC 4122
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def rfc3339(moment: datetime) -> str:
     """UTC time in RFC 3339 with millisecond precision and a ``Z`` suffix."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").removesuffix(_UTC_SUFFIX) + "Z"
 
 
 def utc_now() -> datetime:

@@ -141,79 +141,82 @@ def interpret(params: Params) -> Callback | Rejection:
 
 
 def _status(params: Params) -> StatusCallback:
-    f = _Fields(params.values)
-    get = params.values.get
-    message_id = normalize_message_id(f.required("id"))
+    values = params.values
+    get = values.get
     return StatusCallback(
         params=params,
-        message_id=message_id,
-        phone=_phone(f.required("phone")),
-        status=f.required_int("status"),
+        message_id=normalize_message_id(_required(values, "id")),
+        phone=_phone(_required(values, "phone")),
+        status=_required_int(values, "status"),
         time=get("time"),
-        ts=f.integer("ts"),
-        err=f.integer("err") or 0,
+        ts=_optional_int(values, "ts"),
+        err=_optional_int(values, "err") or 0,
         syserr=get("syserr"),
-        cnt=f.integer("cnt"),
-        message_type=f.integer("type"),
+        cnt=_optional_int(values, "cnt"),
+        message_type=_optional_int(values, "type"),
         cost=get("cost"),
-        flag=f.integer("flag"),
+        flag=_optional_int(values, "flag"),
         sender=get("sender"),
         dtmf=get("dtmf"),
         cmt=get("cmt"),
-        hlr=_present(params.values, HLR_FIELDS),
-        voice=_voice(params.values),
+        hlr=_present(values, HLR_FIELDS),
+        voice=_voice(values),
         extras=_extras(params),
     )
 
 
 def _incoming(params: Params) -> IncomingCallback:
-    f = _Fields(params.values)
-    get = params.values.get
+    values = params.values
+    get = values.get
     return IncomingCallback(
         params=params,
         incoming_id=get("id"),
         sms_id=get("sms_id"),
-        phone=_phone(f.required("phone")),
-        mes=params.values["mes"],
+        phone=_phone(_required(values, "phone")),
+        mes=values["mes"],
         to=get("to"),
         smsc=get("smsc"),
-        sent=f.integer("sent"),
-        time=f.integer("time"),
-        voice=_voice(params.values),
+        sent=_optional_int(values, "sent"),
+        time=_optional_int(values, "time"),
+        voice=_voice(values),
         extras=_extras(params),
     )
 
 
 def _waitcall(params: Params) -> WaitcallCallback:
-    f = _Fields(params.values)
+    values = params.values
     return WaitcallCallback(
         params=params,
-        waitcall=params.values["waitcall"],
-        phone=_phone(f.required("phone")),
-        ts=f.required_int("ts"),
-        voice=_voice(params.values),
+        waitcall=values["waitcall"],
+        phone=_phone(_required(values, "phone")),
+        ts=_required_int(values, "ts"),
+        voice=_voice(values),
         extras=_extras(params),
     )
 
 
-class _Fields:
-    """Typed reads of parameter values; a bad value raises :class:`_InvalidFieldError`."""
+# Typed reads of parameter values; a bad value raises _InvalidFieldError.
 
-    def __init__(self, values: Mapping[str, str]) -> None:
-        self._values = values
 
-    def required(self, name: str) -> str:
-        value = self._values.get(name, "").strip()
-        if not value:
-            raise _InvalidFieldError("missing_field", f"the {name} parameter is missing or empty")
-        return value
+def _required(values: Mapping[str, str], name: str) -> str:
+    value = values.get(name, "").strip()
+    if not value:
+        raise _InvalidFieldError("missing_field", f"the {name} parameter is missing or empty")
+    return value
 
-    def integer(self, name: str) -> int | None:
-        value = self._values.get(name, "").strip()
-        return _integer(name, value) if value else None
 
-    def required_int(self, name: str) -> int:
-        return _integer(name, self.required(name))
+def _optional_int(values: Mapping[str, str], name: str) -> int | None:
+    value = values.get(name)
+    if value is None:
+        return None
+    if value.isdigit() and value.isascii() and len(value) <= _MAX_DIGITS:  # the usual
+        return int(value)
+    value = value.strip()
+    return _integer(name, value) if value else None
+
+
+def _required_int(values: Mapping[str, str], name: str) -> int:
+    return _integer(name, _required(values, name))
 
 
 def _integer(name: str, value: str) -> int:

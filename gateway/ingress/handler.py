@@ -19,7 +19,6 @@ No aiohttp here: the server adapter turns HTTP into a :class:`CallbackRequest` a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from gateway.metrics import Children, Metrics
 
 from .access import AccessPolicy
 from .callback import Callback, parse_callback
+from .deadline import SlottedTimeout
 from .health import WriteHealth
 from .mapping import callback_event
 from .metrics import IngressMetrics
@@ -89,6 +89,7 @@ class CallbackHandler:
         self._access = AccessPolicy(settings.allowed_networks, settings.path_token)
         self._clock = clock
         self._monotonic = monotonic
+        self._timeout = SlottedTimeout(settings.publish_timeout_seconds)
 
     @property
     def access(self) -> AccessPolicy:
@@ -137,7 +138,7 @@ class CallbackHandler:
 
     async def _publish(self, callback: Callback) -> Answer:
         routed = callback_event(callback, self._clock())
-        kind = routed.kind.value
+        kind: str = routed.kind  # a StrEnum: the label value itself, without Enum.value
         started = self._monotonic()
         if not await self._send(self._topics[routed.kind], routed.key, dumps(routed.event)):
             self._metrics.outcome(kind, "kafka_unavailable").inc()
@@ -166,7 +167,8 @@ class CallbackHandler:
         return Answer(400, f"rejected: {rejection.code}: {rejection.message}")
 
     async def _send(self, topic: str, key: bytes | None, value: bytes) -> bool:
-        """Publish and wait for the acknowledgement, at most publish_timeout_seconds.
+        """Publish and wait for the acknowledgement, at most publish_timeout_seconds (plus
+        at most the timeout's resolution, 50 ms: see ``deadline``).
 
         A record abandoned at the timeout may still reach Kafka later; the provider's retry
         then stores it again, with the same event id. While Kafka is known to be failing
@@ -175,7 +177,7 @@ class CallbackHandler:
         if self._health.failing:
             return False
         try:
-            async with asyncio.timeout(self._settings.publish_timeout_seconds):
+            with self._timeout():
                 await self._publisher.publish(topic, key, value)
         except (KafkaUnavailableError, TimeoutError) as exc:
             problem = str(exc) or "publish timed out"

@@ -43,6 +43,7 @@ SOURCE = "webhook"
 _CALL_TYPE = 7
 # Call times beyond this are not a time stamp the provider would send (year 10000).
 _MAX_TIMESTAMP = 253402300799
+_SIGNATURE_FIELDS = frozenset(SIGNATURE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def callback_event(callback: Callback, received_at: datetime) -> Routed:
 
 def raw_fields(params: Params) -> dict[str, Any]:
     """The parameters as received, without the signature values."""
-    return {k: v for k, v in params.values.items() if k not in SIGNATURE_FIELDS}
+    return {k: v for k, v in params.values.items() if k not in _SIGNATURE_FIELDS}
 
 
 def delivery_report(callback: StatusCallback, received_at: datetime) -> DeliveryReport:

@@ -27,6 +27,7 @@ Every input gives :class:`Params` or a :class:`Rejection` with a reason code; no
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -100,6 +101,7 @@ class _UnreadableError(Exception):
         self.message = message
 
 
+@functools.lru_cache(maxsize=64)  # a few names in practice; the size bounds the odd ones
 def canonical_charset(name: str) -> str | None:
     """The seed's name of a supported charset (any alias Python knows), else ``None``."""
     if not name or len(name) > _MAX_CHARSET_NAME or not name.isascii():
@@ -122,16 +124,17 @@ def decode_params(
 
 
 def _decode(request: CallbackRequest, default_charset: str) -> Params:
-    query = dict(form_pairs(request.query))
+    query = dict(form_pairs(request.query)) if request.query else {}
     body = b"" if request.method.upper() in {"GET", "HEAD"} else request.body
     fmt = _body_format(query.get(b"fmt"), body)
     if fmt is BodyFormat.FORM:
         posted_charset = _form_param(body, b"charset")
         charset = _pick_charset(default_charset, posted_charset, query.get(b"charset"))
-        values = _decode_pairs(query, charset) | _decode_form(body, charset)
+        fields = _decode_form(body, charset)
     else:
         charset, fields = _document(fmt, body, query, default_charset)
-        values = _decode_pairs(query, charset) | fields
+    # The body wins on a name sent both ways; most callbacks have no GET parameters at all.
+    values = _decode_pairs(query, charset) | fields if query else fields
     return Params(_kind(values), MappingProxyType(values), charset, fmt)
 
 

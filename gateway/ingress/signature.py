@@ -73,16 +73,22 @@ def sign(algorithm: Algorithm, data: bytes) -> str:
 
 def check_signature(params: Params, secret: str) -> SignatureCheck:
     """Whether the callback's signature parameters prove ``secret``."""
-    present = tuple(a for a in _ALGORITHMS if a in params.values)
+    values = params.values
+    present = tuple([a for a in _ALGORITHMS if a in values])
     if not present:
         return SignatureCheck(Verdict.UNSIGNED)
     if not secret:
         return SignatureCheck(Verdict.UNVERIFIABLE, present)
-    text = signing_string(params.kind, params.values, secret)
-    candidates = [text.encode(params.charset, "replace")]
-    if not text.isascii() and params.charset != "utf-8":
-        candidates.append(text.encode("utf-8", "surrogatepass"))
-    valid = all(_matches(a, params.values[a], candidates) for a in present)
+    text = signing_string(params.kind, values, secret)
+    if text.isascii():  # the usual: the same bytes in every charset
+        candidates = [text.encode("ascii")]
+    else:
+        candidates = [text.encode(params.charset, "replace")]
+        if params.charset != "utf-8":
+            candidates.append(text.encode("utf-8", "surrogatepass"))
+    valid = True
+    for algorithm in present:  # each one checked, even after a mismatch
+        valid &= _matches(algorithm, values[algorithm], candidates)
     return SignatureCheck(Verdict.VALID if valid else Verdict.FORGED, present)
 
 
