@@ -49,6 +49,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchkit import cpu_seconds, free_port
 from gateway.config import Settings
 from gateway.ingress.handler import CallbackHandler
 from gateway.ingress.health import WriteHealth
@@ -67,7 +68,6 @@ SECRET = "bench-secret"  # noqa: S105 - a benchmark's own test secret
 PATH = "/smsc/callback"
 CONTENT_TYPE = "application/x-www-form-urlencoded"
 WARM_UP_SECONDS = 2.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LUA = """
 local bodies = {}
 for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
@@ -79,17 +79,6 @@ request = function()
   return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def signed_bodies(count: int) -> list[str]:
