@@ -159,7 +159,7 @@ class CorrelatorApp:
 
     async def _on_recover(self) -> None:
         started = time.perf_counter()
-        self.correlator.rebuild(self.parts.items(), self.held.items())
+        self.correlator.rebuild(self.parts.items(), self.held.items(), recovered_at=self._clock())
         self.recovered.set()
         self._report_sizes()
         log.info(

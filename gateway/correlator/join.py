@@ -169,8 +169,15 @@ class Correlator:
         self,
         parts: Iterable[tuple[str, PartEntry]],
         held: Iterable[tuple[str, HeldReports]],
+        *,
+        recovered_at: float,
     ) -> None:
-        """Index the stores' contents again, as after a recovery from the changelog."""
+        """Index the stores' contents again, as after a recovery from the changelog.
+
+        Held reports get a full hold from ``recovered_at``: a recovery can take longer than
+        the hold, and their results may still be in the backlog not routed yet.
+        """
+        self._started_at = max(self._started_at, recovered_at)
         self._part_deadlines.clear()
         self._held_deadlines.clear()
         self.part_count = self.held_count = 0

@@ -49,8 +49,9 @@ def _run(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         kafka.start(args.timeout)
-        print(f"KAFKA_BOOTSTRAP={kafka.bootstrap_servers}", flush=True)
+        # The diagnostic first: a caller may act (even interrupt) as soon as it reads stdout.
         print(f"Kafka {kafka.version} running, data in {kafka.data_dir}", file=sys.stderr)
+        print(f"KAFKA_BOOTSTRAP={kafka.bootstrap_servers}", flush=True)
         while kafka.is_running():
             time.sleep(_POLL_SECONDS)
         raise LocalKafkaError(f"the Kafka broker exited unexpectedly\n{kafka.log_tail()}")

@@ -45,14 +45,19 @@ class Harness:
         self.correlator = Correlator(self.parts, self.held, settings, started_at=started_at)
         self.offset = 0
 
-    def restart(self, started_at: float) -> Harness:
-        """A new correlator over the same stores, as after recovery from the changelog."""
+    def restart(self, started_at: float, recovered_at: float | None = None) -> Harness:
+        """A new correlator over the same stores, as after recovery from the changelog
+        (finished at ``recovered_at``, at once by default)."""
         again = Harness.__new__(Harness)
         again.parts, again.held, again.offset = self.parts, self.held, self.offset
         again.correlator = Correlator(
             self.parts, self.held, self.correlator._settings, started_at=started_at
         )
-        again.correlator.rebuild(self.parts.data.items(), self.held.data.items())
+        again.correlator.rebuild(
+            self.parts.data.items(),
+            self.held.data.items(),
+            recovered_at=started_at if recovered_at is None else recovered_at,
+        )
         return again
 
     def result(self, value: bytes, now: float) -> Step:

@@ -83,6 +83,18 @@ def test_after_a_restart_held_reports_get_a_full_hold_again() -> None:
     assert len(statuses(step, "part")) == 1
 
 
+def test_a_hold_restarts_when_the_recovery_ends_not_when_the_worker_starts() -> None:
+    # The recovery from the changelog took longer than the hold (60 s): the held report
+    # still waits a full hold from the end of the recovery for its result in the backlog.
+    h = Harness()
+    h.report(report("101", PHONE), T0)
+    restarted = h.restart(started_at=T0 + 500, recovered_at=T0 + 590)
+    assert restarted.tick(T0 + 640).outbound == []
+    step = restarted.result(result("req-1", PHONE, ("101",)), T0 + 645)
+    assert len(statuses(step, "part")) == 1
+    assert dead_letters(step) == []
+
+
 def test_long_message_statuses_per_part_then_one_overall() -> None:
     h = Harness()
     h.result(result("req-L", PHONE, ("1", "2", "3")), T0)
