@@ -54,7 +54,7 @@ from gateway.config import KafkaSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.metrics import Children, Metrics
 
-from .client import client_options
+from .client import client_options, producer_reachable, start_producer
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +126,7 @@ class BatchingPublisher:
         self.batches = 0
 
     async def start(self) -> None:
-        try:
-            await self._producer.start()
-        except KafkaError as exc:
-            await self._producer.stop()
-            raise KafkaUnavailableError(f"producer could not start: {exc}") from exc
+        await start_producer(self._producer)
 
     async def stop(self) -> None:
         """Refuse new records, hand over every record taken, wait for their answers, close."""
@@ -141,10 +137,7 @@ class BatchingPublisher:
 
     async def reachable(self) -> bool:
         """Whether a broker answers a metadata request now: a cheap check for readiness."""
-        try:
-            return bool(await self._producer.client.force_metadata_update())
-        except KafkaError:
-            return False
+        return await producer_reachable(self._producer)
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Return once Kafka acknowledged the record; :class:`KafkaUnavailableError` if not."""

@@ -38,6 +38,23 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+async def start_producer(producer: AIOKafkaProducer) -> None:
+    """Start ``producer``; :class:`KafkaUnavailableError` (and nothing left open) if it cannot."""
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        await producer.stop()
+        raise KafkaUnavailableError(f"producer could not start: {exc}") from exc
+
+
+async def producer_reachable(producer: AIOKafkaProducer) -> bool:
+    """Whether a broker answers ``producer``'s metadata request now."""
+    try:
+        return bool(await producer.client.force_metadata_update())
+    except KafkaError:
+        return False
+
+
 class KafkaPublisher:
     """Publishes with an idempotent producer and acks=all; returns once acknowledged."""
 
@@ -53,11 +70,7 @@ class KafkaPublisher:
         )
 
     async def start(self) -> None:
-        try:
-            await self._producer.start()
-        except KafkaError as exc:
-            await self._producer.stop()
-            raise KafkaUnavailableError(f"producer could not start: {exc}") from exc
+        await start_producer(self._producer)
 
     async def stop(self) -> None:
         """Flush what is buffered, then close."""
@@ -116,10 +129,7 @@ class KafkaPublisher:
 
     async def reachable(self) -> bool:
         """Whether a broker answers a metadata request now: a cheap check for readiness."""
-        try:
-            return bool(await self._producer.client.force_metadata_update())
-        except KafkaError:
-            return False
+        return await producer_reachable(self._producer)
 
 
 RevokeHandler = Callable[[set[Partition]], Awaitable[None]]
