@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-import orjson
-from aiokafka import AIOKafkaConsumer
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
@@ -34,25 +28,3 @@ async def start_receiver(env: dict[str, str], log: Path) -> asyncio.subprocess.P
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway", "receiver", env=env, stdout=out, stderr=out
         )
-
-
-async def read_events(
-    kafka: LocalKafka,
-    topics: Sequence[str],
-    enough: Callable[[list[dict[str, Any]]], bool],
-    wait_seconds: float = 60.0,
-) -> list[dict[str, Any]]:
-    """Every event on ``topics`` from the start, read until ``enough(events)`` or the wait ends."""
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + wait_seconds
-    try:
-        while not enough(events) and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            events += [orjson.loads(m.value) for ms in batch.values() for m in ms]
-    finally:
-        await consumer.stop()
-    return events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -55,3 +56,30 @@ async def results_by_request(
     finally:
         await consumer.stop()
     return found
+
+
+async def read_events(
+    kafka: LocalKafka,
+    topics: str | Sequence[str],
+    enough: Callable[[list[dict[str, Any]]], bool],
+    wait_seconds: float = 60,
+) -> list[dict[str, Any]]:
+    """Every event on ``topics`` from their start, each validated against its schema, read
+    until ``enough(events)`` or the wait ends."""
+    names = [topics] if isinstance(topics, str) else list(topics)
+    consumer = AIOKafkaConsumer(
+        *names, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while not enough(events) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
+            for message in (m for ms in batch.values() for m in ms):
+                event = orjson.loads(message.value)
+                validate_event(event)
+                events.append(event)
+    finally:
+        await consumer.stop()
+    return events

@@ -22,8 +22,7 @@ from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
-from tests.e2e.receiver_support import read_events
-from tests.e2e.support import results_by_request
+from tests.e2e.support import read_events, results_by_request
 from tests.e2e.test_send_path import PASSWORD, free_port, sender_env
 from tests.eventcheck import validate_event
 

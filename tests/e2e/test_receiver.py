@@ -21,7 +21,8 @@ from gateway.localkafka import LocalKafka
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr, tlv_u16
-from tests.e2e.receiver_support import read_events, receiver_env, start_receiver
+from tests.e2e.receiver_support import receiver_env, start_receiver
+from tests.e2e.support import read_events
 from tests.eventcheck import validate_event
 
 pytestmark = pytest.mark.kafka

@@ -25,7 +25,8 @@ from gateway.provider.codes import DELIVERY_ERRORS, STAT_TO_STATUS
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, Tlv, tlv_cstr, tlv_u8, tlv_u16
-from tests.e2e.receiver_support import read_events, receiver_env, start_receiver
+from tests.e2e.receiver_support import receiver_env, start_receiver
+from tests.e2e.support import read_events
 from tests.e2e.test_send_path import free_port
 from tests.eventcheck import validate_event
 

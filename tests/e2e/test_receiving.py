@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from gateway.app import run_sender
 from gateway.config import TopicSettings
@@ -34,8 +34,7 @@ from gateway.simulator.hlr import hlr_result
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr
 from gateway.smpp.textcoding import encode_gsm7
-from tests.e2e.support import results_by_request, sender_settings
-from tests.eventcheck import validate_event
+from tests.e2e.support import read_events, results_by_request, sender_settings
 
 pytestmark = pytest.mark.kafka
 
@@ -89,31 +88,6 @@ async def receiving_sender(
         finally:
             stop.set()
             await asyncio.wait_for(sender, 60)
-
-
-async def read_events(
-    kafka: LocalKafka,
-    topic: str,
-    done: Callable[[list[dict[str, Any]]], bool],
-    wait_seconds: float = 60,
-) -> list[dict[str, Any]]:
-    """Every event on ``topic``, each validated, read until ``done`` says enough."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + wait_seconds
-    try:
-        while not done(events) and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            for message in (m for ms in batch.values() for m in ms):
-                event = orjson.loads(message.value)
-                validate_event(event)
-                events.append(event)
-    finally:
-        await consumer.stop()
-    return events
 
 
 def by_message_id(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

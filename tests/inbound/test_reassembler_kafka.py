@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from gateway.compose.encoding import Encoding
 from gateway.config import Settings, TopicSettings
@@ -30,7 +27,7 @@ from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.pdu import DeliverSm
-from tests.eventcheck import validate_event
+from tests.e2e.support import read_events
 from tests.inbound.concat_support import deliver_parts
 
 pytestmark = pytest.mark.kafka
@@ -85,28 +82,6 @@ async def store(publisher: KafkaPublisher, topics: TopicSettings, pdus: list[Del
     assert answers == [CommandStatus.ESME_ROK] * len(pdus)
 
 
-async def read(
-    kafka: LocalKafka, topic: str, enough: Callable[[Events], bool], wait_seconds: float = 60
-) -> Events:
-    """Events on ``topic`` from its start, each validated, until ``enough`` or the wait ends."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    events: Events = []
-    deadline = time.monotonic() + wait_seconds
-    try:
-        while not enough(events) and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            for message in (m for ms in batch.values() for m in ms):
-                event = orjson.loads(message.value)
-                validate_event(event)
-                events.append(event)
-    finally:
-        await consumer.stop()
-    return events
-
-
 def texts(events: Events) -> set[str]:
     return {e["text"] for e in events}
 
@@ -131,7 +106,7 @@ async def test_shuffled_parts_of_every_kind_become_one_event_each(
     random.Random(6).shuffle(pdus)
     async with producer(settings) as publisher, reassembling(settings, publisher):
         await store(publisher, topics, pdus)
-        events = await read(kafka, topics.incoming, lambda e: len(e) >= len(MESSAGES) + 1)
+        events = await read_events(kafka, topics.incoming, lambda e: len(e) >= len(MESSAGES) + 1)
     assert texts(events) >= {text for text, _ in MESSAGES}
     assert len(events) == len(MESSAGES) + 1
     assert all(e["parts"] >= 2 and e["partial"] is False and e["missing"] == [] for e in events)
@@ -144,8 +119,8 @@ async def test_single_sms_skip_reassembly(kafka: LocalKafka, topics: TopicSettin
     settings = reassembly_settings(kafka, topics)
     async with producer(settings) as publisher:
         await store(publisher, topics, deliver_parts("short and whole"))
-        (event,) = await read(kafka, topics.incoming, lambda e: len(e) >= 1)
-        parts = await read(kafka, topics.incoming_parts, lambda e: False, wait_seconds=1)
+        (event,) = await read_events(kafka, topics.incoming, lambda e: len(e) >= 1)
+        parts = await read_events(kafka, topics.incoming_parts, lambda e: False, wait_seconds=1)
     assert event["text"] == "short and whole"
     assert "parts" not in event
     assert parts == []
@@ -159,7 +134,7 @@ async def test_missing_part_times_out_into_a_partial_event(
     metrics = Metrics()
     async with producer(settings) as publisher, reassembling(settings, publisher, metrics):
         await store(publisher, topics, [third, first])
-        (event,) = await read(kafka, topics.incoming, lambda e: len(e) >= 1)
+        (event,) = await read_events(kafka, topics.incoming, lambda e: len(e) >= 1)
     assert (event["parts"], event["partial"], event["missing"]) == (3, True, [2])
     assert event["text"].startswith("A long message")
     outcome = {"outcome": "timed_out"}
@@ -175,11 +150,11 @@ async def test_restart_with_parts_pending_loses_nothing(
     async with producer(settings) as publisher:
         async with reassembling(settings, publisher):
             await store(publisher, topics, pending[:-1] + whole)
-            before = await read(kafka, topics.incoming, lambda e: len(e) >= 1)
+            before = await read_events(kafka, topics.incoming, lambda e: len(e) >= 1)
         # Stopped with a message pending: the next process rebuilds it from the topic.
         async with reassembling(settings, publisher):
             await store(publisher, topics, pending[-1:])
-            events = await read(kafka, topics.incoming, lambda e: len(texts(e)) >= 2)
+            events = await read_events(kafka, topics.incoming, lambda e: len(texts(e)) >= 2)
     assert len(before) == 1
     by_text = {e["text"]: e for e in events}
     assert set(by_text) == {
@@ -215,7 +190,7 @@ async def test_a_message_kafka_refuses_is_retried_not_dropped(
         flaky = FailingFirst(publisher, failures=3)
         async with reassembling(settings, flaky):
             await store(publisher, topics, deliver_parts("Kept until Kafka takes it. " * 8))
-            (event,) = await read(kafka, topics.incoming, lambda e: len(e) >= 1)
+            (event,) = await read_events(kafka, topics.incoming, lambda e: len(e) >= 1)
     assert flaky.failures == 0
     assert event["text"] == "Kept until Kafka takes it. " * 8
 
@@ -228,8 +203,8 @@ async def test_unreadable_part_record_is_dead_lettered_and_blocks_nothing(
     async with producer(settings) as publisher, reassembling(settings, publisher):
         await publisher.publish(topics.incoming_parts, b"79005550000", b"not a part")
         await store(publisher, topics, pdus)
-        (event,) = await read(kafka, topics.incoming, lambda e: len(e) >= 1)
-        (dead,) = await read(kafka, topics.dead_letter, lambda e: len(e) >= 1)
+        (event,) = await read_events(kafka, topics.incoming, lambda e: len(e) >= 1)
+        (dead,) = await read_events(kafka, topics.dead_letter, lambda e: len(e) >= 1)
     assert event["text"] == "After the bad record. " * 10
     assert dead["role"] == "reassembler"
     assert dead["reason"]["code"] == "invalid_part_record"
@@ -247,11 +222,11 @@ async def test_catching_up_after_downtime_does_not_time_out_what_was_whole(
         await store(publisher, topics, deliver_parts(text))
         await asyncio.sleep(1.5)
         async with reassembling(settings, publisher):
-            (event,) = await read(kafka, topics.incoming, lambda e: len(e) >= 1)
+            (event,) = await read_events(kafka, topics.incoming, lambda e: len(e) >= 1)
             # Nothing else follows (no partial from a false timeout).
-            assert await read(kafka, topics.incoming, lambda e: len(e) > 1, wait_seconds=3) == [
-                event
-            ]
+            assert await read_events(
+                kafka, topics.incoming, lambda e: len(e) > 1, wait_seconds=3
+            ) == [event]
     assert (event["text"], event["partial"]) == (text, False)
 
 
@@ -263,10 +238,10 @@ async def test_a_part_delivered_again_after_completion_publishes_nothing_more(
     metrics = Metrics()
     async with producer(settings) as publisher, reassembling(settings, publisher, metrics):
         await store(publisher, topics, pdus)
-        await read(kafka, topics.incoming, lambda e: len(e) >= 1)
+        await read_events(kafka, topics.incoming, lambda e: len(e) >= 1)
         await store(publisher, topics, pdus[:1])
         # Past the timeout, so a bogus message started by the repeat would have timed out.
-        events = await read(kafka, topics.incoming, lambda e: len(e) > 1, wait_seconds=4)
+        events = await read_events(kafka, topics.incoming, lambda e: len(e) > 1, wait_seconds=4)
     assert len(events) == 1
     duplicate = {"outcome": "duplicate"}
     assert metrics.registry.get_sample_value("smsc_reassembly_parts_total", duplicate) == 1
