@@ -10,6 +10,11 @@ from .envelope import envelope, rfc3339, stable_event_id
 
 DLR_SCHEMA = "smsc.dlr/1"
 INCOMING_SCHEMA = "smsc.incoming/1"
+# An incoming SMS the provider numbered (``id`` in the webhook, in get.php's answers) is
+# identified by that id and the sender's phone, whichever way it came, so consumers running
+# the webhook and polling side by side keep one. The word is the webhook's because the
+# webhook published these ids first; polling shares it, and ids already on Kafka stay.
+_NUMBERED_SOURCE = "webhook"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,23 +98,38 @@ class IncomingMessage:
     text: str
     received_at: datetime
     data_coding: int | None  # None where the source has none (the webhook sends text)
-    identity: tuple[object, ...]
+    # What makes the message itself when the provider gave it no ``incoming_id``.
+    identity: tuple[object, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
     # A concatenated SMS: how many parts it has, and those that never arrived (a partial
     # message, published once its parts stopped coming). None for a single SMS.
     parts: int | None = None
     missing: tuple[int, ...] = ()
+    # The provider's id of the incoming message (webhook ``id``, get.php ``id``), and of the
+    # message it answers (webhook ``sms_id``); None where the source has none (SMPP).
+    incoming_id: str | None = None
+    sms_id: str | None = None
+
+    def event_id(self) -> str:
+        """Equal for every delivery of one message: by the provider's id when there is one
+        (webhook and polling alike), else by the source's own identity."""
+        if self.incoming_id:
+            return stable_event_id(
+                INCOMING_SCHEMA, _NUMBERED_SOURCE, "id", self.incoming_id, self.phone
+            )
+        return stable_event_id(INCOMING_SCHEMA, self.source, *self.identity)
 
 
 def incoming_event(message: IncomingMessage) -> dict[str, Any]:
     """The ``smsc.incoming/1`` event of an incoming message."""
-    event_id = stable_event_id(INCOMING_SCHEMA, message.source, *message.identity)
-    event = envelope(INCOMING_SCHEMA, event_id, message.received_at)
+    event = envelope(INCOMING_SCHEMA, message.event_id(), message.received_at)
     event.update(
         source=message.source,
         phone=message.phone,
         to=message.to,
         text=message.text,
+        incoming_id=message.incoming_id,
+        sms_id=message.sms_id,
         raw=message.raw,
     )
     if message.data_coding is not None:

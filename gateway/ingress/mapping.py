@@ -7,7 +7,8 @@ a weak secret could be guessed from them offline. The event ids come from the ca
 content, so the provider's repeats of one callback get one id:
 
 - a status: message id, phone, status, err and the status time (``DeliveryReport.event_id``);
-- an incoming SMS: the provider's incoming id, or phone, to, times and a hash of the text;
+- an incoming SMS: the provider's incoming id and the phone (shared with polling,
+  :meth:`IncomingMessage.event_id`), or phone, to, times and a hash of the text;
 - a call: phone and call time.
 """
 
@@ -98,9 +99,8 @@ def delivery_report(callback: StatusCallback, received_at: datetime) -> Delivery
 
 
 def incoming_message(callback: IncomingCallback, received_at: datetime) -> IncomingMessage:
-    if callback.incoming_id:
-        identity: tuple[object, ...] = ("id", callback.incoming_id, callback.phone)
-    else:
+    identity: tuple[object, ...] = ()
+    if not callback.incoming_id:
         digest = hashlib.sha256(callback.mes.encode("utf-8", "replace")).hexdigest()
         identity = ("content", callback.phone, callback.to, callback.time, callback.sent, digest)
     return IncomingMessage(
@@ -112,6 +112,8 @@ def incoming_message(callback: IncomingCallback, received_at: datetime) -> Incom
         data_coding=None,
         identity=identity,
         raw=raw_fields(callback.params),
+        incoming_id=callback.incoming_id or None,
+        sms_id=callback.sms_id or None,
     )
 
 

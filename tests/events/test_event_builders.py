@@ -353,6 +353,20 @@ def test_incoming_event_id_follows_identity_and_source() -> None:
     assert first != incoming_event(message(source="webhook"))["event_id"]
 
 
+def test_a_numbered_incoming_sms_has_one_event_id_whichever_way_it_came() -> None:
+    numbered = {"incoming_id": "9001", "data_coding": None, "identity": ()}
+    by_webhook = roundtrip(incoming_event(message(source="webhook", sms_id="4711", **numbered)))
+    by_poll = roundtrip(incoming_event(message(source="poll", received_at=T1, **numbered)))
+    assert by_webhook["event_id"] == by_poll["event_id"]
+    assert (by_poll["incoming_id"], by_poll["sms_id"], by_webhook["sms_id"]) == (
+        "9001",
+        None,
+        "4711",
+    )
+    other = incoming_event(message(source="poll", **(numbered | {"incoming_id": "9002"})))
+    assert other["event_id"] != by_poll["event_id"]
+
+
 @settings(deadline=None)
 @given(
     request_id=st.text(min_size=1, max_size=128),

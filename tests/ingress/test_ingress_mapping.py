@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.events.envelope import dumps
+from gateway.events.envelope import dumps, stable_event_id
 from gateway.ingress.callback import parse_callback
 from gateway.ingress.mapping import callback_event
 from gateway.ingress.params import CallbackRequest, Kind, Rejection
@@ -104,7 +104,17 @@ def test_incoming_event_has_every_parameter() -> None:
     )
     assert event["occurred_at"] == "2024-02-01T10:10:10.000Z"  # the provider's receive time
     assert "data_coding" not in event
+    assert (event["incoming_id"], event["sms_id"]) == ("9001", "4711")  # a reply to message 4711
     assert event["raw"] == {**INCOMING_PARAMS, "extra": "x"}
+
+
+def test_an_incoming_sms_keeps_the_event_id_it_had_before_polling_shared_it() -> None:
+    # The id the webhook has always published for a numbered message (phone without "+").
+    _, _, event = event_of({**INCOMING_PARAMS, "phone": "+79991234567"})
+    expected = stable_event_id("smsc.incoming/1", "webhook", "id", "9001", "79991234567")
+    assert event["event_id"] == expected
+    _, _, unanswered = event_of({k: v for k, v in INCOMING_PARAMS.items() if k != "sms_id"})
+    assert (unanswered["event_id"], unanswered["sms_id"]) == (expected, None)
 
 
 def test_waitcall_event_has_every_parameter() -> None:
