@@ -1,14 +1,17 @@
-"""The provider's HTTP API over httpx: send.php, status.php (one id or many), balance.php.
+"""The provider's HTTP API over httpx: send.php, status.php (one id or many), balance.php,
+get.php?get_answers=1 and wait_call.php.
 
 One :class:`SmscHttpClient` per credential. Every request carries ``fmt=3`` and
 ``charset=utf-8`` and goes as a POST form (as GET only when configured and short, see
 ``get_max_url_chars``), with explicit timeouts and a bounded connection pool.
 
-- **Limits on our side** (:mod:`.limits`): send, status and balance each have their own
-  concurrency (urgent callers first); within its slot a status query of one message or a
-  balance query waits its turn in the window (5% and 0.25 s longer than the provider's,
-  for the time between our stamp and its count), and a multi-id query the window of the
-  previous one.
+- **Limits on our side** (:mod:`.limits`): send, status, balance and the account's other
+  scripts each have their own concurrency (urgent callers first), and every attempt of any
+  of them also takes one of 14 slots of the login, so fewer than the provider's 15 are ever
+  in flight at once; within its slot a status query of one message, a balance query, a
+  get_answers request identical to earlier ones or a wait_call for one phone waits its turn
+  in the window (5% and 0.25 s longer than the provider's, for the time between our stamp
+  and its count), and a multi-id query the window of the previous one.
 - **Transport failures** are tried again (tenacity: the next host at once, then exponential
   backoff with jitter) up to ``transport_attempts``, rotating through ``base_urls``. A send is
   tried again only when it surely never reached the provider (the connection was not made);
@@ -34,8 +37,15 @@ from urllib.parse import urlencode
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential_jitter
 
+from .answers import CallNumber, IncomingAnswer, parse_answers, parse_call_number
 from .circuit import CredentialCircuit
-from .errors import CircuitOpenError, HttpTransportError, ProviderApiError
+from .errors import (
+    SCRIPT_ERROR_CLASSES,
+    CircuitOpenError,
+    HttpTransportError,
+    NothingFoundError,
+    ProviderApiError,
+)
 from .limits import PrioritySemaphore, WindowLimiter
 from .metrics import HttpApiMetrics
 from .replies import (
@@ -48,7 +58,7 @@ from .replies import (
     parse_statuses,
     read_answer,
 )
-from .settings import HttpApiSettings
+from .settings import PROVIDER_MAX_CONCURRENT, HttpApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +98,14 @@ class SmscHttpClient:
         self._send_slots = PrioritySemaphore(settings.send_concurrency)
         self._status_slots = PrioritySemaphore(settings.status_concurrency)
         self._balance_slots = PrioritySemaphore(1)
+        self._account_slots = PrioritySemaphore(settings.account_concurrency)
+        # Every attempt of every script: error 9 comes at 15 concurrent requests per login.
+        self._login_slots = PrioritySemaphore(PROVIDER_MAX_CONCURRENT - 1)
         self._per_message = WindowLimiter(settings.status_per_message_per_window, window, clock)
         self._multi = WindowLimiter(1, window, clock)
         self._balances = WindowLimiter(settings.balance_per_window, window, clock)
+        self._answers = WindowLimiter(settings.answers_identical_per_window, window, clock)
+        self._wait_calls = WindowLimiter(settings.wait_call_per_phone_per_window, window, clock)
         self._backoff = wait_exponential_jitter(
             multiplier=settings.retry_initial_seconds,
             max=settings.retry_max_seconds,
@@ -118,7 +133,9 @@ class SmscHttpClient:
     async def send(self, params: Mapping[str, str], *, urgent: bool = False) -> SendReply:
         """One send.php call with ``params`` (``cost=3`` is added, for cost and balance)."""
         async with self._send_slots.hold(urgent=urgent):
-            document = await self._call("send", {**params, "cost": "3"}, resend=False)
+            document = await self._call(
+                "send", {**params, "cost": "3"}, resend=False, urgent=urgent
+            )
         reply = parse_send(document)
         self.circuit.on_send_accepted()
         if reply.balance is not None:
@@ -130,7 +147,7 @@ class SmscHttpClient:
         params = {"id": message_id, "phone": phone, "all": "1"}
         async with self._status_slots.hold(urgent=urgent):
             await self._per_message.acquire((message_id, phone))
-            document = await self._call("status", params, resend=True)
+            document = await self._call("status", params, resend=True, urgent=urgent)
         return parse_status(document, message_id, phone)
 
     async def statuses(self, messages: Sequence[tuple[str, str]]) -> list[MessageStatus]:
@@ -157,7 +174,41 @@ class SmscHttpClient:
         self._metrics.balance(self.credential).set(float(balance.balance))
         return balance
 
-    async def _call(self, script: str, params: Mapping[str, str], *, resend: bool) -> Any:
+    async def get_answers(
+        self,
+        *,
+        after_id: int | None = None,
+        cnt: int | None = None,
+        hour: int | None = None,
+        to_phone: str | None = None,
+    ) -> list[IncomingAnswer]:
+        """Incoming SMS after ``after_id`` (get.php?get_answers=1), in the provider's order.
+
+        A request identical to earlier ones waits its turn in the window (the provider: error
+        9 above three a minute); get.php's error 3 ("not found") is an empty list.
+        """
+        params = {"get_answers": "1"}
+        optional = {"after_id": after_id, "cnt": cnt, "hour": hour, "to_phone": to_phone}
+        params |= {name: str(value) for name, value in optional.items() if value is not None}
+        async with self._account_slots.hold():
+            await self._answers.acquire(tuple(sorted(params.items())))
+            try:
+                document = await self._call("get", params, resend=True)
+            except NothingFoundError:
+                return []
+        return parse_answers(document)
+
+    async def wait_call(self, phone: str) -> CallNumber:
+        """The number ``phone`` must call to confirm itself (wait_call.php); requests for one
+        phone wait their turn in the window (the provider: error 9 above fifty a minute)."""
+        async with self._account_slots.hold():
+            await self._wait_calls.acquire(phone)
+            document = await self._call("wait_call", {"phone": phone}, resend=True)
+        return parse_call_number(document)
+
+    async def _call(
+        self, script: str, params: Mapping[str, str], *, resend: bool, urgent: bool = False
+    ) -> Any:
         """One API call; see the module docstring for what is tried again."""
 
         def may_repeat(error: BaseException | None) -> bool:
@@ -165,7 +216,7 @@ class SmscHttpClient:
             return isinstance(error, HttpTransportError) and (resend or not error.maybe_processed)
 
         try:
-            return await self._attempt(script, params)
+            return await self._attempt(script, params, urgent=urgent)
         except HttpTransportError as exc:
             if not may_repeat(exc) or self._settings.transport_attempts < 2:
                 raise
@@ -183,10 +234,10 @@ class SmscHttpClient:
         )
         async for attempt in retrying:
             with attempt:
-                document = await self._attempt(script, params)
+                document = await self._attempt(script, params, urgent=urgent)
         return document
 
-    async def _attempt(self, script: str, params: Mapping[str, str]) -> Any:
+    async def _attempt(self, script: str, params: Mapping[str, str], *, urgent: bool) -> Any:
         blocked = self.circuit.blocked(self._clock())
         if blocked is not None:
             self._metrics.requests(script, "circuit_open").inc()
@@ -194,8 +245,9 @@ class SmscHttpClient:
         host = self._settings.base_urls[self._host % len(self._settings.base_urls)]
         started = time.perf_counter()
         try:
-            body = await self._exchange(host, script, params)
-            document = read_answer(body, script, self._on_error)
+            async with self._login_slots.hold(urgent=urgent):
+                body = await self._exchange(host, script, params)
+            document = read_answer(body, script, lambda code: self._on_error(script, code))
         except ProviderApiError as exc:
             self._api_error(script, exc)
             raise
@@ -232,7 +284,9 @@ class SmscHttpClient:
             return self._http.build_request("GET", url, params=data)
         return self._http.build_request("POST", url, data=data)
 
-    def _on_error(self, code: int) -> float | None:
+    def _on_error(self, script: str, code: int) -> float | None:
+        if code in SCRIPT_ERROR_CLASSES.get(script, {}):
+            return None  # the script's own meaning (get.php 3 is "not found", not money)
         return self.circuit.on_error(code, self._clock())
 
     def _api_error(self, script: str, exc: ProviderApiError) -> None:

@@ -19,6 +19,9 @@ code   meaning                                      retriable  what the gateway 
 9      duplicate request, or too many at once       yes        back off from a minute
 =====  ===========================================  =========  ==============================
 
+Some scripts mean other things by a code (:data:`SCRIPT_ERROR_CLASSES`): get.php's 3 is
+"nothing found", wait_call.php's 5 a blacklisted phone and its 6 a cost it cannot have.
+
 Transport failures are :class:`HttpTransportError`; ``maybe_processed`` says whether the
 provider may have acted on the request (a timeout after it was written) or surely did not
 (the connection was never made).
@@ -107,6 +110,25 @@ class TooManyRequestsError(ProviderApiError):
     retriable = True
 
 
+class NothingFoundError(ProviderApiError):
+    """get.php error 3: nothing matches the query (an empty answer, not a failure)."""
+
+    reason = "not_found"
+
+
+class BlacklistedError(ProviderApiError):
+    """wait_call.php error 5: the phone is on the client's blacklist."""
+
+    reason = "blacklisted"
+
+
+class CostUnavailableError(ProviderApiError):
+    """wait_call.php error 6: the account's settings (allowed numbers, hours...) leave the
+    service's cost unknown, so it is refused."""
+
+    reason = "cost_unavailable"
+
+
 ERROR_CLASSES: Mapping[int, type[ProviderApiError]] = MappingProxyType(
     {
         1: ParametersError,
@@ -122,6 +144,25 @@ ERROR_CLASSES: Mapping[int, type[ProviderApiError]] = MappingProxyType(
 )
 
 
+# Codes whose meaning differs by script (they take precedence over ERROR_CLASSES): get.php
+# answers 3 for "not found" ([3P] awd-studio Response.php, reference section 4), wait_call.php
+# 5 for a blacklisted phone and 6 for a cost it cannot have (webhook seed).
+SCRIPT_ERROR_CLASSES: Mapping[str, Mapping[int, type[ProviderApiError]]] = MappingProxyType(
+    {
+        "get": MappingProxyType({3: NothingFoundError}),
+        "wait_call": MappingProxyType({5: BlacklistedError, 6: CostUnavailableError}),
+    }
+)
+
+
+def error_class(code: int, script: str) -> type[ProviderApiError]:
+    """The class of ``code`` as ``script`` means it; an undocumented code gets the base."""
+    own = SCRIPT_ERROR_CLASSES.get(script)
+    if own is not None and code in own:
+        return own[code]
+    return ERROR_CLASSES.get(code, ProviderApiError)
+
+
 def provider_error(
     code: int,
     description: str,
@@ -131,7 +172,7 @@ def provider_error(
     retry_after_seconds: float | None = None,
 ) -> ProviderApiError:
     """The typed error of ``code``; an undocumented code is a non-retriable base error."""
-    cls = ERROR_CLASSES.get(code, ProviderApiError)
+    cls = error_class(code, script)
     return cls(
         code,
         description,

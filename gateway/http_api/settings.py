@@ -8,7 +8,8 @@ only a role that calls the provider needs: a credential.
 Limits from reference/smsc-http-api.md: send.php answers error 9 to 15 or more concurrent
 requests per login (section 1.4; the seeds say the same of every script), status.php to 5 or
 more concurrent, to more than 5 queries of one message or more than one multi-id query a
-minute (2.6), balance.php to more than 10 queries a minute (3.1).
+minute (2.6), balance.php to more than 10 queries a minute (3.1); get.php to more than 3
+identical requests a minute (seed 001), wait_call.php to more than 50 (webhook seed).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ PROVIDER_MAX_STATUS_CONCURRENT = 5
 PROVIDER_MAX_STATUS_PER_MESSAGE = 5
 # balance.php: error 9 above 10 queries a minute.
 PROVIDER_MAX_BALANCE_PER_MINUTE = 10
+# get.php: error 9 above 3 identical requests a minute (seed 001).
+PROVIDER_MAX_IDENTICAL_ANSWERS = 3
+# wait_call.php: error 9 above 50 identical requests a minute (webhook seed).
+PROVIDER_MAX_IDENTICAL_WAIT_CALLS = 50
 TRANSPORTS = ("http", "smpp")
 
 
@@ -62,8 +67,19 @@ class HttpApiSettings:
     # below the provider's 15.
     send_concurrency: int = 10
     status_concurrency: int = 3
+    # Requests at once to the account's other scripts (get.php, wait_call.php); every
+    # request of any script also takes one of 14 slots per login, so together they stay
+    # below the provider's 15.
+    account_concurrency: int = 2
     # The provider's "per minute"; tests shrink it together with the simulator's.
     limit_window_seconds: float = 60.0
+    # get.php?get_answers: identical requests per window (provider: error 9 above 3).
+    answers_identical_per_window: int = 2
+    # wait_call.php: requests for one phone per window (provider: error 9 above 50).
+    wait_call_per_phone_per_window: int = 40
+    # The account's time zone as hours from UTC: the provider writes its dates in it
+    # (get.php's received and sent). Moscow's +3 unless the account was set otherwise.
+    account_utc_offset_hours: float = 3.0
     balance_per_window: int = 6
     status_per_message_per_window: int = 4
     # Error 9 on a send: back off from this, doubling up to the max (an identical request is
@@ -115,6 +131,16 @@ class HttpApiSettings:
             found.append(f"balance_per_window must be 1..{PROVIDER_MAX_BALANCE_PER_MINUTE - 1}")
         if not 1 <= self.status_per_message_per_window < PROVIDER_MAX_STATUS_PER_MESSAGE:
             found.append("status_per_message_per_window must be 1..4")
+        if not 1 <= self.account_concurrency < PROVIDER_MAX_CONCURRENT:
+            found.append(f"account_concurrency must be 1..{PROVIDER_MAX_CONCURRENT - 1}")
+        if not 1 <= self.answers_identical_per_window < PROVIDER_MAX_IDENTICAL_ANSWERS:
+            top = PROVIDER_MAX_IDENTICAL_ANSWERS - 1
+            found.append(f"answers_identical_per_window must be 1..{top}")
+        if not 1 <= self.wait_call_per_phone_per_window < PROVIDER_MAX_IDENTICAL_WAIT_CALLS:
+            top = PROVIDER_MAX_IDENTICAL_WAIT_CALLS - 1
+            found.append(f"wait_call_per_phone_per_window must be 1..{top}")
+        if not -12 <= self.account_utc_offset_hours <= 14:
+            found.append("account_utc_offset_hours must be -12..14")
         if self.transport_attempts < 1 or self.max_connections < 1 or self.max_text_chars < 1:
             found.append("transport_attempts, max_connections, max_text_chars must be positive")
         if self.get_max_url_chars < 0:

@@ -1,12 +1,16 @@
-"""The provider's HTTP API, simulated: ``/sys/send.php``, ``/sys/status.php``, ``/sys/balance.php``.
+"""The provider's HTTP API, simulated: ``/sys/send.php``, ``/sys/status.php``, ``/sys/balance.php``,
+``/sys/get.php?get_answers=1`` (:mod:`.http_api_inbox`) and ``/sys/wait_call.php``
+(:mod:`.http_api_calls`).
 
 GET or POST (form-urlencoded or multipart), parameters decoded in the request's ``charset``
 (windows-1251 by default, utf-8, koi8-r) and answers encoded in it, in ``fmt`` 0 to 3, always
 with HTTP 200 (reference 0). The rules are :class:`~.http_api_centre.HttpApiCentre`'s; this
 module adds what needs the server: requests in flight per login (error 9 at
 ``max_concurrent``, at ``max_concurrent_status`` for status.php), a processing time, injected
-faults (:mod:`.http_api_faults`), and the status callback of every message sent through it,
-made by :class:`~.webhook.WebhookCaller` to ``webhook_url`` when it reaches its final status.
+faults (:mod:`.http_api_faults`), and the callbacks :class:`~.webhook.WebhookCaller` makes to
+``webhook_url``: the status of every message sent through it once final, every incoming SMS
+(:meth:`HttpApiSimulator.receive_sms`) and every subscriber's confirmation call
+(:meth:`HttpApiSimulator.place_call`, or by itself with ``calls.call_after_seconds``).
 
 Usage::
 
@@ -28,6 +32,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from .http_api_calls import WAITCALL_TEXT, CallDesk, IssuedNumber, render_wait_call
 from .http_api_centre import ApiError, HttpApiCentre, HttpApiStats, SendAccepted
 from .http_api_config import HttpApiSimulatorConfig
 from .http_api_faults import HttpApiFaults
@@ -40,13 +45,14 @@ from .http_api_formats import (
     render_send,
     render_status,
 )
+from .http_api_inbox import Inbox, SimIncoming, render_answers
 from .http_api_messages import COMMENT_MARKER, SimMessage
 from .webhook import WebhookCaller
-from .webhook_request import status_notice
+from .webhook_request import incoming_notice, status_notice, waitcall_notice
 
 log = logging.getLogger(__name__)
 
-SCRIPTS = ("send", "status", "balance")
+SCRIPTS = ("send", "status", "balance", "get", "wait_call")
 
 
 class HttpApiSimulator:
@@ -63,10 +69,14 @@ class HttpApiSimulator:
         self.centre = HttpApiCentre(self.config, clock=clock, wall_clock=wall_clock)
         self.faults = HttpApiFaults()
         self.port = self.config.port
+        self._clock = clock
         self._wall_clock = wall_clock
+        self.inbox = Inbox(self.config.inbox, self.config.window_seconds)
+        self.calls = CallDesk(self.config.calls, self.config.window_seconds, self.centre.balances)
         self._in_flight: Counter[tuple[str, str]] = Counter()
         self._app = web.Application()
-        self._app.router.add_route("*", "/sys/{script:(send|status|balance)}.php", self._handle)
+        scripts = "|".join(SCRIPTS)
+        self._app.router.add_route("*", f"/sys/{{script:({scripts})}}.php", self._handle)
         self._runner = web.AppRunner(self._app, access_log=None)
         self._webhook: WebhookCaller | None = None
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -160,22 +170,100 @@ class HttpApiSimulator:
             await asyncio.sleep(seconds)
 
     def _run(self, script: str, login: str, params: Mapping[str, str], fmt: int) -> str:
-        if script == "send":
-            sent = self.centre.send(login, params)
-            if isinstance(sent, ApiError):
-                return self._error(script, fmt, sent)
-            self._schedule_callbacks(sent)
-            return render_send(fmt, sent, params.get("cost", "0"))
-        if script == "status":
-            answer = self.centre.status(login, params)
-            if isinstance(answer, ApiError):
-                return self._error(script, fmt, answer)
-            return render_status(fmt, answer)
+        scripts = {
+            "send": self._send,
+            "status": self._status,
+            "balance": self._balance,
+            "get": self._get_answers,
+            "wait_call": self._wait_call,
+        }
+        return scripts[script](login, params, fmt)
+
+    def _send(self, login: str, params: Mapping[str, str], fmt: int) -> str:
+        sent = self.centre.send(login, params)
+        if isinstance(sent, ApiError):
+            return self._error("send", fmt, sent)
+        self._schedule_callbacks(sent)
+        return render_send(fmt, sent, params.get("cost", "0"))
+
+    def _status(self, login: str, params: Mapping[str, str], fmt: int) -> str:
+        answer = self.centre.status(login, params)
+        if isinstance(answer, ApiError):
+            return self._error("status", fmt, answer)
+        return render_status(fmt, answer)
+
+    def _balance(self, login: str, params: Mapping[str, str], fmt: int) -> str:
         balance = self.centre.balance(login)
         if isinstance(balance, ApiError):
-            return self._error(script, fmt, balance)
+            return self._error("balance", fmt, balance)
         currency = self.config.currency if params.get("cur") == "1" else None
         return render_balance(fmt, balance, currency)
+
+    def _get_answers(self, login: str, params: Mapping[str, str], fmt: int) -> str:
+        found = self.inbox.answers(login, params, now=self._wall_clock(), mono=self._clock())
+        if isinstance(found, ApiError):
+            return self._error("get", fmt, found)
+        return render_answers(fmt, found, self.inbox.zone)
+
+    def _wait_call(self, login: str, params: Mapping[str, str], fmt: int) -> str:
+        issued = self.calls.issue(login, params, now=self._wall_clock(), mono=self._clock())
+        if isinstance(issued, ApiError):
+            return self._error("wait_call", fmt, issued)
+        if self.calls.calls_back(issued.phone) and self.config.calls.call_after_seconds is not None:
+            key = next(self._timer_ids)
+            self._timers[key] = asyncio.get_running_loop().call_later(
+                self.config.calls.call_after_seconds, self._call_back, key, issued.phone
+            )
+        return render_wait_call(fmt, issued)
+
+    def _call_back(self, key: int, phone: str) -> None:
+        self._timers.pop(key, None)
+        self.place_call(phone)
+
+    def receive_sms(
+        self,
+        phone: str,
+        message: str,
+        *,
+        to_phone: str | None = None,
+        login: str | None = None,
+        sms_id: int | None = None,
+    ) -> SimIncoming:
+        """A subscriber's SMS reaches the account (the first login unless named): get.php
+        lists it from now on and, with ``webhook_url``, the handler is told."""
+        login = login or next(iter(self.config.accounts))
+        to_phone = to_phone or self.config.inbox.number
+        incoming = self.inbox.receive(
+            login, phone, message, to_phone, now=self._wall_clock(), sms_id=sms_id
+        )
+        if self._webhook is not None and self.config.inbox.to_webhook:
+            notice = incoming_notice(
+                incoming.phone,
+                incoming.message,
+                incoming.to_phone,
+                id=incoming.incoming_id,
+                sms_id=incoming.sms_id,
+                sent=int(incoming.sent),
+                time=int(incoming.received),
+            )
+            self._webhook.submit(notice)
+            self.stats.callbacks += 1
+        return incoming
+
+    def place_call(self, phone: str, **voice_menu: str) -> IssuedNumber | None:
+        """The subscriber ``phone`` calls the number they were given: recorded as an incoming
+        "[waitcall] " message and, with ``webhook_url``, reported to the handler (with the
+        voice-menu fields given). None when no number is open for the phone."""
+        now = self._wall_clock()
+        issued = self.calls.call(phone, now=now)
+        if issued is None:
+            return None
+        self.inbox.receive(issued.login, issued.phone, WAITCALL_TEXT, issued.call_to, now=now)
+        self.calls.placed += 1
+        if self._webhook is not None:
+            self._webhook.submit(waitcall_notice(issued.phone, int(now), **voice_menu))
+            self.stats.callbacks += 1
+        return issued
 
     def _error(self, script: str, fmt: int, error: ApiError) -> str:
         self.stats.errors[(script, error.code)] += 1

@@ -145,7 +145,7 @@ class HttpApiCentre:
         now = self._clock()
         while self._sends and next(iter(self._sends.values())) <= now - self.config.window_seconds:
             self._sends.popitem(last=False)
-        key = _fingerprint(login, params)
+        key = fingerprint(login, params)
         if key in self._sends:
             return ApiError(9)
         self._sends[key] = now
@@ -313,7 +313,7 @@ class HttpApiCentre:
         return {"result": "OK"}
 
 
-def _fingerprint(login: str, params: Mapping[str, str]) -> bytes:
+def fingerprint(login: str, params: Mapping[str, str]) -> bytes:
     """An identical request: same login and the same parameters, credentials aside."""
     items = sorted((k, v) for k, v in params.items() if k not in _SECRET_PARAMS)
     text = "\x1f".join(f"{k}={v}" for k, v in [("login", login), *items])

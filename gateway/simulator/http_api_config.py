@@ -1,4 +1,5 @@
-"""Settings of the simulator's HTTP API (send.php, status.php, balance.php), checked when built.
+"""Settings of the simulator's HTTP API (send, status, balance, get_answers, wait_call), checked
+when built.
 
 Defaults are the provider's rules as reference/smsc-http-api.md records them: error 9 at 15
 concurrent requests per login (5 for status.php), for an identical send within a minute,
@@ -17,6 +18,8 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from gateway.errors import ConfigError
+
+from .http_api_desk_config import CallDeskConfig, InboxConfig
 
 
 class StatusOutcome(NamedTuple):
@@ -74,6 +77,9 @@ class HttpApiSimulatorConfig:
     webhook_url: str | None = None
     webhook_retry_seconds: float = 240.0
     webhook_max_attempts: int = 50
+    # Incoming SMS and get.php?get_answers=1; wait_call.php and the subscribers' calls.
+    inbox: InboxConfig = field(default_factory=InboxConfig)
+    calls: CallDeskConfig = field(default_factory=CallDeskConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
@@ -99,4 +105,4 @@ class HttpApiSimulatorConfig:
         timers = (self.window_seconds, self.auth_failure_window_seconds, self.block_seconds)
         if min(timers) <= 0 or self.status_delay_seconds < 0 or self.processing_seconds < 0:
             problems.append("durations must be positive")
-        return problems
+        return problems + self.inbox.problems() + self.calls.problems()
