@@ -56,6 +56,8 @@ class TopicSettings:
     # reassembled into one smsc.incoming.v1 event.
     incoming_parts: str = "smsc.incoming-parts.v1"
     waitcall: str = "smsc.waitcall.v1"
+    # Internal, compacted: how far the poller has published the provider's incoming SMS.
+    poll_cursor: str = "smsc.poll-cursor.v1"
     dead_letter: str = "smsc.dead-letter.v1"
 
 

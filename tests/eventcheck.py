@@ -18,6 +18,7 @@ SCHEMA_FILES = {
     "smsc.dead-letter/1": "dead-letter.v1.json",
     "smsc.status/1": "status.v1.json",
     "smsc.waitcall/1": "waitcall.v1.json",
+    "smsc.poll-cursor/1": "poll-cursor.v1.json",
 }
 
 

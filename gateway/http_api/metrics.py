@@ -106,6 +106,16 @@ class HttpApiMetrics:
                 registry=r,
             )
         )
+        self.poller_incoming = Counter(
+            "smsc_poller_incoming_total",
+            "Incoming SMS published from get.php?get_answers (repeats after a restart included)",
+            registry=r,
+        )
+        self.poller_incoming_cursor = Gauge(
+            "smsc_poller_incoming_cursor",
+            "The provider id of the last incoming SMS the poller published up to",
+            registry=r,
+        )
         self.poller_dropped = Children(
             Counter(
                 "smsc_poller_dropped_total",

@@ -9,6 +9,8 @@
   answer ends the message's tracking; others are asked again after ``repoll_seconds``.
 - balance.php is queried every ``balance_interval_seconds`` (the client keeps it under the
   provider's 10 a minute) into ``smsc_http_balance``.
+- with ``incoming_enabled``, new incoming SMS are fetched by get.php?get_answers=1 and
+  published on ``smsc.incoming.v1`` (:mod:`.incoming_poll`), the cursor kept on Kafka.
 
 Run one poller per credential: the status limits are the login's, not the process's.
 """
@@ -31,12 +33,14 @@ from gateway.events.delivery import dlr_event
 from gateway.events.envelope import dumps, utc_now
 from gateway.http.probes import Readiness, role_probes
 from gateway.kafka.client import KafkaPublisher
+from gateway.kafka.cursor import CursorTopic, KafkaCursorStore
 from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
 
 from .client import SmscHttpClient
 from .errors import HttpApiError
+from .incoming_poll import IncomingPoller
 from .metrics import HttpApiMetrics
 from .pending import PendingMessage, PendingSet, PendingTracker
 from .replies import MessageStatus
@@ -182,11 +186,16 @@ class PollerParts:
     pending: PendingSet
     reader: TopicsReader
     reconciler: Reconciler
+    incoming: IncomingPoller | None = None
 
     def readiness(self) -> tuple[bool, str]:
-        """Ready once the topics' history is read (the pending set is complete)."""
-        ready = self.reader.is_caught_up
-        return ready, f"{len(self.pending)} pending" if ready else "reading the topics"
+        """Ready once the topics' history is read (the pending set is complete) and the
+        incoming cursor is loaded."""
+        if not self.reader.is_caught_up:
+            return False, "reading the topics"
+        if self.incoming is not None and not self.incoming.loaded.is_set():
+            return False, "loading the incoming cursor"
+        return True, f"{len(self.pending)} pending"
 
 
 def build_poller(
@@ -205,7 +214,28 @@ def build_poller(
     reconciler = Reconciler(
         client, pending, publisher, dlr_topic=topics.dlr, settings=settings.poller, metrics=metrics
     )
-    return PollerParts(pending, reader, reconciler)
+    incoming = build_incoming(settings, client, publisher, metrics)
+    return PollerParts(pending, reader, reconciler, incoming)
+
+
+def build_incoming(
+    settings: Settings, client: SmscHttpClient, publisher: Publisher, metrics: HttpApiMetrics
+) -> IncomingPoller | None:
+    """The incoming SMS poller with its cursor on Kafka (one per credential and number)."""
+    poller = settings.poller
+    if not poller.incoming_enabled:
+        return None
+    topic = CursorTopic(settings.topics.poll_cursor, poller.cursor_replication_factor)
+    key = f"get_answers/{client.credential}/{poller.incoming_to_phone or '*'}"
+    return IncomingPoller(
+        client,
+        KafkaCursorStore(settings.kafka, topic, publisher, key),
+        publisher,
+        topic=settings.topics.incoming,
+        settings=poller,
+        utc_offset_hours=settings.http_api.account_utc_offset_hours,
+        metrics=metrics,
+    )
 
 
 async def run_poller(
@@ -244,6 +274,8 @@ async def _run_tasks(
                 watch_balance(client, settings.balance_interval_seconds, stop),
                 name="poller-balance",
             )
+            if parts.incoming is not None:
+                group.create_task(parts.incoming.run(stop), name="poller-incoming")
             await stop.wait()
             reading.cancel()
     except* GatewayError as failed:

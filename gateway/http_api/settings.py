@@ -150,7 +150,8 @@ class HttpApiSettings:
 
 @dataclass(frozen=True, slots=True)
 class PollerSettings:
-    """Reconciliation: status queries for messages without a final report, and the balance."""
+    """Reconciliation: status queries for messages without a final report, the balance, and
+    incoming SMS by polling."""
 
     # A message is queried once it has had no final report for this long...
     min_age_seconds: float = 900.0
@@ -171,6 +172,17 @@ class PollerSettings:
     # but the SMPP simulator's are not the HTTP simulator's).
     transports: tuple[str, ...] = ("http",)
     balance_interval_seconds: float = 60.0
+    # Incoming SMS by get.php?get_answers=1 (docs/account.md): asked every interval (at once
+    # again after a full page), up to ``incoming_batch`` (the provider's cnt, at most 10000)
+    # for the last ``incoming_hours`` (at most 168), to one number when set.
+    incoming_enabled: bool = True
+    incoming_interval_seconds: float = 30.0
+    incoming_batch: int = 1000
+    incoming_hours: int = 168
+    incoming_to_phone: str | None = None
+    # The compacted topic of the poll cursor is created with this replication when missing
+    # (at most the brokers there are).
+    cursor_replication_factor: int = 3
 
     def __post_init__(self) -> None:
         found = self.problems()
@@ -187,6 +199,10 @@ class PollerSettings:
             found.append("max_pending must be positive and remember_final not negative")
         if self.max_age_seconds < self.min_age_seconds:
             found.append("max_age_seconds must be at least min_age_seconds")
+        if not 1 <= self.incoming_batch <= 10000 or not 1 <= self.incoming_hours <= 168:
+            found.append("incoming_batch must be 1..10000 and incoming_hours 1..168")
+        if self.cursor_replication_factor < 1:
+            found.append("cursor_replication_factor must be at least 1")
         return found + _negative_durations(self)
 
 
