@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Union
 
+from gateway.callconfirm.settings import CallConfirmSettings
 from gateway.compose.settings import CompositionSettings
 from gateway.correlator.settings import CorrelatorSettings
 from gateway.errors import ConfigError
@@ -58,6 +59,8 @@ class TopicSettings:
     waitcall: str = "smsc.waitcall.v1"
     # Internal, compacted: how far the poller has published the provider's incoming SMS.
     poll_cursor: str = "smsc.poll-cursor.v1"
+    # Requests to confirm a phone by call (smsc.call-confirm/1), keyed by phone.
+    call_confirm: str = "smsc.call-confirm.v1"
     dead_letter: str = "smsc.dead-letter.v1"
 
 
@@ -188,6 +191,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     correlator: CorrelatorSettings = field(default_factory=CorrelatorSettings)
+    call_confirm: CallConfirmSettings = field(default_factory=CallConfirmSettings)
 
 
 def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozenset()) -> Settings:

@@ -19,6 +19,7 @@ SCHEMA_FILES = {
     "smsc.status/1": "status.v1.json",
     "smsc.waitcall/1": "waitcall.v1.json",
     "smsc.poll-cursor/1": "poll-cursor.v1.json",
+    "smsc.call-confirm/1": "call-confirm.v1.json",
 }
 
 

@@ -11,6 +11,8 @@
   provider's 10 a minute) into ``smsc_http_balance``.
 - with ``incoming_enabled``, new incoming SMS are fetched by get.php?get_answers=1 and
   published on ``smsc.incoming.v1`` (:mod:`.incoming_poll`), the cursor kept on Kafka.
+- with ``call_confirm.enabled``, requests to confirm a phone by call are given numbers by
+  wait_call.php and their outcomes decided (:mod:`gateway.callconfirm`).
 
 Run one poller per credential: the status limits are the login's, not the process's.
 """
@@ -27,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.callconfirm.compose import CallConfirmParts, build_call_confirm
 from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, KafkaUnavailableError
 from gateway.events.delivery import dlr_event
@@ -187,15 +190,22 @@ class PollerParts:
     reader: TopicsReader
     reconciler: Reconciler
     incoming: IncomingPoller | None = None
+    call_confirm: CallConfirmParts | None = None
 
     def readiness(self) -> tuple[bool, str]:
-        """Ready once the topics' history is read (the pending set is complete) and the
-        incoming cursor is loaded."""
+        """Ready once the topics' history is read (the pending set is complete), the
+        incoming cursor is loaded and the waitcall topic read."""
         if not self.reader.is_caught_up:
             return False, "reading the topics"
         if self.incoming is not None and not self.incoming.loaded.is_set():
             return False, "loading the incoming cursor"
-        return True, f"{len(self.pending)} pending"
+        status = f"{len(self.pending)} pending"
+        if self.call_confirm is not None:
+            ready, confirm = self.call_confirm.readiness()
+            if not ready:
+                return False, confirm
+            status += f", {confirm}"
+        return True, status
 
 
 def build_poller(
@@ -251,6 +261,9 @@ async def run_poller(
     try:
         async with SmscHttpClient(settings.http_api, api_metrics) as client:
             parts = build_poller(settings, client, publisher, api_metrics)
+            if settings.call_confirm.enabled:
+                confirm = build_call_confirm(settings, client, publisher, metrics)
+                parts = dataclasses.replace(parts, call_confirm=confirm)
             http = settings.http
             async with role_probes(
                 (http.host, http.port), metrics, "poller", parts.readiness, shared=probes
@@ -276,6 +289,8 @@ async def _run_tasks(
             )
             if parts.incoming is not None:
                 group.create_task(parts.incoming.run(stop), name="poller-incoming")
+            if parts.call_confirm is not None:
+                group.create_task(parts.call_confirm.run(stop), name="poller-call-confirm")
             await stop.wait()
             reading.cancel()
     except* GatewayError as failed:

@@ -66,6 +66,22 @@ class TopicsReader:
     def is_caught_up(self) -> bool:
         return self._caught_up.is_set()
 
+    async def read_to_now(self) -> None:
+        """Return once every record in the topics when called has been handed to ``sink``
+        (a decision that must not miss a record already on Kafka waits for this)."""
+        await self._caught_up.wait()
+        try:
+            ends = await self._consumer.end_offsets(list(self._ends))
+            while True:
+                # The sink is called right after each fetch, with no await in between, so
+                # a position past a record means the sink has it.
+                positions = [await self._consumer.position(tp) for tp in ends]
+                if all(p >= end for p, end in zip(positions, ends.values(), strict=True)):
+                    return
+                await asyncio.sleep(0.05)
+        except KafkaError as exc:
+            raise KafkaUnavailableError(f"cannot read {self._topics} to the end: {exc}") from exc
+
     async def run(self) -> None:
         """Follow the topics until cancelled."""
         try:

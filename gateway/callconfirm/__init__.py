@@ -1,0 +1,8 @@
+"""Phone confirmation by call: requests on ``smsc.call-confirm.v1``, numbers from wait_call.php
+and outcomes on ``smsc.waitcall.v1`` (docs/account.md).
+
+- :mod:`.book`: the pending confirmations rebuilt from the waitcall topic (no I/O);
+- :mod:`.flow`: the issuer, the request lane and the decider (Protocols for Kafka and HTTP);
+- :mod:`.compose`: wired to Kafka and the HTTP API client, run by the poller;
+- :mod:`.settings`, :mod:`.metrics`.
+"""
