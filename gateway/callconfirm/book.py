@@ -24,6 +24,7 @@ second number); what is older is forgotten.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,11 @@ class ConfirmationBook:
         self._remember = timedelta(seconds=remember_seconds)
         self._pending: dict[str, _Pending] = {}
         self._by_phone: dict[str, set[str]] = {}
+        # Finding what is due never scans the pending set: requests with a call, in the
+        # order their calls were read, and a heap of expiry times (entries of requests that
+        # ended or got a call meanwhile are dropped when they reach the top).
+        self._called: dict[str, datetime] = {}
+        self._expiries: list[tuple[datetime, str]] = []
         self._ended: OrderedDict[str, datetime] = OrderedDict()
         self.unmatched_calls = 0
 
@@ -83,22 +89,39 @@ class ConfirmationBook:
         """The outcomes decided by ``now``: confirmed (a call came) and expired."""
         self._forget(now)
         found = []
-        for request_id, pending in self._pending.items():
-            issued = pending.issued
-            if pending.called_at is not None:
-                found.append(self._outcome(CONFIRMED, request_id, pending, pending.called_at))
-            elif now >= issued.deadline + self._grace:
-                found.append(self._outcome(EXPIRED, request_id, pending, issued.deadline))
+        for request_id, called_at in self._called.items():
+            found.append(self._outcome(CONFIRMED, request_id, self._pending[request_id], called_at))
+        for request_id in self._expired(now):
+            pending = self._pending[request_id]
+            found.append(self._outcome(EXPIRED, request_id, pending, pending.issued.deadline))
         return found
 
     def next_expiry(self) -> datetime | None:
         """When the earliest pending confirmation without a call expires."""
-        waiting = [p.issued.deadline for p in self._pending.values() if p.called_at is None]
-        return min(waiting) + self._grace if waiting else None
+        self._drop_stale()
+        return self._expiries[0][0] if self._expiries else None
+
+    def _expired(self, now: datetime) -> list[str]:
+        """The requests whose expiry time has come, without taking them off the heap."""
+        self._drop_stale()
+        taken: list[tuple[datetime, str]] = []
+        while self._expiries and self._expiries[0][0] <= now:
+            taken.append(heapq.heappop(self._expiries))
+        for entry in taken:
+            heapq.heappush(self._expiries, entry)
+        return [request_id for _, request_id in taken if self._waiting(request_id)]
+
+    def _drop_stale(self) -> None:
+        while self._expiries and not self._waiting(self._expiries[0][1]):
+            heapq.heappop(self._expiries)
+
+    def _waiting(self, request_id: str) -> bool:
+        return request_id in self._pending and request_id not in self._called
 
     def ended(self, request_id: str, at: datetime | None) -> None:
         """The request's outcome is on Kafka."""
         pending = self._pending.pop(request_id, None)
+        self._called.pop(request_id, None)
         if pending is not None:
             phones = self._by_phone.get(pending.issued.phone, set())
             phones.discard(request_id)
@@ -113,6 +136,7 @@ class ConfirmationBook:
             return
         self._pending[issued.request_id] = _Pending(issued)
         self._by_phone.setdefault(issued.phone, set()).add(issued.request_id)
+        heapq.heappush(self._expiries, (issued.deadline + self._grace, issued.request_id))
 
     def _call(self, event: dict[str, Any]) -> bool:
         phone = event.get("phone")
@@ -126,6 +150,7 @@ class ConfirmationBook:
             if pending.called_at is None and not late:
                 pending.called_at = called_at
                 pending.call_event_id = event.get("event_id")
+                self._called[request_id] = called_at
                 matched = True
         if not matched:
             self.unmatched_calls += 1
