@@ -23,8 +23,11 @@ from gateway.kafka.records import Partition, Publisher, Record
 from gateway.metrics import Metrics
 
 from .book import ConfirmationBook
-from .flow import CallDesk, Decider, Issuer, RequestLane, before_stop
+from .decider import Decider
+from .issuer import CallDesk, Issuer
+from .lane import RequestLane
 from .metrics import CallConfirmMetrics
+from .waiting import before_stop
 
 log = logging.getLogger(__name__)
 

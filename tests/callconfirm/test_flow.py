@@ -12,7 +12,9 @@ import orjson
 import pytest
 
 from gateway.callconfirm.book import ConfirmationBook
-from gateway.callconfirm.flow import Decider, Issuer, RequestLane, committable
+from gateway.callconfirm.decider import Decider
+from gateway.callconfirm.issuer import Issuer
+from gateway.callconfirm.lane import RequestLane, committable
 from gateway.callconfirm.metrics import CallConfirmMetrics
 from gateway.callconfirm.settings import CallConfirmSettings
 from gateway.errors import KafkaUnavailableError

@@ -1,4 +1,4 @@
-"""The call confirmation's book does no I/O at all, and its flow reaches Kafka and the HTTP
+"""The call confirmation's book does no I/O at all, and its steps reach Kafka and the HTTP
 API only through Protocols: neither imports a Kafka or HTTP library, in a fresh interpreter."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ LIBRARIES = ("aiokafka", "httpx", "aiohttp", "faust")
     ("module", "forbidden"),
     [
         ("gateway.callconfirm.book", (*LIBRARIES, "asyncio", "socket", "logging")),
-        ("gateway.callconfirm.flow", LIBRARIES),
+        ("gateway.callconfirm.issuer", LIBRARIES),
+        ("gateway.callconfirm.lane", LIBRARIES),
+        ("gateway.callconfirm.decider", LIBRARIES),
         ("gateway.http_api.incoming_poll", LIBRARIES),
     ],
 )
