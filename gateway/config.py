@@ -4,11 +4,16 @@ Every field of every section is read from ``GATEWAY_<SECTION>_<FIELD>`` (for exa
 ``GATEWAY_SMPP_SYSTEM_ID``), parsed by its annotated type, and checked once at start; all
 problems are reported together in one :class:`~gateway.errors.ConfigError`. Secrets are
 excluded from ``repr``. Durations are float seconds named ``*_seconds``.
+
+A ``GATEWAY_*`` variable that names no setting is a problem too (``GATEWAY_SMPP_WINDOWS=5``
+would otherwise leave the window at its default without a word): the known names are derived
+from the settings classes, so a new section or field is known as soon as it exists.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -206,6 +211,7 @@ def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozens
         cls = typing.get_type_hints(Settings)[section.name]
         sections[section.name] = _load_section(section.name, cls, environ, problems)
     settings = Settings(**sections)
+    problems += unknown_variable_problems(environ)
     sending = {"smpp", "sender", "rate", "guards"}
     checked = {"kafka", "log"} | (sending if roles & {"sender", "all"} else set())
     if "receiver" in roles:
@@ -217,6 +223,41 @@ def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozens
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return settings
+
+
+# Variables with the gateway's prefix that are read outside the settings: the local Kafka
+# runner's jar cache (gateway.localkafka.fetching), used by the tests and the demo.
+TOOLING_VARIABLES = frozenset({"GATEWAY_KAFKA_CACHE_DIR"})
+
+
+def setting_names() -> dict[str, list[str]]:
+    """Every ``GATEWAY_<SECTION>_<FIELD>`` the settings classes define, by section prefix."""
+    hints = typing.get_type_hints(Settings)
+    return {
+        f"GATEWAY_{section.name.upper()}_": [
+            f"GATEWAY_{section.name.upper()}_{item.name.upper()}"
+            for item in dataclasses.fields(hints[section.name])
+        ]
+        for section in dataclasses.fields(Settings)
+    }
+
+
+def unknown_variable_problems(environ: Mapping[str, str]) -> list[str]:
+    """One problem per ``GATEWAY_*`` variable that names no setting, with the known names."""
+    sections = setting_names()
+    known = {name for names in sections.values() for name in names} | TOOLING_VARIABLES
+    unknown = sorted(k for k in environ if k.startswith("GATEWAY_") and k not in known)
+    return [_unknown_problem(name, sections) for name in unknown]
+
+
+def _unknown_problem(name: str, sections: dict[str, list[str]]) -> str:
+    # The longest matching prefix: GATEWAY_HTTP_API_X belongs to http_api, not http.
+    prefixes = [p for p in sorted(sections, key=len, reverse=True) if name.startswith(p)]
+    candidates = sections[prefixes[0]] if prefixes else [p + "*" for p in sections]
+    close = difflib.get_close_matches(name, candidates, n=1)
+    hint = f" (did you mean {close[0]}?)" if close and prefixes else ""
+    what = "known settings of this section" if prefixes else "known sections"
+    return f"{name}: unknown setting{hint}; {what}: {', '.join(candidates)}"
 
 
 def _load_section(

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
+import sys
+import typing
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -13,8 +18,10 @@ from gateway.config import (
     Settings,
     SmppSettings,
     load_settings,
+    setting_names,
 )
 from gateway.errors import ConfigError
+from gateway.localkafka.fetching import CACHE_DIR_ENV
 from gateway.simulator.config import DlrOutcome, SimulatorConfig
 
 SMPP_SECRET = "pw-smpp-9x7"  # a marker to look for, not a credential
@@ -32,8 +39,58 @@ def test_empty_environment_gives_the_defaults() -> None:
     assert load_settings({}) == Settings()
 
 
-def test_unrelated_variables_are_ignored() -> None:
-    assert load_settings({"PATH": "/bin", "GATEWAY_SMPP_NOPE": "1", "GATEWAY_X": "y"}) == Settings()
+def test_variables_without_the_prefix_are_ignored() -> None:
+    assert load_settings({"PATH": "/bin", "HEALTHCHECK_PORT": "9108"}) == Settings()
+
+
+def test_the_tooling_variables_are_known() -> None:
+    environ = {CACHE_DIR_ENV: "/var/cache/kafka-jars"}
+    assert load_settings(environ) == Settings()
+
+
+def test_an_unknown_gateway_variable_is_refused_with_the_known_names() -> None:
+    found = problems_of({"GATEWAY_SMPP_WINDOWS": "5", "GATEWAY_SMPP_SYSTEM_ID": "login"})
+    assert "GATEWAY_SMPP_WINDOWS: unknown setting (did you mean GATEWAY_SMPP_WINDOW?)" in found
+    # The section's known names follow, so the right spelling is on the screen.
+    assert "GATEWAY_SMPP_ENQUIRE_LINK_INTERVAL_SECONDS" in found
+
+
+def test_unknown_variables_are_reported_with_the_other_problems() -> None:
+    found = problems_of({"GATEWAY_X": "y", "GATEWAY_SMPP_WINDOW": "0"}, frozenset({"sender"}))
+    assert "GATEWAY_X: unknown setting; known sections: GATEWAY_KAFKA_*" in found
+    assert "GATEWAY_SMPP: window must be 1..2000" in found
+
+
+def test_the_longest_section_prefix_names_the_section() -> None:
+    found = problems_of({"GATEWAY_HTTP_API_LOGN": "me"})
+    assert "did you mean GATEWAY_HTTP_API_LOGIN?" in found
+    assert "GATEWAY_HTTP_API_PASSWORD" in found
+    assert "GATEWAY_HTTP_PORT" not in found
+
+
+def test_every_field_of_every_section_is_a_known_name() -> None:
+    # Derived from the classes: a section added to Settings is known without a list to edit.
+    for section in dataclasses.fields(Settings):
+        hint = typing.get_type_hints(Settings)[section.name]
+        for item in dataclasses.fields(hint):
+            key = f"GATEWAY_{section.name.upper()}_{item.name.upper()}"
+            assert key in setting_names()[f"GATEWAY_{section.name.upper()}_"]
+
+
+def test_a_role_started_with_an_unknown_variable_exits_naming_it() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env |= {"GATEWAY_SMPP_SYSTEM_ID": "login", "GATEWAY_SMPP_WINDOWS": "5"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "sender"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "GATEWAY_SMPP_WINDOWS: unknown setting" in done.stderr
+    assert "GATEWAY_SMPP_WINDOW," in done.stderr
 
 
 @pytest.mark.parametrize(
