@@ -137,6 +137,13 @@ class Metrics:
             ["bind"],
             registry=r,
         )
+        self.smpp_binds_cut_short = Counter(
+            "smsc_smpp_binds_cut_short_total",
+            "Binds lost within 30 s of being made: another connection on the same login "
+            "knocks them off when replicas x binds exceed the account's MCONn",
+            ["bind"],
+            registry=r,
+        )
         self.kafka_commits = Counter(
             "smsc_kafka_commits_total", "Offset commits by outcome", ["outcome"], registry=r
         )

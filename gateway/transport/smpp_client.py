@@ -7,6 +7,8 @@ Connection failures are retried with exponential backoff and full jitter, rotati
 the configured hosts (the provider's primary, then its backup). Submits wait a bounded time
 for a bind; a non-zero command_status becomes the error class of
 :func:`gateway.smpp.errors.error_for_status`, which says whether sending again can help.
+Binds lost right after they were made are counted and, when they keep coming, reported at
+ERROR (:mod:`gateway.transport.bind_churn`): another connection is using the login.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from gateway.smpp.pdu import (
 )
 from gateway.smpp.session import Role, Session, SessionConfig
 
+from .bind_churn import BindChurn, BindEnd
 from .smpp_connection import SmppConnection
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,7 @@ class SmppClient:
         self._window_in_use = metrics.smpp_window_in_use.labels(name)
         self._latency = metrics.smpp_submit_latency.labels(name)
         self._submits = Children(metrics.smpp_submits)
+        self._churn = BindChurn()
         metrics.smpp_window_size.labels(name).set(settings.window)
         metrics.smpp_bound.labels(name).set(0)
 
@@ -221,6 +225,7 @@ class SmppClient:
 
     async def _serve(self, connection: SmppConnection) -> None:
         log.info("%s: bound as %s (%s)", self.name, self.settings.system_id, self.mode.value)
+        bound_at = asyncio.get_running_loop().time()
         self._bound.set()
         self._metrics.smpp_bound.labels(self.name).set(1)
         try:
@@ -234,6 +239,22 @@ class SmppClient:
             self.reconnects += 1
             self._metrics.smpp_reconnects.labels(self.name).inc()
             log.warning("%s: connection lost: %s", self.name, connection.close_reason)
+            self._bind_lost(self._churn.lost(bound_at, asyncio.get_running_loop().time()))
+
+    def _bind_lost(self, end: BindEnd) -> None:
+        if not end.short:
+            return
+        self._metrics.smpp_binds_cut_short.labels(self.name).inc()
+        if end.report:
+            log.error(
+                "%s: %d binds in a row lost within %.0f s of binding: the provider is closing "
+                "them, most likely for another connection on login %s (one per login unless "
+                "system_type MCONn; replicas x GATEWAY_SMPP_BINDS must stay within n)",
+                self.name,
+                end.streak,
+                self._churn.short_seconds,
+                self.settings.system_id,
+            )
 
     def _dispatch_request(self, pdu: Pdu) -> None:
         # The session refuses every other request an ESME may not receive (SMPP 3.4 2.3).
