@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import platform
+from importlib import metadata
 from typing import Generic, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -15,6 +24,24 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # process_* (CPU, resident memory, open files, start time) and python_info, as the
+        # default registry has them; this registry is the composition root's own.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Gauge(
+            "smsc_build_info",
+            "Always 1: the gateway's version and the Python it runs on",
+            ["version", "python_version"],
+            registry=r,
+        )
+        self.build_info.labels(_version(), platform.python_version()).set(1)
+        self.kafka_consumer_lag = Gauge(
+            "smsc_kafka_consumer_lag",
+            "Records in a partition past the consumer group's committed offset, for the "
+            "partitions this process consumes",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
         self.smpp_submits = Counter(
             "smsc_smpp_submits_total",
             "submit_sm responses by command status",
@@ -166,6 +193,13 @@ class Metrics:
             "Concatenated incoming SMS waiting for parts",
             registry=r,
         )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("smsc-gateway")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 M = TypeVar("M", Counter, Gauge, Histogram)

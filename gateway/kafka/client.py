@@ -16,6 +16,7 @@ from gateway.config import KafkaSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.metrics import Children, Metrics
 
+from .lag import AiokafkaOffsets, LagReporter
 from .records import Partition, Record
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaRecordSource:
-    """A consumer with manual commits; records come back as plain :class:`Record`."""
+    """A consumer with manual commits; records come back as plain :class:`Record`.
+
+    While started it exports its group's lag on the partitions it holds (:mod:`.lag`).
+    """
 
     def __init__(
         self,
@@ -168,6 +172,10 @@ class KafkaRecordSource:
             auto_offset_reset="earliest",
             max_poll_records=None,
         )
+        self._lag = LagReporter(
+            metrics.kafka_consumer_lag, group_id, AiokafkaOffsets(self._consumer)
+        )
+        self._lag_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._consumer.subscribe(self._topics, listener=self._listener)
@@ -176,8 +184,13 @@ class KafkaRecordSource:
         except KafkaError as exc:
             await self._consumer.stop()
             raise KafkaUnavailableError(f"consumer could not start: {exc}") from exc
+        self._lag_task = asyncio.create_task(self._lag.run(), name="consumer-lag")
 
     async def stop(self) -> None:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            await asyncio.gather(self._lag_task, return_exceptions=True)
+            self._lag.clear()
         await self._consumer.stop()
 
     async def fetch(self, timeout_seconds: float, max_records: int) -> list[Record]:
