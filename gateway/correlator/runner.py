@@ -17,6 +17,7 @@ from gateway.http.probes import Readiness, role_probes
 from gateway.metrics import Metrics
 
 from .faustapp import CorrelatorApp
+from .lag import reporting_lag
 from .topology import prepare_topics
 
 log = logging.getLogger(__name__)
@@ -45,16 +46,20 @@ async def run_correlator(
         if await prepare_topics(
             settings.kafka, settings.correlator, worker.changelog_topics, inputs, stop
         ):
-            await _run_app(worker, stop)
+            consumed = [*inputs, settings.correlator.route_topic]
+            await _run_app(worker, stop, metrics, consumed)
 
 
-async def _run_app(worker: CorrelatorApp, stop: asyncio.Event) -> None:
+async def _run_app(
+    worker: CorrelatorApp, stop: asyncio.Event, metrics: Metrics, consumed: list[str]
+) -> None:
     app = worker.app
     await app.start()
     log.info("correlator started")
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app.wait_until_stopped())]
     try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        async with reporting_lag(app, worker.settings.kafka, metrics, consumed):
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()
