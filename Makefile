@@ -5,7 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench clean
+# The image: `make image` builds $(IMAGE):$(VERSION); `make image push IMAGE=<registry>/<name>`
+# also pushes it where the cluster pulls from (the chart's image.repository).
+IMAGE ?= smsc-gateway
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: demo test lint typecheck check bench clean image push
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +36,12 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m gateway.localkafka fetch
 	$(PY) bench/send_pipeline.py
+
+image:
+	docker build -f deploy/Dockerfile -t $(IMAGE):$(VERSION) .
+
+push: image
+	docker push $(IMAGE):$(VERSION)
 
 clean:
 	rm -rf $(VENV) .cache
