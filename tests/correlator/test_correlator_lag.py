@@ -2,7 +2,9 @@
 
 A faust app whose agent is held back falls behind by every record produced; the reporter
 shows that backlog per partition for the app's group, and nothing once the agent caught up
-and faust committed. The changelog partitions faust also reads are never reported.
+and faust committed. The changelog partitions faust also reads are never reported. Then the
+correlator role itself, as a process: its /metrics has the lag of every partition its agents
+read, the inputs at 0 once it has worked through what was produced.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +21,13 @@ import faust
 import pytest
 from aiokafka import AIOKafkaProducer
 from faust.types import StreamT
+from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.config import Settings
+from gateway.config import Settings, TopicSettings
 from gateway.correlator.lag import reporting_lag
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from tests.correlator.runkit import CorrelatorProcess, build_traffic, correlator_env, produce
 
 pytestmark = pytest.mark.kafka
 
@@ -38,10 +43,12 @@ def lag(metrics: Metrics, group: str) -> dict[tuple[str, str], float]:
     }
 
 
-async def until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+async def until(
+    condition: Callable[[], bool], seconds: float, what: str | Callable[[], str]
+) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, what if isinstance(what, str) else what()
         await asyncio.sleep(0.2)
 
 
@@ -99,3 +106,51 @@ async def test_a_faust_app_held_back_shows_its_backlog_until_it_catches_up(
     finally:
         await app.stop()
     assert lag(metrics, group) == {}
+
+
+async def test_the_correlator_role_exports_the_lag_of_its_inputs_and_route_topic(
+    kafka: LocalKafka, topics: TopicSettings, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    traffic = build_traffic(topics, run, sends=20, strays=0, seed=3)
+    await produce(kafka.bootstrap_servers, traffic.records, 1000)
+    env = correlator_env(kafka, topics, run, tmp_path / "state")
+    correlator = CorrelatorProcess(env, tmp_path / "correlator.log")
+    await correlator.start()
+    port = int(env["GATEWAY_HTTP_PORT"])
+    route = env["GATEWAY_CORRELATOR_ROUTE_TOPIC"]
+    consumed = {topics.send_results, topics.dlr, route}
+    last: dict[tuple[str, str, str], float] = {}
+
+    def caught_up() -> bool:
+        assert correlator.process is not None
+        assert correlator.process.returncode is None, correlator.tail()
+        try:
+            lag = scrape_lag(port)
+        except OSError:
+            return False  # not serving yet
+        ours = {k: v for k, v in lag.items() if k[0] == env["GATEWAY_CORRELATOR_APP_ID"]}
+        last.clear()
+        last.update(ours)
+        # Every partition of what the agents read, and nothing else (no changelog). The route
+        # topic gets a timer tick per partition every 0.5 s, so it is always a tick or two
+        # behind; the inputs are worked off.
+        inputs = [v for (_, t, _), v in ours.items() if t != route]
+        ticks = [v for (_, t, _), v in ours.items() if t == route]
+        return {t for _, t, _ in ours} == consumed and not any(inputs) and max(ticks) <= 5
+
+    try:
+        await until(caught_up, 120, lambda: f"the inputs worked off, not {last}")
+    finally:
+        assert await correlator.stop() == 0, correlator.tail()
+
+
+def scrape_lag(port: int) -> dict[tuple[str, str, str], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {
+        (s.labels["group"], s.labels["topic"], s.labels["partition"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "smsc_kafka_consumer_lag"
+    }
