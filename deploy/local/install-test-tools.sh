@@ -62,5 +62,9 @@ operator_crds() {
 }
 
 debian_packages
+if ! command -v go >/dev/null 2>&1; then
+  echo "go is missing: helm and the prometheus-operator CRDs are built from the Go module proxy" >&2
+  exit 1
+fi
 helm_binary
 operator_crds
