@@ -1,5 +1,7 @@
 """The provider's HTTP API over httpx: send.php, status.php (one id or many), balance.php,
-get.php?get_answers=1 and wait_call.php.
+get.php?get_answers=1 and wait_call.php, and any other script through
+:meth:`SmscHttpClient.call` (a JSON answer) or :meth:`SmscHttpClient.download` (a file
+streamed to a sink).
 
 One :class:`SmscHttpClient` per credential. Every request carries ``fmt=3`` and
 ``charset=utf-8`` and goes as a POST form (as GET only when configured and short, see
@@ -31,7 +33,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -66,6 +68,16 @@ WINDOW_MARGIN = 1.05
 WINDOW_SLACK_SECONDS = 0.25
 # Errors that need someone to act: logged at ERROR.
 _ALERTS = frozenset({2, 3, 4})
+
+
+class DownloadSink(Protocol):
+    """Where :meth:`SmscHttpClient.download` puts a file as it arrives."""
+
+    def begin(self, total_bytes: int | None) -> None:
+        """The answer is a file of ``total_bytes`` (None: the length was not announced)."""
+
+    def write(self, chunk: bytes) -> None:
+        """The next bytes of the file."""
 
 
 def credential_name(settings: HttpApiSettings) -> str:
@@ -206,6 +218,60 @@ class SmscHttpClient:
             document = await self._call("wait_call", {"phone": phone}, resend=True)
         return parse_call_number(document)
 
+    async def call(self, script: str, params: Mapping[str, str], *, resend: bool = True) -> Any:
+        """One call of another script (receive_phones, downloads, phones...) with ``params``;
+        its JSON answer. It takes one of the account scripts' slots; transport failures are
+        tried again only with ``resend`` (a call that is safe to repeat); the caller keeps the
+        script's own limits (identical requests a minute)."""
+        async with self._account_slots.hold():
+            return await self._call(script, params, resend=resend)
+
+    async def download(self, script: str, params: Mapping[str, str], sink: DownloadSink) -> int:
+        """One call whose answer is a file, streamed into ``sink``; returns its length. A JSON
+        answer is the provider's error (raised as its typed error). Tried once: a file half
+        written is the caller's to discard."""
+        blocked = self.circuit.blocked(self._clock())
+        if blocked is not None:
+            self._metrics.requests(script, "circuit_open").inc()
+            raise CircuitOpenError(*blocked)
+        host = self._settings.base_urls[self._host % len(self._settings.base_urls)]
+        started = time.perf_counter()
+        try:
+            async with self._account_slots.hold(), self._login_slots.hold():
+                size = await self._stream(self._request(host, script, params), script, sink)
+        except ProviderApiError as exc:
+            self._api_error(script, exc)
+            raise
+        except HttpTransportError:
+            self._metrics.requests(script, "transport_error").inc()
+            raise
+        finally:
+            self._metrics.latency(script).observe(time.perf_counter() - started)
+        self._metrics.requests(script, "ok").inc()
+        return size
+
+    async def _stream(self, request: httpx.Request, script: str, sink: DownloadSink) -> int:
+        response = await self._send(request, stream=True)
+        try:
+            if "json" in response.headers.get("content-type", ""):
+                body = await response.aread()
+                document = read_answer(body, script, lambda code: self._on_error(script, code))
+                raise HttpTransportError(
+                    f"{script}.php answered JSON instead of a file: {str(document)[:60]!r}",
+                    maybe_processed=True,
+                )
+            length = response.headers.get("content-length")
+            sink.begin(int(length) if length and length.isdigit() else None)
+            size = 0
+            async for chunk in response.aiter_bytes():
+                sink.write(chunk)
+                size += len(chunk)
+            return size
+        except httpx.HTTPError as exc:
+            raise HttpTransportError(_failure(exc), maybe_processed=True) from exc
+        finally:
+            await response.aclose()
+
     async def _call(
         self, script: str, params: Mapping[str, str], *, resend: bool, urgent: bool = False
     ) -> Any:
@@ -262,19 +328,24 @@ class SmscHttpClient:
         return document
 
     async def _exchange(self, host: str, script: str, params: Mapping[str, str]) -> bytes:
-        request = self._request(host, script, params)
+        response = await self._send(self._request(host, script, params), stream=False)
+        return response.content
+
+    async def _send(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
         try:
-            response = await self._http.send(request)
+            response = await self._http.send(request, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left: it cannot have been processed.
             raise HttpTransportError(_failure(exc), maybe_processed=False) from exc
         except httpx.HTTPError as exc:
             raise HttpTransportError(_failure(exc), maybe_processed=True) from exc
         if response.status_code != httpx.codes.OK:
+            if stream:
+                await response.aclose()
             # The API answers 200 even for its errors; 5xx may come after processing.
             processed = response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR
             raise HttpTransportError(f"HTTP {response.status_code}", maybe_processed=processed)
-        return response.content
+        return response
 
     def _request(self, host: str, script: str, params: Mapping[str, str]) -> httpx.Request:
         data = {**self._auth, "fmt": "3", "charset": "utf-8", **params}
@@ -292,7 +363,9 @@ class SmscHttpClient:
     def _api_error(self, script: str, exc: ProviderApiError) -> None:
         self._metrics.requests(script, "api_error").inc()
         self._metrics.api_errors(script, str(exc.code)).inc()
-        level = logging.ERROR if exc.code in _ALERTS else logging.WARNING
+        # A script's own meaning of a code is no alert ("not found", one rent too dear).
+        alert = exc.code in _ALERTS and exc.code not in SCRIPT_ERROR_CLASSES.get(script, {})
+        level = logging.ERROR if alert else logging.WARNING
         log.log(level, "%s (credential %s)", exc, self.credential)
 
     def _rotate(self, failed_host: str) -> None:

@@ -20,7 +20,9 @@ code   meaning                                      retriable  what the gateway 
 =====  ===========================================  =========  ==============================
 
 Some scripts mean other things by a code (:data:`SCRIPT_ERROR_CLASSES`): get.php's 3 is
-"nothing found", wait_call.php's 5 a blacklisted phone and its 6 a cost it cannot have.
+"nothing found", wait_call.php's 5 a blacklisted phone and its 6 a cost it cannot have;
+downloads.php's 5 and phones.php's 3 are "not found", phones.php's 5 an operation that failed,
+receive_phones.php's 3 too little money for the rent of one number.
 
 Transport failures are :class:`HttpTransportError`; ``maybe_processed`` says whether the
 provider may have acted on the request (a timeout after it was written) or surely did not
@@ -111,7 +113,8 @@ class TooManyRequestsError(ProviderApiError):
 
 
 class NothingFoundError(ProviderApiError):
-    """get.php error 3: nothing matches the query (an empty answer, not a failure)."""
+    """Nothing matches the request: get.php 3 (an empty answer, not a failure); no such
+    record, downloads.php 5 and phones.php 3."""
 
     reason = "not_found"
 
@@ -127,6 +130,19 @@ class CostUnavailableError(ProviderApiError):
     service's cost unknown, so it is refused."""
 
     reason = "cost_unavailable"
+
+
+class OperationFailedError(ProviderApiError):
+    """phones.php error 5: the provider could not carry the operation out."""
+
+    reason = "operation_failed"
+
+
+class RentUnaffordableError(ProviderApiError):
+    """receive_phones.php error 3: the balance does not cover renting the number. Unlike
+    send.php's 3 it says nothing of sending, so it does not park the credential."""
+
+    reason = "insufficient_funds"
 
 
 ERROR_CLASSES: Mapping[int, type[ProviderApiError]] = MappingProxyType(
@@ -151,6 +167,10 @@ SCRIPT_ERROR_CLASSES: Mapping[str, Mapping[int, type[ProviderApiError]]] = Mappi
     {
         "get": MappingProxyType({3: NothingFoundError}),
         "wait_call": MappingProxyType({5: BlacklistedError, 6: CostUnavailableError}),
+        # Seed 000 (receive_phones.php, downloads.php); the contact_answer page (phones.php).
+        "receive_phones": MappingProxyType({3: RentUnaffordableError}),
+        "downloads": MappingProxyType({5: NothingFoundError}),
+        "phones": MappingProxyType({3: NothingFoundError, 5: OperationFailedError}),
     }
 )
 
