@@ -1,6 +1,7 @@
 """The provider's HTTP API, simulated: ``/sys/send.php``, ``/sys/status.php``, ``/sys/balance.php``,
-``/sys/get.php?get_answers=1`` (:mod:`.http_api_inbox`) and ``/sys/wait_call.php``
-(:mod:`.http_api_calls`).
+``/sys/get.php?get_answers=1`` (:mod:`.http_api_inbox`), ``/sys/wait_call.php``
+(:mod:`.http_api_calls`), and the account scripts ``receive_phones.php``, ``downloads.php``
+and ``phones.php`` (a module each, see :mod:`.http_api_scripts`).
 
 GET or POST (form-urlencoded or multipart), parameters decoded in the request's ``charset``
 (windows-1251 by default, utf-8, koi8-r) and answers encoded in it, in ``fmt`` 0 to 3, always
@@ -32,6 +33,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from .downloads import DownloadsScript
 from .http_api_calls import WAITCALL_TEXT, CallDesk, IssuedNumber, render_wait_call
 from .http_api_centre import ApiError, HttpApiCentre, HttpApiStats, SendAccepted
 from .http_api_config import HttpApiSimulatorConfig
@@ -47,6 +49,9 @@ from .http_api_formats import (
 )
 from .http_api_inbox import Inbox, SimIncoming, render_answers
 from .http_api_messages import COMMENT_MARKER, SimMessage
+from .http_api_scripts import ScriptHandler, ScriptReply
+from .phones import PhonesScript
+from .receive_phones import ReceivePhonesScript
 from .webhook import WebhookCaller
 from .webhook_request import incoming_notice, status_notice, waitcall_notice
 
@@ -74,13 +79,30 @@ class HttpApiSimulator:
         self.inbox = Inbox(self.config.inbox, self.config.window_seconds)
         self.calls = CallDesk(self.config.calls, self.config.window_seconds, self.centre.balances)
         self._in_flight: Counter[tuple[str, str]] = Counter()
+        self.numbers, self.downloads, self.phones = self._account_scripts(clock, wall_clock)
+        self._scripts: dict[str, ScriptHandler] = {
+            s.name: s for s in (self.numbers, self.downloads, self.phones)
+        }
+        names = "|".join((*SCRIPTS, *self._scripts))
         self._app = web.Application()
-        scripts = "|".join(SCRIPTS)
-        self._app.router.add_route("*", f"/sys/{{script:({scripts})}}.php", self._handle)
+        self._app.router.add_route("*", f"/sys/{{script:({names})}}.php", self._handle)
         self._runner = web.AppRunner(self._app, access_log=None)
         self._webhook: WebhookCaller | None = None
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._timer_ids = itertools.count()
+
+    def _account_scripts(
+        self, clock: Callable[[], float], wall_clock: Callable[[], float]
+    ) -> tuple[ReceivePhonesScript, DownloadsScript, PhonesScript]:
+        config, window = self.config.account, self.config.window_seconds
+        balances = self.centre.balances
+        return (
+            ReceivePhonesScript(
+                config, balances, window_seconds=window, clock=clock, wall_clock=wall_clock
+            ),
+            DownloadsScript(config, window_seconds=window, clock=clock, wall_clock=wall_clock),
+            PhonesScript(config, window_seconds=window, clock=clock, wall_clock=wall_clock),
+        )
 
     @property
     def stats(self) -> HttpApiStats:
@@ -145,10 +167,17 @@ class HttpApiSimulator:
         delay = self.faults.take("response", script)
         if delay is not None:
             await asyncio.sleep(delay[0])
+        if isinstance(text, ScriptReply):
+            if isinstance(text.body, bytes):  # a file, as it is
+                kind = text.content_type or "application/octet-stream"
+                return web.Response(body=text.body, content_type=kind)
+            text = text.body
         body = text.encode(charset, "replace")
         return web.Response(body=body, headers={"Content-Type": content_type(fmt, charset)})
 
-    async def _answer(self, script: str, params: Mapping[str, str], ip: str, fmt: int) -> str:
+    async def _answer(
+        self, script: str, params: Mapping[str, str], ip: str, fmt: int
+    ) -> str | ScriptReply:
         login = self.centre.authenticate(params, ip)
         if isinstance(login, ApiError):
             return self._error(script, fmt, login)
@@ -159,6 +188,9 @@ class HttpApiSimulator:
             if claim is not None:
                 return self._error(script, fmt, claim)
             await self._process(script)
+            handler = self._scripts.get(script)
+            if handler is not None:
+                return self._run_script(handler, login, params, fmt)
             return self._run(script, login, params, fmt)
         finally:
             self._leave(login, script)
@@ -168,6 +200,12 @@ class HttpApiSimulator:
         seconds = self.config.processing_seconds + (held[0] if held is not None else 0.0)
         if seconds > 0:
             await asyncio.sleep(seconds)
+
+    def _run_script(
+        self, handler: ScriptHandler, login: str, params: Mapping[str, str], fmt: int
+    ) -> str | ScriptReply:
+        reply = handler.answer(login, params, fmt)
+        return self._error(handler.name, fmt, reply) if isinstance(reply, ApiError) else reply
 
     def _run(self, script: str, login: str, params: Mapping[str, str], fmt: int) -> str:
         scripts = {

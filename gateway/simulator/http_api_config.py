@@ -1,5 +1,5 @@
-"""Settings of the simulator's HTTP API (send, status, balance, get_answers, wait_call), checked
-when built.
+"""Settings of the simulator's HTTP API (send, status, balance, get_answers, wait_call; the
+account scripts' own in :mod:`.account_config`), checked when built.
 
 Defaults are the provider's rules as reference/smsc-http-api.md records them: error 9 at 15
 concurrent requests per login (5 for status.php), for an identical send within a minute,
@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from gateway.errors import ConfigError
 
+from .account_config import AccountScriptsConfig
 from .http_api_desk_config import CallDeskConfig, InboxConfig
 
 
@@ -80,6 +81,8 @@ class HttpApiSimulatorConfig:
     # Incoming SMS and get.php?get_answers=1; wait_call.php and the subscribers' calls.
     inbox: InboxConfig = field(default_factory=InboxConfig)
     calls: CallDeskConfig = field(default_factory=CallDeskConfig)
+    # receive_phones.php, downloads.php, phones.php.
+    account: AccountScriptsConfig = field(default_factory=AccountScriptsConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
