@@ -1,4 +1,5 @@
-"""``smsc-gateway``: one subcommand per role, plus ``demo``.
+"""``smsc-gateway``: one subcommand per role, plus ``demo`` and the account commands
+(``numbers``, ``downloads``, ``contacts``: see ``smsc-gateway <command> --help``).
 
 Settings come from the environment (``GATEWAY_<SECTION>_<FIELD>``, see docs/configuration.md);
 SIGTERM and SIGINT start a clean shutdown.
@@ -13,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from gateway.account import cli as account_cli
 from gateway.allroles import RoleRunner, run_all
 from gateway.app import run_sender
 from gateway.config import Settings, load_settings
@@ -56,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands.add_parser(name, help=(runner.__doc__ or "").strip().splitlines()[0])
     demo = commands.add_parser("demo", help="Run the whole path locally and print a summary")
     demo.add_argument("--count", type=int, default=200, help="send requests to produce")
+    account_cli.register(commands)
     args = parser.parse_args(argv)
+    if args.command in account_cli.COMMANDS:
+        return account_cli.run_command(args)
     if args.command == "demo":
         from gateway.demo import run_demo  # noqa: PLC0415 - pulls in the local Kafka tooling
 

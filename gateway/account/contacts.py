@@ -30,14 +30,14 @@ SCRIPT = "phones"
 # A contact's fields besides phone, name and grp (seed 004), as the CLI names them.
 DETAIL_FIELDS: Mapping[str, str] = MappingProxyType(
     {
-        "lnm": "last name",
-        "fnm": "first name",
-        "mnm": "middle name",
+        "lnm": "last_name",
+        "fnm": "first_name",
+        "mnm": "middle_name",
         "bd": "birthday",
-        "myid": "my id",
+        "myid": "my_id",
         "cmt": "comment",
         "tags": "tags",
-        "pho": "other phones",
+        "pho": "other_phones",
     }
 )
 # The most records one get or get_black answers (seed 004: cnt at most 1000).

@@ -13,6 +13,7 @@ requests a minute [DOC seed 000].
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,11 +21,14 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import GatewayError
+from gateway.http_api.errors import HttpApiError
 
 from .calls import ScriptCaller, as_int, as_text, records, unexpected
 
 if TYPE_CHECKING:
     from gateway.http_api.client import DownloadSink
+
+log = logging.getLogger(__name__)
 
 SCRIPT = "downloads"
 
@@ -140,17 +144,32 @@ class DownloadsApi:
     ) -> DownloadTask:
         """The task once completed; :class:`TaskWaitError` when it is cancelled or fails,
         disappears, or is not done within ``timeout_seconds``. Each poll is one get_list (the
-        caller keeps them to three a minute)."""
+        caller keeps them to three a minute); a poll the provider refuses for a while (error
+        9 from requests of another process, error 4, no answer) is tried at the next one."""
         deadline = clock() + timeout_seconds
+        last = "not answered"
         while True:
-            task = await self.find(ref)
-            if task is None:
-                raise TaskWaitError(f"{ref} not found")
-            on_status(task)
-            if task.status is TaskStatus.COMPLETED:
-                return task
-            if task.status.final:
-                raise TaskWaitError(f"{ref} ended {task.status.words}: it has no file")
+            task = await self._poll(ref)
+            if task is not None:
+                on_status(task)
+                if task.status is TaskStatus.COMPLETED:
+                    return task
+                if task.status.final:
+                    raise TaskWaitError(f"{ref} ended {task.status.words}: it has no file")
+                last = task.status.words
             if clock() + poll_seconds > deadline:
-                raise TaskWaitError(f"{ref} still {task.status.words} after {timeout_seconds:g} s")
+                raise TaskWaitError(f"{ref} still {last} after {timeout_seconds:g} s")
             await asyncio.sleep(poll_seconds)
+
+    async def _poll(self, ref: TaskRef) -> DownloadTask | None:
+        """The task now; None when the provider asks to wait. Not found is final."""
+        try:
+            task = await self.find(ref)
+        except HttpApiError as exc:
+            if not exc.retriable:
+                raise
+            log.info("%s: poll refused for now (%s)", ref, exc)
+            return None
+        if task is None:
+            raise TaskWaitError(f"{ref} not found")
+        return task

@@ -195,3 +195,13 @@ async def test_downloads_list_in_every_fmt() -> None:
         xml = await raw_xml(a.sim, "downloads", get_list="1", cnt="1")
         assert [e.findtext("status") for e in xml.iter("task")] == ["2"]
         assert await raw_call(a.sim, "downloads", "1", get_file="1", id="9") == "0,-5"
+
+
+async def test_waiting_polls_again_when_another_process_used_up_the_minute() -> None:
+    async with account() as a:
+        a.sim.downloads.add_task("gateway", "t", b"ok", pending_seconds=0.5)
+        for _ in range(3):
+            await raw_call(a.sim, "downloads", get_list="1")
+        done = await a.downloads.wait(TaskRef(name="t"), poll_seconds=0.1, timeout_seconds=10)
+        assert done.status is TaskStatus.COMPLETED
+        assert a.sim.stats.errors[("downloads", 9)] >= 1
