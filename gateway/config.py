@@ -28,6 +28,7 @@ from gateway.errors import ConfigError
 from gateway.http_api.settings import HttpApiSettings, PollerSettings
 from gateway.inbound.settings import ReassemblySettings
 from gateway.ingress.settings import IngressSettings
+from gateway.optout.settings import OptOutSettings
 from gateway.sender.guards import GuardSettings
 from gateway.sender.ratelimit import RateSettings
 from gateway.simulator.config import SimulatorConfig
@@ -66,6 +67,8 @@ class TopicSettings:
     poll_cursor: str = "smsc.poll-cursor.v1"
     # Requests to confirm a phone by call (smsc.call-confirm/1), keyed by phone.
     call_confirm: str = "smsc.call-confirm.v1"
+    # Opt-outs by keyword (smsc.opt-out/1), keyed by phone.
+    opt_out: str = "smsc.opt-out.v1"
     dead_letter: str = "smsc.dead-letter.v1"
 
 
@@ -197,6 +200,7 @@ class Settings:
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     correlator: CorrelatorSettings = field(default_factory=CorrelatorSettings)
     call_confirm: CallConfirmSettings = field(default_factory=CallConfirmSettings)
+    optout: OptOutSettings = field(default_factory=OptOutSettings)
 
 
 def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozenset()) -> Settings:

@@ -20,6 +20,7 @@ SCHEMA_FILES = {
     "smsc.waitcall/1": "waitcall.v1.json",
     "smsc.poll-cursor/1": "poll-cursor.v1.json",
     "smsc.call-confirm/1": "call-confirm.v1.json",
+    "smsc.opt-out/1": "opt-out.v1.json",
 }
 
 

@@ -13,6 +13,8 @@
   published on ``smsc.incoming.v1`` (:mod:`.incoming_poll`), the cursor kept on Kafka.
 - with ``call_confirm.enabled``, requests to confirm a phone by call are given numbers by
   wait_call.php and their outcomes decided (:mod:`gateway.callconfirm`).
+- with ``optout.keywords``, incoming SMS that are an opt-out keyword put their phone on the
+  provider's blacklist (:mod:`gateway.optout`), through the same client.
 
 Run one poller per credential: the status limits are the login's, not the process's.
 """
@@ -40,6 +42,7 @@ from gateway.kafka.cursor import CursorTopic, KafkaCursorStore
 from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
+from gateway.optout.runner import OptOutRunner, build_optout
 
 from .client import SmscHttpClient
 from .errors import HttpApiError
@@ -191,6 +194,7 @@ class PollerParts:
     reconciler: Reconciler
     incoming: IncomingPoller | None = None
     call_confirm: CallConfirmParts | None = None
+    optout: OptOutRunner | None = None
 
     def readiness(self) -> tuple[bool, str]:
         """Ready once the topics' history is read (the pending set is complete), the
@@ -200,11 +204,13 @@ class PollerParts:
         if self.incoming is not None and not self.incoming.loaded.is_set():
             return False, "loading the incoming cursor"
         status = f"{len(self.pending)} pending"
-        if self.call_confirm is not None:
-            ready, confirm = self.call_confirm.readiness()
+        for part in (self.call_confirm, self.optout):
+            if part is None:
+                continue
+            ready, said = part.readiness()
             if not ready:
-                return False, confirm
-            status += f", {confirm}"
+                return False, said
+            status += f", {said}"
         return True, status
 
 
@@ -264,6 +270,9 @@ async def run_poller(
             if settings.call_confirm.enabled:
                 confirm = build_call_confirm(settings, client, publisher, metrics)
                 parts = dataclasses.replace(parts, call_confirm=confirm)
+            optout = build_optout(settings, client, publisher, metrics)
+            if optout is not None:
+                parts = dataclasses.replace(parts, optout=optout)
             http = settings.http
             async with role_probes(
                 (http.host, http.port), metrics, "poller", parts.readiness, shared=probes
@@ -291,6 +300,8 @@ async def _run_tasks(
                 group.create_task(parts.incoming.run(stop), name="poller-incoming")
             if parts.call_confirm is not None:
                 group.create_task(parts.call_confirm.run(stop), name="poller-call-confirm")
+            if parts.optout is not None:
+                group.create_task(parts.optout.run(stop), name="poller-optout")
             await stop.wait()
             reading.cancel()
     except* GatewayError as failed:
