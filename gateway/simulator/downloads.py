@@ -16,6 +16,7 @@ within the minute.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -108,6 +109,15 @@ class DownloadsScript:
         )
         self.tasks[task_id] = task
         return task
+
+    def reschedule(self, task_id: int, *, start_in: float = 0.0, run_seconds: float = 0.0) -> None:
+        """Start task ``task_id`` ``start_in`` seconds from now and run it ``run_seconds``
+        (tests move a task on when they choose)."""
+        task = self.tasks[task_id]
+        started = self._wall_clock() + start_in
+        self.tasks[task_id] = dataclasses.replace(
+            task, started=started, finished=started + run_seconds
+        )
 
     def answer(self, login: str, params: Mapping[str, str], fmt: int) -> ScriptReply | ApiError:
         if self._identical.refused(login, params):

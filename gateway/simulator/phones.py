@@ -108,7 +108,10 @@ class PhonesScript:
     def _change(self, book: PhoneBook, params: Params, fmt: int) -> ScriptReply | ApiError:
         phone = params.get("phone", "").lstrip("+")
         changes = {k: v.lstrip("+") if k == "new_phone" else v for k, v in params.items()}
-        return _done(fmt, book.change_contact(phone, changes))
+        groups = _ids(params["grp"]) if "grp" in params else None
+        if "grp" in params and groups is None:
+            return ApiError(1)
+        return _done(fmt, book.change_contact(phone, changes, groups))
 
     def _delete(self, book: PhoneBook, params: Params, fmt: int) -> ScriptReply | ApiError:
         return _done(fmt, book.delete_contact(params.get("phone", "").lstrip("+")))

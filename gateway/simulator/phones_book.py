@@ -111,10 +111,15 @@ class PhoneBook:
         ]
         return found[:count]
 
-    def change_contact(self, phone: str, changes: Mapping[str, str]) -> ApiError | None:
+    def change_contact(
+        self, phone: str, changes: Mapping[str, str], groups: list[int] | None = None
+    ) -> ApiError | None:
+        """``changes``: new_phone, name and the other fields; ``groups``: all of its groups."""
         contact = self.contacts.get(phone)
-        if contact is None:
+        if contact is None or any(g not in self.groups for g in groups or ()):
             return NO_RECORDS
+        if groups is not None:
+            contact.groups = list(groups)
         new_phone = changes.get("new_phone", "")
         if new_phone:
             if not valid_phone(new_phone) or new_phone in self.contacts:

@@ -43,6 +43,20 @@ def cli_env(sim: HttpApiSimulator, **extra: str) -> dict[str, str]:
     }
 
 
+async def start_cli(sim: HttpApiSimulator, *argv: str) -> asyncio.subprocess.Process:
+    """``smsc-gateway *argv`` started, its output piped, for a test that follows it."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=cli_env(sim),
+    )
+
+
 async def cli(
     sim: HttpApiSimulator,
     *argv: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from gateway.simulator.downloads import CANCELLED, FAILED
 from gateway.simulator.http_api import HttpApiSimulator
-from tests.account.clikit import cli
+from tests.account.clikit import cli, start_cli
 from tests.http_api.httpapi_support import sim_config
 
 CSV = (
@@ -75,21 +76,28 @@ async def test_get_streams_the_file_with_a_progress_bar(
 
 
 async def test_get_waits_for_the_task_when_told(sim: HttpApiSimulator, tmp_path: Path) -> None:
-    sim.downloads.add_task("gateway", "slow", b"a;b\n", pending_seconds=1.5, run_seconds=1.0)
+    task = sim.downloads.add_task("gateway", "slow", b"a;b\n", pending_seconds=600)
     early = await cli(sim, "downloads", "get", "1")
     assert (early.code, early.err_lines) == (
         1,
         ["smsc-gateway: task 1 is pending; add --wait to wait for it"],
     )
-    waited = await cli(
-        sim, "downloads", "get", "1", "--wait", "--interval", "0.2", "-o", str(tmp_path / "s.csv")
+    target = tmp_path / "s.csv"
+    waiting = await start_cli(
+        sim, "downloads", "get", "1", "--wait", "--interval", "0.2", "-o", str(target)
     )
-    assert waited.code == 0, waited.err
-    said = waited.err_lines
+    assert waiting.stderr is not None
+    first = await asyncio.wait_for(waiting.stderr.readline(), 60)
+    assert first == b"task 1: pending\n"
+    sim.downloads.reschedule(task.task_id, run_seconds=3.0)  # longer than a poll interval
+    out, err = await asyncio.wait_for(waiting.communicate(), 60)
+    assert waiting.returncode == 0, err
+    said = err.decode().splitlines()
     assert "task 1: in progress" in said
     assert said[-1] == "task 1: completed"
     assert set(said) <= {"task 1: pending", "task 1: in progress", "task 1: completed"}
-    assert (tmp_path / "s.csv").read_bytes() == b"a;b\n"
+    assert out.decode() == f"task 1: 4 B written to {target}\n"
+    assert target.read_bytes() == b"a;b\n"
 
 
 async def test_a_task_that_fails_or_never_ends_is_an_error(sim: HttpApiSimulator) -> None:

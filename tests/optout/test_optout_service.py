@@ -165,7 +165,7 @@ async def test_a_keyword_blacklists_the_phone_once_and_a_replay_is_not_sent_agai
 
 
 async def test_provider_refusals_wait_and_retry_or_end_failed() -> None:
-    async with account() as a:
+    async with account({"window_seconds": 3.0}, limit_window_seconds=3.0) as a:
         registry, publisher = Metrics(), MemoryPublisher(refuse=1)
         metrics = OptOutMetrics(registry)
         service = OptOutService(
