@@ -21,9 +21,9 @@ from gateway.smpp.errors import (
 )
 from gateway.smpp.pdu import Pdu
 from gateway.smpp.session import (
-    BOUND_STATES,
     Event,
     ProtocolViolation,
+    RequestAbandoned,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -84,11 +84,11 @@ class SmppConnection:
             while not self.closed:
                 data = await self._reader.read(READ_SIZE)
                 if not data:
-                    self._dispatch(self.session.close(), reason="peer closed the connection")
+                    self._dispatch(self.session.close("peer closed the connection"))
                     break
                 self._dispatch(self.session.receive_data(data, self.now()))
         except (ConnectionError, OSError) as exc:
-            self._dispatch(self.session.close(), reason=f"connection error: {exc}")
+            self._dispatch(self.session.close(f"connection error: {exc}"))
         finally:
             self._shutdown("connection ended")
 
@@ -143,11 +143,9 @@ class SmppConnection:
 
     async def unbind(self, timeout_seconds: float = 5.0) -> None:
         """Unbind cleanly when bound, then close; never raises for a dead peer."""
-        # Only a bound session has an unbind to wait for; any other one just closes.
-        if not self.closed and self.session.state in BOUND_STATES:
-            self.session.unbind(self.now())
-            self._flush()
-            self._arm_timer()
+        if not self.closed:
+            # A session not bound yet ends at once, and this dispatch closes the connection.
+            self._dispatch(self.session.unbind(self.now()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), timeout_seconds)
         self.abort("unbound")
@@ -155,7 +153,7 @@ class SmppConnection:
     def abort(self, reason: str) -> None:
         """Close the transport now; whatever waits fails with ConnectionClosedError."""
         if not self.closed:
-            self._dispatch(self.session.close(), reason=reason)
+            self._dispatch(self.session.close(reason))
         self._shutdown(reason)
 
     async def wait_closed(self) -> None:
@@ -169,23 +167,21 @@ class SmppConnection:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _dispatch(self, events: list[Event], reason: str = "") -> None:
+    def _dispatch(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, RequestReceived):
                 self._on_request(event.pdu)
             elif isinstance(event, ResponseReceived):
                 self._resolve(event.request, event.response, None)
             elif isinstance(event, ResponseTimedOut):
-                error: Exception = (
-                    ConnectionClosedError(reason or "connection closed")
-                    if self.session.state is State.CLOSED
-                    else ResponseTimeoutError(f"no response to {type(event.request).__name__}")
-                )
-                self._resolve(event.request, None, error)
+                name = type(event.request).__name__
+                self._resolve(event.request, None, ResponseTimeoutError(f"no response to {name}"))
+            elif isinstance(event, RequestAbandoned):
+                self._resolve(event.request, None, ConnectionClosedError(event.reason))
             elif isinstance(event, ProtocolViolation):
                 log.warning("%s: protocol violation: %s", self.name, event.message)
             elif isinstance(event, SessionClosed):
-                self.close_reason = reason or event.reason
+                self.close_reason = event.reason
         self._flush()
         self._wake_window()
         if not self.session.outstanding:

@@ -11,9 +11,12 @@ from gateway.smpp.codec import FrameDecoder, decode, encode
 from gateway.smpp.constants import MAX_SEQUENCE, CommandId, CommandStatus, TlvTag
 from gateway.smpp.errors import SessionStateError, WindowFullError
 from gateway.smpp.pdu import (
+    BindReceiver,
+    BindReceiverResp,
     BindTransceiver,
     BindTransceiverResp,
     BindTransmitter,
+    BindTransmitterResp,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
@@ -26,8 +29,11 @@ from gateway.smpp.pdu import (
     tlv_u8,
 )
 from gateway.smpp.session import (
+    HOUSEKEEPING,
+    TRANSITIONS,
     Event,
     ProtocolViolation,
+    RequestAbandoned,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -36,6 +42,7 @@ from gateway.smpp.session import (
     SessionClosed,
     SessionConfig,
     State,
+    Trigger,
 )
 
 QUIET = SessionConfig(enquire_link_interval_seconds=None)
@@ -344,7 +351,8 @@ def test_framing_garbage_nacks_and_closes(garbage: bytes) -> None:
     link.esme.data_to_send()
     events = link.esme.receive_data(garbage, link.now)
     assert isinstance(events[0], ProtocolViolation)
-    assert events[1:] == [ResponseTimedOut(sent), SessionClosed(events[0].message)]
+    reason = events[0].message
+    assert events[1:] == [RequestAbandoned(sent, reason), SessionClosed(reason)]
     assert decode(link.esme.data_to_send()) == GenericNack(
         command_status=CommandStatus.ESME_RINVCMDLEN
     )
@@ -437,8 +445,8 @@ def test_close_reports_every_outstanding_request() -> None:
     enquiry = link.esme.send(EnquireLink(), link.now)
     events = link.esme.close()
     assert events == [
-        *(ResponseTimedOut(pdu) for pdu in sent),
-        ResponseTimedOut(enquiry),
+        *(RequestAbandoned(pdu, "connection lost") for pdu in sent),
+        RequestAbandoned(enquiry, "connection lost"),
         SessionClosed("connection lost"),
     ]
     assert link.esme.outstanding == 0
@@ -469,3 +477,113 @@ def test_a_response_of_the_wrong_type_fails_its_request_without_binding() -> Non
     assert isinstance(responses[0].response, GenericNack)
     assert responses[0].response.command_status == CommandStatus.ESME_RINVCMDID
     assert esme.state is State.OPEN
+
+
+def test_unbind_while_the_bind_is_outstanding_ends_the_session() -> None:
+    # Nothing to unbind yet (SMPP 3.4 allows unbind only when bound): the session ends at
+    # once, says so, and gives the bind up, so no request is left without an outcome.
+    esme = Session(Role.ESME, QUIET, 0.0)
+    bind = esme.send(BindTransceiver(system_id="gw", password="pw"), 0.0)
+    events = esme.unbind(0.5)
+    assert esme.state is State.CLOSED
+    assert esme.outstanding == 0
+    reason = "unbound before bind"
+    assert events == [RequestAbandoned(bind, reason), SessionClosed(reason)]
+    assert esme.next_deadline() is None
+    assert esme.unbind(0.6) == []
+
+
+def test_requests_due_with_an_unanswered_enquire_link_time_out_before_the_session_ends() -> None:
+    link = bound_link(
+        esme=SessionConfig(response_timeout_seconds=5.0, enquire_link_interval_seconds=None)
+    )
+    enquiry = link.esme.send(EnquireLink(), link.now)
+    due = link.esme.send(SUBMIT, link.now)  # sent with the enquiry: due at the same moment
+    link.esme.send(SUBMIT, link.now + 1.0)
+    later = link.esme.send(SUBMIT, link.now + 1.0)
+    link.esme.data_to_send()  # lost on the way
+    events = link.esme.handle_timer(link.now + 5.0)
+    assert enquiry.command_id in HOUSEKEEPING
+    assert events[0] == ResponseTimedOut(due)
+    assert events[-2:] == [
+        RequestAbandoned(later, "EnquireLink unanswered"),
+        SessionClosed("EnquireLink unanswered"),
+    ]
+    assert len(events) == 4
+
+
+# Each bind, and its acceptance, by the state and by the trigger they stand for.
+_TX_BIND = (BindTransmitter(system_id="login"), BindTransmitterResp(system_id="SMSC"))
+_RX_BIND = (BindReceiver(system_id="login"), BindReceiverResp(system_id="SMSC"))
+_TRX_BIND = (BindTransceiver(system_id="login"), BindTransceiverResp(system_id="SMSC"))
+_BIND_INTO = {State.BOUND_TX: _TX_BIND, State.BOUND_RX: _RX_BIND, State.BOUND_TRX: _TRX_BIND}
+_BIND_BY = {
+    Trigger.TX_ACCEPTED: _TX_BIND,
+    Trigger.RX_ACCEPTED: _RX_BIND,
+    Trigger.TRX_ACCEPTED: _TRX_BIND,
+}
+
+
+def _bind(link: Link, exchange: tuple[Pdu, Pdu]) -> None:
+    request = link.esme.send(exchange[0], link.now)
+    link.pump()
+    link.smsc.respond(request, exchange[1], link.now)
+    link.pump()
+
+
+def _esme_in(state: State) -> Link:
+    """A link whose ESME is in ``state``, reached through the public API."""
+    link = make_link()
+    if state in _BIND_INTO:
+        _bind(link, _BIND_INTO[state])
+    elif state is State.UNBINDING:
+        _bind(link, _TRX_BIND)
+        link.esme.unbind(link.now)
+    assert link.esme.state is state
+    return link
+
+
+def _fire(link: Link, trigger: Trigger) -> None:
+    """Make ``trigger`` happen to the ESME of ``link``."""
+    if trigger in _BIND_BY:
+        _bind(link, _BIND_BY[trigger])
+    elif trigger is Trigger.UNBIND_SENT:
+        link.esme.unbind(link.now)
+    elif trigger is Trigger.UNBIND_ANSWERED:
+        link.pump()
+    elif trigger is Trigger.PEER_UNBOUND:
+        link.smsc.unbind(link.now)
+        link.pump()
+    else:
+        link.esme.close()
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger"),
+    [(state, trigger) for state, moves in TRANSITIONS.items() for trigger in moves],
+    ids=lambda value: value.name,
+)
+def test_every_transition_in_the_table_is_taken(state: State, trigger: Trigger) -> None:
+    link = _esme_in(state)
+    _fire(link, trigger)
+    assert link.esme.state is TRANSITIONS[state][trigger]
+
+
+def test_every_state_but_closed_can_end_and_closed_is_final() -> None:
+    assert all(
+        TRANSITIONS[state][Trigger.END] is State.CLOSED for state in set(State) - {State.CLOSED}
+    )
+    assert TRANSITIONS[State.CLOSED] == {}
+
+
+def test_a_second_bind_accepted_keeps_the_first_binds_state() -> None:
+    # Not in the table: a bind accepted while bound changes nothing, on either side.
+    link = make_link()
+    first = link.esme.send(BindTransmitter(system_id="login", password="secret"), link.now)
+    second = link.esme.send(BindReceiver(system_id="login", password="secret"), link.now)
+    link.pump()
+    link.smsc.respond(first, BindTransmitterResp(system_id="SMSC"), link.now)
+    link.smsc.respond(second, BindReceiverResp(system_id="SMSC"), link.now)
+    esme_events, _ = link.pump()
+    assert [type(event) for event in esme_events] == [ResponseReceived, ResponseReceived]
+    assert (link.esme.state, link.smsc.state) == (State.BOUND_TX, State.BOUND_TX)

@@ -2,7 +2,13 @@
 
 Whatever happens (timeouts, garbage, unbinds, lost transports), the sessions raise nothing but
 their documented errors, keep their window within bounds, and give every request they sent
-exactly one outcome: a response, or a time-out when the response cannot come any more.
+exactly one outcome: a response, a time-out, or abandonment when the session ended first.
+
+Their states follow the transition table: the test reads each trigger from what it did and
+what the sessions reported (a bind accepted, an unbind sent, how a session closed), moves its
+own copy of each state through ``TRANSITIONS``, and checks that the session agrees after every
+step, so no state change happens outside the table (``test_session.py`` takes each of its
+transitions on purpose).
 """
 
 from __future__ import annotations
@@ -13,7 +19,12 @@ from typing import TypeVar
 import hypothesis
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+)
 
 from gateway.smpp.codec import encode
 from gateway.smpp.errors import SessionStateError, WindowFullError
@@ -28,10 +39,13 @@ from gateway.smpp.pdu import (
     Pdu,
     QuerySm,
     SubmitSm,
-    Unbind,
 )
 from gateway.smpp.session import (
+    BOUND_STATES,
+    HOUSEKEEPING,
+    TRANSITIONS,
     Event,
+    RequestAbandoned,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -40,6 +54,7 @@ from gateway.smpp.session import (
     SessionClosed,
     SessionConfig,
     State,
+    Trigger,
 )
 
 T = TypeVar("T")
@@ -52,7 +67,11 @@ SMSC_CONFIG = SessionConfig(
     enquire_link_interval_seconds=None,
     inactivity_timeout_seconds=60.0,
 )
-HOUSEKEEPING = (EnquireLink, Unbind)
+ACCEPTED = {
+    BindTransmitter: Trigger.TX_ACCEPTED,
+    BindReceiver: Trigger.RX_ACCEPTED,
+    BindTransceiver: Trigger.TRX_ACCEPTED,
+}
 
 
 def attempt(operation: Callable[[], T]) -> T | None:
@@ -75,7 +94,8 @@ class SessionPair(RuleBasedStateMachine):
         self.awaiting: dict[Role, dict[int, Pdu]] = {Role.ESME: {}, Role.SMSC: {}}
         self.to_answer: dict[Role, list[Pdu]] = {Role.ESME: [], Role.SMSC: []}
         self.closed_events = {Role.ESME: 0, Role.SMSC: 0}
-        self.unbound_while_open = {Role.ESME: False, Role.SMSC: False}
+        # Where each session must be, moved by the triggers this test sees.
+        self.expected = {Role.ESME: State.OPEN, Role.SMSC: State.OPEN}
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -88,20 +108,38 @@ class SessionPair(RuleBasedStateMachine):
                 assert event.response.is_response
                 assert event.response.sequence_number == event.request.sequence_number
                 self.settle(role, event.request)
-            elif isinstance(event, ResponseTimedOut):
+                self.bind_answered(role, event.request, event.response)
+            elif isinstance(event, ResponseTimedOut | RequestAbandoned):
                 self.settle(role, event.request)
             elif isinstance(event, SessionClosed):
                 self.closed_events[role] += 1
                 self.to_answer[role].clear()
+                self.trigger(role, closed_by(event))
 
     def settle(self, role: Role, request: Pdu) -> None:
         # enquire_link and unbind end in the session itself (an answer, or a closed session).
-        if not isinstance(request, HOUSEKEEPING):
+        if request.command_id not in HOUSEKEEPING:
             assert self.awaiting[role].pop(request.sequence_number) == request
+
+    def trigger(self, role: Role, trigger: Trigger) -> None:
+        state = self.expected[role]
+        target = TRANSITIONS[state].get(trigger)
+        if target is not None:
+            self.expected[role] = target
+        hypothesis.event(f"{trigger.name} in {state.name}")
+
+    def bind_answered(self, role: Role, request: Pdu, response: Pdu) -> None:
+        kind = type(request)
+        if (
+            kind in ACCEPTED
+            and response.command_status == 0
+            and type(response) is RESPONSE_FOR[kind]
+        ):
+            self.trigger(role, ACCEPTED[kind])
 
     def send(self, role: Role, pdu: Pdu) -> None:
         sent = attempt(lambda: self.sessions[role].send(pdu, self.now))
-        if sent is not None and not isinstance(sent, HOUSEKEEPING):
+        if sent is not None and sent.command_id not in HOUSEKEEPING:
             assert sent.sequence_number not in self.awaiting[role]
             self.awaiting[role][sent.sequence_number] = sent
 
@@ -117,13 +155,13 @@ class SessionPair(RuleBasedStateMachine):
 
     # -- rules -------------------------------------------------------------------------
 
-    @initialize(bound=st.sampled_from([True, True, True, False]))
-    def start(self, bound: bool) -> None:
-        if bound:
-            self.send(Role.ESME, BindTransceiver(system_id="login", password="pw"))
+    @initialize(kind=st.sampled_from([BindTransceiver, BindTransmitter, BindReceiver, None]))
+    def start(self, kind: type[BindTransceiver | BindTransmitter | BindReceiver] | None) -> None:
+        if kind is not None:
+            self.send(Role.ESME, kind(system_id="login", password="pw"))
             self.deliver()
             self.answer(Role.SMSC, status=0, flush=True)
-            assert self.sessions[Role.ESME].state is State.BOUND_TRX
+            assert self.sessions[Role.ESME].state in BOUND_STATES
 
     @rule(kind=st.sampled_from([BindTransceiver, BindTransmitter, BindReceiver]))
     def bind(self, kind: type[BindTransceiver | BindTransmitter | BindReceiver]) -> None:
@@ -158,7 +196,8 @@ class SessionPair(RuleBasedStateMachine):
         if self.to_answer[role]:
             request = self.to_answer[role].pop(0)
             response = RESPONSE_FOR[type(request)](command_status=status)
-            attempt(lambda: self.sessions[role].respond(request, response, self.now))
+            self.sessions[role].respond(request, response, self.now)
+            self.bind_answered(role, request, response)
         if flush:
             self.deliver()
 
@@ -174,7 +213,7 @@ class SessionPair(RuleBasedStateMachine):
 
     @rule(
         role=st.sampled_from(Role),
-        how=st.sampled_from(["garbage", "stray-nack", "unbind", "lose-transport"]),
+        how=st.sampled_from(["garbage", "stray-nack", "lose-transport"]),
         garbage=st.binary(max_size=40),
     )
     def disrupt(self, role: Role, how: str, garbage: bytes) -> None:
@@ -184,22 +223,16 @@ class SessionPair(RuleBasedStateMachine):
         elif how == "stray-nack":
             nack = GenericNack(sequence_number=len(garbage) + 1, command_status=3)
             self.absorb(role, session.receive_data(encode(nack), self.now))
-        elif how == "lose-transport":
-            self.absorb(role, session.close())
         else:
-            self.unbind(role)
+            self.absorb(role, session.close())
 
+    @rule(role=st.sampled_from(Role))
     def unbind(self, role: Role) -> None:
         session = self.sessions[role]
-        session.unbind(self.now)
-        if session.state is State.CLOSED and not self.closed_events[role]:
-            # Not bound: nothing to unbind, the session is over at once and, as the adapter
-            # does, its owner closes the transport, which reports what was still in flight.
-            had_outstanding = session.outstanding > 0
-            events = session.close()
-            assert (events[-1:] == [SessionClosed("connection lost")]) == had_outstanding
-            self.absorb(role, events)
-            self.unbound_while_open[role] = True
+        bound = session.state in BOUND_STATES
+        self.absorb(role, session.unbind(self.now))
+        if bound:
+            self.trigger(role, Trigger.UNBIND_SENT)
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -213,17 +246,27 @@ class SessionPair(RuleBasedStateMachine):
         for role, session in self.sessions.items():
             assert self.closed_events[role] <= 1
             if session.state is State.CLOSED:
+                assert self.closed_events[role] == 1
                 assert session.outstanding == 0
-                # unbind() before any bind closes without an event and keeps the count of the
-                # peer's unanswered requests (answering them is a no-op).
-                assert session.unanswered == 0 or self.unbound_while_open[role]
+                assert session.unanswered == 0
                 assert session.next_deadline() is None
                 assert self.awaiting[role] == {}
+
+    @invariant()
+    def states_follow_the_table(self) -> None:
+        for role, session in self.sessions.items():
+            assert session.state is self.expected[role]
 
     @invariant()
     def owed_requests_are_outstanding(self) -> None:
         for role, session in self.sessions.items():
             assert len(self.awaiting[role]) <= session.outstanding
+
+
+def closed_by(event: SessionClosed) -> Trigger:
+    if event.by_peer:
+        return Trigger.PEER_UNBOUND
+    return Trigger.UNBIND_ANSWERED if event.reason == "unbound" else Trigger.END
 
 
 SessionPair.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.smpp.errors import ResponseTimeoutError
-from gateway.smpp.pdu import BindTransceiver
+from gateway.smpp.codec import FrameDecoder, decode, encode
+from gateway.smpp.errors import ConnectionClosedError, ResponseTimeoutError
+from gateway.smpp.pdu import BindTransceiver, BindTransceiverResp, EnquireLink, SubmitSm
 from gateway.smpp.session import Role, Session, SessionConfig, State
 from gateway.transport.smpp_connection import SmppConnection
 
@@ -65,3 +67,68 @@ async def test_unbind_before_bind_does_not_wait_for_an_answer(silent_port: int) 
     assert connection.closed
     assert connection.session.state is State.CLOSED
     await asyncio.wait_for(runner, 3.0)
+
+
+class _BindThenSilence:
+    """A peer that accepts the bind, then reads everything and answers nothing."""
+
+    def __init__(self) -> None:
+        self.enquired = asyncio.Event()
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = FrameDecoder()
+        while data := await reader.read(65536):
+            for pdu in map(decode, decoder.feed(data)):
+                if isinstance(pdu, BindTransceiver):
+                    writer.write(encode(BindTransceiverResp(sequence_number=pdu.sequence_number)))
+                elif isinstance(pdu, EnquireLink):
+                    self.enquired.set()
+        writer.close()
+
+
+async def test_a_timeout_and_a_close_in_one_batch_keep_their_own_errors() -> None:
+    # The submit's deadline and the unanswered enquire_link's come due in one timer call:
+    # the submit timed out (its outcome is unknown), it was not cut off by the close.
+    peer = _BindThenSilence()
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    config = SessionConfig(response_timeout_seconds=1.0, enquire_link_interval_seconds=0.1)
+    connection, runner = await _connect(server.sockets[0].getsockname()[1], config)
+    bind = await asyncio.wait_for(connection.request(BindTransceiver(system_id="gw")), 3.0)
+    assert bind.command_status == 0
+    submit = asyncio.create_task(connection.request(SubmitSm(destination_addr="79231234567")))
+    await asyncio.wait_for(peer.enquired.wait(), 3.0)  # sent 0.1 s after the submit
+    # The loop is busy past both deadlines, so one timer call sees both.
+    time.sleep(1.2)  # noqa: ASYNC251 - blocking the loop is the point
+    with pytest.raises(ResponseTimeoutError):
+        await asyncio.wait_for(submit, 3.0)
+    await asyncio.wait_for(runner, 3.0)
+    assert connection.close_reason == "EnquireLink unanswered"
+    server.close()
+    await server.wait_closed()
+
+
+async def test_unbind_while_binding_fails_the_bind_at_once(silent_port: int) -> None:
+    connection, runner = await _connect(silent_port, SessionConfig())
+    bind = asyncio.create_task(connection.request(BindTransceiver(system_id="gw")))
+    await asyncio.sleep(0)  # the bind is on its way
+    assert connection.session.outstanding == 1
+    await asyncio.wait_for(connection.unbind(timeout_seconds=5.0), 1.0)
+    with pytest.raises(ConnectionClosedError, match="unbound before bind"):
+        await bind
+    await asyncio.wait_for(runner, 3.0)
+
+
+async def test_a_request_cut_off_by_a_close_fails_with_the_close_reason() -> None:
+    peer = _BindThenSilence()
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    config = SessionConfig(enquire_link_interval_seconds=None)
+    connection, runner = await _connect(server.sockets[0].getsockname()[1], config)
+    await asyncio.wait_for(connection.request(BindTransceiver(system_id="gw")), 3.0)
+    submit = asyncio.create_task(connection.request(SubmitSm(destination_addr="79231234567")))
+    await asyncio.sleep(0)
+    connection.abort("shutting down")
+    with pytest.raises(ConnectionClosedError, match="shutting down"):
+        await submit
+    await asyncio.wait_for(runner, 3.0)
+    server.close()
+    await server.wait_closed()
