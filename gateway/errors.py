@@ -20,7 +20,12 @@ class ConfigError(GatewayError):
 
 
 class TransportError(GatewayError):
-    """A connection to a peer failed or was lost; a new attempt may succeed."""
+    """A connection to a peer failed or was lost; a new attempt may succeed.
+
+    Every lost link is one of these, whatever the peer: the SMPP connection
+    (``gateway.smpp.errors.ConnectionClosedError``), the provider's HTTP API
+    (``gateway.http_api.errors.HttpTransportError``) and Kafka (:class:`KafkaUnavailableError`).
+    """
 
     retriable = True
 

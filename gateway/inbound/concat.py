@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gateway.compose.split import IEI_CONCAT_8BIT, IEI_CONCAT_16BIT
+from gateway.errors import GatewayError
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, Tlv
 
@@ -33,7 +34,7 @@ class Scheme(StrEnum):
     SAR = "sar"
 
 
-class ConcatError(ValueError):
+class ConcatError(GatewayError):
     """A header or sar_* TLV set that cannot be read; the PDU is refused."""
 
 

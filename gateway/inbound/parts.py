@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import GatewayError
 from gateway.events.envelope import rfc3339
 
 from .concat import Concat, Scheme
@@ -25,7 +26,7 @@ PART_RECORD = "smsc.incoming-part/1"
 MessageKey = tuple[str, str, Scheme, int, int]
 
 
-class PartRecordError(ValueError):
+class PartRecordError(GatewayError):
     """A record on the parts topic that is not a readable part."""
 
 

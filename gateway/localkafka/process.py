@@ -10,11 +10,13 @@ import subprocess
 import threading
 from pathlib import Path
 
+from gateway.errors import GatewayError
+
 _TAIL_LINES = 40
 _TAIL_BYTES = 64 * 1024
 
 
-class LocalKafkaError(Exception):
+class LocalKafkaError(GatewayError):
     """The local broker could not be fetched, started or used; the message says why."""
 
 

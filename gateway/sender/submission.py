@@ -47,8 +47,11 @@ class Submitter(Protocol):
         """The provider's answer; raises a typed SMPP error when it is not ESME_ROK."""
 
 
-class AbandonedError(Exception):
-    """Shutdown came while the message was still being retried; it stays uncommitted."""
+class AbandonedError(GatewayError):
+    """Shutdown came while the message was still being retried; it stays uncommitted.
+
+    Not retried here: the record is left for Kafka to deliver again after the restart.
+    """
 
 
 class Submission:

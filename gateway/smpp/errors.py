@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, TransportError
 
 from .constants import CommandStatus, status_name
 
@@ -45,8 +45,8 @@ class SessionStateError(SmppError):
     """The operation is not allowed in the session's current state."""
 
 
-class ConnectionClosedError(SmppError):
-    """The SMPP connection closed before the request got its response."""
+class ConnectionClosedError(SmppError, TransportError):
+    """The SMPP connection is gone (or never came up): the request got no response."""
 
     retriable = True
 

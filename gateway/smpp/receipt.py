@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
+from .errors import SmppError
+
 # Keys may contain a space ("submit date"), values never do: split on "key:" boundaries.
 _FIELD = re.compile(
     r"(?:^|\s)(id|sub|dlvrd|submit date|done date|stat|err|text|"
@@ -46,7 +48,7 @@ class Receipt:
         return self.hlr is not None
 
 
-class ReceiptFormatError(ValueError):
+class ReceiptFormatError(SmppError):
     """The text is not a delivery receipt or HLR result."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from .constants import DataCoding
+from .errors import SmppError
 
 # GSM 03.38 default alphabet, index = septet value (3GPP TS 23.038 section 6.2.1).
 _GSM_BASIC = (
@@ -37,8 +38,8 @@ _DECODE_EXTENDED = {code: char for char, code in _GSM_EXTENDED.items()}
 assert len(_GSM_BASIC) == 128
 
 
-class EncodingError(ValueError):
-    """The text cannot be written in the requested coding."""
+class EncodingError(SmppError):
+    """The text cannot be written in the requested coding; sending it again will not help."""
 
 
 # One str.translate table does the whole encoding in C: each GSM character becomes its
