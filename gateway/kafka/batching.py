@@ -41,7 +41,7 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,12 +65,17 @@ DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 _SIZE_CHECK_MARGIN = 1024
 
 
+# How a record's caller hears of it: ``None`` once Kafka acknowledged the record, else the
+# error; and the seconds from the record taken to that answer (0 for a failure).
+Settle = Callable[[KafkaUnavailableError | None, float], None]
+
+
 @dataclass(slots=True)
 class _Batch:
     """One produce batch of a lane and the callers waiting for its acknowledgement."""
 
     builder: Any  # aiokafka.producer.message_accumulator.BatchBuilder
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    settles: list[Settle] = field(default_factory=list)
     started: list[float] = field(default_factory=list)
 
 
@@ -120,6 +125,7 @@ class BatchingPublisher:
         )
         self._lanes: dict[tuple[str, int], _Lane] = {}
         self._drains: set[asyncio.Task[None]] = set()
+        self._awaiting_metadata: dict[str, list[tuple[bytes | None, bytes, Settle]]] = {}
         self._stopping = False
         # Records taken and batches handed to the producer: their ratio is the batching.
         self.records = 0
@@ -141,7 +147,9 @@ class BatchingPublisher:
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Return once Kafka acknowledged the record; :class:`KafkaUnavailableError` if not."""
-        await (await self._take(topic, key, value))
+        answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._take(topic, key, value, functools.partial(self._resolve, topic, answer))
+        await answer
 
     async def enqueue(
         self,
@@ -154,36 +162,85 @@ class BatchingPublisher:
         acknowledged it, or with the error when it cannot. Records taken in one order are
         appended to their partition in that order (as :meth:`publish` calls in that order)."""
         try:
-            waiter = await self._take(topic, key, value)
+            await self._take(topic, key, value, functools.partial(self._report, topic, acked))
         except KafkaUnavailableError as exc:
             acked(exc)
-            return
-        waiter.add_done_callback(functools.partial(_report, acked))
 
-    async def _take(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[None]:
-        """Append the record to its partition's open batch; the future settles with Kafka's
-        answer for that batch."""
+    def offer(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
+        """Take the record without awaiting anything; ``settle`` hears how it fared (maybe
+        at once: a refused record). The seconds it is given are the record's whole wait,
+        for the caller's own histogram (this publisher does not time offered records).
+
+        While the topic's partitions are not known yet, offered records wait for them
+        together, in order, and are appended when they are; records offered in one order
+        are appended to their partition in that order."""
+        waiting = self._awaiting_metadata.get(topic)
+        if waiting is not None:
+            waiting.append((key, value, settle))
+            return
+        try:
+            if self._stopping:
+                raise KafkaUnavailableError(f"publish to {topic} refused: publisher stopping")
+            partition = self._partition(topic, key)
+            if partition is None:
+                self._await_metadata(topic, key, value, settle)
+                return
+            self._admit(topic, partition, key, value, settle)
+        except KafkaUnavailableError as exc:
+            settle(exc, 0.0)
+
+    async def _take(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
+        """Append the record to its partition's open batch; ``settle`` hears Kafka's answer
+        for that batch."""
         if self._stopping:
             raise KafkaUnavailableError(f"publish to {topic} refused: the publisher is stopping")
-        if len(value) + len(key or b"") > self._max_request_bytes - _SIZE_CHECK_MARGIN:
-            self._check_size(topic, key, value)
         partition = self._partition(topic, key)
         if partition is None:
             partition = await self._partition_after_metadata(topic, key)
             if self._stopping:  # stop() began while this caller waited: nothing was taken
                 raise KafkaUnavailableError(f"publish to {topic} refused: publisher stopping")
+        self._admit(topic, partition, key, value, settle)
+
+    def _admit(
+        self, topic: str, partition: int, key: bytes | None, value: bytes, settle: Settle
+    ) -> None:
+        if len(value) + len(key or b"") > self._max_request_bytes - _SIZE_CHECK_MARGIN:
+            self._check_size(topic, key, value)
         lane = self._lanes.get((topic, partition))
         if lane is None:
             lane = self._lanes[(topic, partition)] = _Lane(topic, partition)
-        waiter = self._append(lane, key, value)
+        self._append(lane, key, value, settle)
         if not lane.draining:
             lane.draining = True
-            drain = asyncio.create_task(self._drain(lane), name=f"publish-{topic}-{partition}")
-            self._drains.add(drain)
-            drain.add_done_callback(self._drains.discard)
-        return waiter
+            self._spawn(self._drain(lane), f"publish-{topic}-{partition}")
 
-    def _append(self, lane: _Lane, key: bytes | None, value: bytes) -> asyncio.Future[None]:
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
+    def _await_metadata(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
+        """Hold offered records of ``topic`` until its partitions are known, then admit them
+        in order (or fail them all)."""
+        waiting = self._awaiting_metadata[topic] = [(key, value, settle)]
+
+        async def admit_when_known() -> None:
+            problem: KafkaUnavailableError | None = None
+            try:
+                await self._partition_after_metadata(topic, None)
+            except KafkaUnavailableError as exc:
+                problem = exc
+            finally:
+                del self._awaiting_metadata[topic]
+            for held_key, held_value, held_settle in waiting:
+                if problem is None:
+                    self.offer(topic, held_key, held_value, held_settle)
+                else:
+                    held_settle(problem, 0.0)
+
+        self._spawn(admit_when_known(), f"metadata-{topic}")
+
+    def _append(self, lane: _Lane, key: bytes | None, value: bytes, settle: Settle) -> None:
         batch = lane.open
         if batch is None or batch.builder.append(timestamp=None, key=key, value=value) is None:
             if batch is not None:  # full: it waits its turn, a new one starts
@@ -193,11 +250,9 @@ class BatchingPublisher:
             if batch.builder.append(timestamp=None, key=key, value=value) is None:
                 lane.open = None
                 raise KafkaUnavailableError(f"publish to {lane.topic} refused: record not taken")
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.records += 1
-        batch.waiters.append(waiter)
+        batch.settles.append(settle)
         batch.started.append(time.perf_counter())
-        return waiter
 
     async def _drain(self, lane: _Lane) -> None:
         """Hand the lane's batches to the producer in order until none is left."""
@@ -232,20 +287,45 @@ class BatchingPublisher:
             self._fail(topic, batch, problem)
             return
         now = time.perf_counter()
-        latency = self._latency(topic)
-        for waiter, started in zip(batch.waiters, batch.started, strict=True):
-            if not waiter.done():
-                waiter.set_result(None)
-            latency.observe(now - started)
+        for settle, started in zip(batch.settles, batch.started, strict=True):
+            settle(None, now - started)
 
     def _fail(self, topic: str, batch: _Batch, problem: BaseException) -> None:
-        self._errors(topic).inc(len(batch.waiters))
-        for waiter in batch.waiters:
-            if not waiter.done():
-                # One exception each: a shared one would collect every caller's traceback.
-                failure = KafkaUnavailableError(f"publish to {topic} failed: {problem!r}")
-                failure.__cause__ = problem
-                waiter.set_exception(failure)
+        self._errors(topic).inc(len(batch.settles))
+        for settle in batch.settles:
+            # One exception each: a shared one would collect every caller's traceback.
+            failure = KafkaUnavailableError(f"publish to {topic} failed: {problem!r}")
+            failure.__cause__ = problem
+            settle(failure, 0.0)
+
+    def _resolve(
+        self,
+        topic: str,
+        answer: asyncio.Future[None],
+        problem: KafkaUnavailableError | None,
+        seconds: float,
+    ) -> None:
+        """Settle a :meth:`publish` caller's future (unless it stopped waiting)."""
+        if problem is None:
+            self._latency(topic).observe(seconds)
+        if answer.done():
+            return
+        if problem is None:
+            answer.set_result(None)
+        else:
+            answer.set_exception(problem)
+
+    def _report(
+        self,
+        topic: str,
+        acked: Callable[[KafkaUnavailableError | None], None],
+        problem: KafkaUnavailableError | None,
+        seconds: float,
+    ) -> None:
+        """Tell an :meth:`enqueue` caller how its record's batch fared."""
+        if problem is None:
+            self._latency(topic).observe(seconds)
+        acked(problem)
 
     def _partition(self, topic: str, key: bytes | None) -> int | None:
         """The producer's choice of partition, or ``None`` while the topic's metadata is
@@ -278,19 +358,3 @@ class BatchingPublisher:
                 f"publish to {topic} refused: a record of {size} bytes exceeds "
                 f"max_request_bytes {self._max_request_bytes}"
             )
-
-
-def _report(
-    acked: Callable[[KafkaUnavailableError | None], None], waiter: asyncio.Future[None]
-) -> None:
-    """Tell an :meth:`BatchingPublisher.enqueue` caller how its record's batch fared."""
-    if waiter.cancelled():
-        acked(KafkaUnavailableError("publish cancelled"))
-        return
-    problem = waiter.exception()
-    if problem is None:
-        acked(None)
-    elif isinstance(problem, KafkaUnavailableError):
-        acked(problem)
-    else:
-        acked(KafkaUnavailableError(f"publish failed: {problem!r}"))
