@@ -1,73 +1,77 @@
-"""Ingress benchmark: webhook callbacks per second with real publishing, against a bare
-aiohttp handler that publishes nothing, side by side in one run; and latency at a fixed rate.
+"""Ingress benchmark: the webhook ingress against the handler a developer would write by hand
+and against a bare aiohttp handler, side by side in one run; closed loop and open loop.
 
-Every server is its own process; the load comes from other processes:
+Three servers, each its own process on the same event loop (``--loops``, uvloop by default,
+the ingress's own default), all on the same machine as the local broker:
 
-- throughput: ``wrk`` (one thread, N connections, a Lua script cycling through signed status
-  callbacks) against the bare handler, ``smsc-gateway ingress``, and the ingress's HTTP
-  server and handler with a publisher that does nothing ("kafkaless"), in turn, several
-  rounds, alternating; each on every event loop of ``--loops`` (uvloop, the ingress's
-  default, and asyncio's), so the ratio is given against the bare handler on both; the
-  median requests/s of each and their ratios;
-- latency: an open-loop generator (a separate Python process: a minimal HTTP/1.1 client on
-  keep-alive connections, so that its own cost stays small) sends at a fixed rate (1,000
-  requests/s by default), each request at its scheduled time, and measures from that
-  scheduled time to the answer, so a stall is not hidden by the generator waiting for it
-  (no coordinated omission); the first two seconds are warm-up;
-- where the time goes: the server processes' CPU per request during the wrk runs (from
-  /proc), and in this process the CPU per callback of the handler with a publisher that
-  does nothing, and of one acknowledged publish.
+- **bare**: an aiohttp ``web.Application`` route that reads the body and answers 200. It
+  publishes nothing: the floor any aiohttp server pays per request.
+- **naive**: what a developer writes by hand: an aiohttp route, ``await request.post()``,
+  the sha1 signature checked with hashlib, the form as JSON, ``await
+  producer.send_and_wait()`` per request (aiokafka, idempotent, acks=all). aiohttp decodes
+  the form as UTF-8, so the windows-1251 text of real callbacks comes out garbled (and a
+  signature over it fails): left as it is, it is the peer, not a reference.
+- **ingress**: ``smsc-gateway ingress`` with its defaults (sha1 checked, idempotent
+  producer, acks=all, linger 0).
 
-The ingress runs with its defaults (sha1 signature checked, idempotent producer, acks=all)
-against a local single-node broker (``gateway.localkafka``) on the same machine.
+Both publishing servers write to the same 3-partition topic layout. The callbacks are
+realistic signed status callbacks, form-encoded in windows-1251, as the provider posts them
+(``gateway.simulator.webhook_request``), with distinct message ids.
+
+- Closed loop: ``wrk -t1 -c64`` (installed with apt-get if missing) with a Lua script cycling
+  through the callbacks, the servers in turn, several rounds; each server's CPU per request
+  from /proc (user + system), and the broker's. CPU efficiency is requests per CPU second of
+  the server process; the ratios of the ingress's to the others' are the result.
+- Open loop: a separate Python process (a minimal HTTP/1.1 client on at most 64 keep-alive
+  connections) sends ``--rate`` requests/s (1,000 by default) at fixed times, measuring from
+  each request's scheduled time to its answer (no coordinated omission); the first two
+  seconds are warm-up. Per server: p50/p99/p99.9, answers other than 200, the server's CPU
+  per callback at that rate.
+
+The 1-minute load average is printed with every figure: this machine is shared, and only
+same-run ratios mean anything.
 
 Run: ``.venv/bin/python bench/ingress.py [--seconds 10] [--rounds 3] [--connections 64]
-[--rate 1000] [--latency-seconds 20] [--loops uvloop,asyncio]`` (needs ``wrk``:
-``apt-get install wrk``).
+[--rate 1000] [--latency-seconds 20] [--loops uvloop]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchkit import cpu_seconds, free_port
-from gateway.config import Settings
-from gateway.ingress.handler import CallbackHandler
-from gateway.ingress.health import WriteHealth
 from gateway.ingress.loop import loop_factory
-from gateway.ingress.metrics import IngressMetrics
-from gateway.ingress.params import CallbackRequest
-from gateway.ingress.server import IngressServer
-from gateway.kafka.batching import BatchingPublisher
-from gateway.kafka.client import KafkaPublisher
-from gateway.kafka.records import Publisher
 from gateway.localkafka import LocalKafka
-from gateway.metrics import Metrics
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
 
 SECRET = "bench-secret"  # noqa: S105 - a benchmark's own test secret
 PATH = "/smsc/callback"
+NAIVE_TOPIC = "naive.dlr"
 CONTENT_TYPE = "application/x-www-form-urlencoded"
 WARM_UP_SECONDS = 2.0
+KINDS = ("bare", "naive", "ingress")
 LUA = """
 local bodies = {}
 for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
@@ -92,12 +96,15 @@ def signed_bodies(count: int) -> list[str]:
     return [build_request(handler, n).body.decode("ascii") for n in notices]
 
 
-# --- the bare handler --------------------------------------------------------------------
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+# --- the peers ---------------------------------------------------------------------------
 
 
 def serve_bare(port: int, loop_name: str) -> None:
-    """An aiohttp handler that reads the body and answers 200; nothing else. On the named
-    event loop, chosen as the ingress chooses its own."""
+    """An aiohttp handler that reads the body and answers 200; nothing else."""
 
     async def callback(request: web.Request) -> web.Response:
         await request.read()
@@ -109,30 +116,40 @@ def serve_bare(port: int, loop_name: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=factory())
 
 
-def serve_kafkaless(port: int, loop_name: str) -> None:
-    """The ingress's own HTTP server and handler (sha1 checked, event built and serialized)
-    with a publisher that does nothing: the ingress's cost without Kafka, over HTTP."""
+def serve_naive(port: int, loop_name: str, bootstrap: str) -> None:
+    """The handler a developer would write by hand (see the module's docstring)."""
+    producer: AIOKafkaProducer | None = None
 
-    async def serve() -> None:
-        settings = Settings()
-        metrics = Metrics()
-        health = WriteHealth(5.0)
-        health.succeeded(time.monotonic())
-        ingress = dataclasses.replace(settings.ingress, secret=SECRET, host="127.0.0.1", port=port)
-        handler = CallbackHandler(
-            ingress,
-            settings.topics,
-            NullPublisher(),
-            metrics=metrics,
-            ingress_metrics=IngressMetrics(metrics.registry),
-            health=health,
+    async def callback(request: web.Request) -> web.Response:
+        form = await request.post()  # decodes the cp1251 values as UTF-8: the peer's bug
+        signed = f"{form.get('id', '')}:{form.get('phone', '')}:{form.get('status', '')}:{SECRET}"
+        expected = hashlib.sha1(signed.encode()).hexdigest()  # noqa: S324 - the provider's
+        if not hmac.compare_digest(expected, str(form.get("sha1", ""))):
+            return web.Response(status=403, text="forbidden\n")
+        event = {k: str(v) for k, v in form.items() if k != "sha1"}
+        event["received_at"] = datetime.now(UTC).isoformat()
+        value = json.dumps(event).encode()
+        assert producer is not None
+        await producer.send_and_wait(NAIVE_TOPIC, value, key=str(form["id"]).encode())
+        return web.Response(text="OK\n")
+
+    async def start_producer(_: web.Application) -> None:
+        nonlocal producer
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
         )
-        server = IngressServer(ingress, handler, metrics, lambda: (True, "ready"))
-        await server.start()
-        await asyncio.Event().wait()
+        await producer.start()
 
-    with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
-        runner.run(serve())
+    async def stop_producer(_: web.Application) -> None:
+        if producer is not None:
+            await producer.stop()
+
+    app = web.Application()
+    app.router.add_post(PATH, callback)
+    app.on_startup.append(start_producer)
+    app.on_cleanup.append(stop_producer)
+    factory = loop_factory(loop_name) or asyncio.new_event_loop
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=factory())
 
 
 # --- the open-loop generator -------------------------------------------------------------
@@ -223,63 +240,16 @@ def summarize(results: list[tuple[float, float, int]], seconds: float) -> dict[s
     }
 
 
-# --- where the time goes (in this process, no HTTP) -------------------------------------
-
-
-class NullPublisher:
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
-        return None
-
-
-async def components(kafka: LocalKafka, bodies: list[str]) -> dict[str, float]:
-    """CPU microseconds per callback of the handler alone (a publisher that does nothing) and
-    of one acknowledged publish to the broker (64 at a time, as wrk's connections)."""
-    settings = Settings()
-    metrics = Metrics()
-    health = WriteHealth(5.0)
-    health.succeeded(time.monotonic())
-    handler = CallbackHandler(
-        dataclasses.replace(settings.ingress, secret=SECRET),
-        settings.topics,
-        NullPublisher(),
-        metrics=metrics,
-        ingress_metrics=IngressMetrics(metrics.registry),
-        health=health,
-    )
-    requests = [CallbackRequest("POST", b"", body.encode(), CONTENT_TYPE) for body in bodies]
-    started = time.process_time()
-    for request in requests:
-        await handler.handle(request, "127.0.0.1")
-    handler_us = (time.process_time() - started) * 1e6 / len(requests)
-    kafka_settings = dataclasses.replace(settings.kafka, bootstrap_servers=kafka.bootstrap_servers)
-    result = {"handler_us": handler_us}
-    plain = KafkaPublisher(kafka_settings, metrics, linger_ms=0)
-    batching = BatchingPublisher(kafka_settings, metrics, linger_ms=0)  # as the ingress role
-    for name, publisher in (("plain_us", plain), ("batching_us", batching)):
-        await publisher.start()
-        try:
-            result[name] = await publish_cost(publisher, len(requests))
-        finally:
-            await publisher.stop()
-    result["records_per_batch"] = batching.records / max(batching.batches, 1)
-    return result
-
-
-async def publish_cost(publisher: Publisher, count: int) -> float:
-    value = b'{"event": "' + b"x" * 700 + b'"}'  # about the size of a dlr event
-    window = asyncio.Semaphore(64)
-
-    async def one(i: int) -> None:
-        async with window:
-            await publisher.publish("smsc.dlr.v1", str(i).encode(), value)
-
-    await asyncio.gather(*(one(i) for i in range(count // 4)))  # warm-up
-    started = time.process_time()
-    await asyncio.gather(*(one(i) for i in range(count)))
-    return (time.process_time() - started) * 1e6 / count
-
-
 # --- the orchestration -------------------------------------------------------------------
+
+
+def ensure_wrk() -> None:
+    """wrk from Debian's packages, installed when missing (the benchmark runs as root)."""
+    if shutil.which("wrk"):
+        return
+    print("wrk is missing: installing it with apt-get", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
 
 
 def wrk(url: str, seconds: int, connections: int, script: Path, bodies: Path) -> tuple[float, int]:
@@ -289,27 +259,34 @@ def wrk(url: str, seconds: int, connections: int, script: Path, bodies: Path) ->
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    if errors:
+        print(f"    wrk socket errors against {url}: {errors.group(1)}")
     return rps, int(bad.group(1)) if bad else 0
 
 
-def start_ingress(
-    kafka: LocalKafka, port: int, linger: float, loop_name: str
+@dataclass(frozen=True)
+class Server:
+    name: str
+    url: str
+    pid: int
+
+
+def start_server(
+    kind: str, kafka: LocalKafka, port: int, loop_name: str
 ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")} | {
-        "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "GATEWAY_INGRESS_HOST": "127.0.0.1",
-        "GATEWAY_INGRESS_PORT": str(port),
-        "GATEWAY_INGRESS_SECRET": SECRET,
-        "GATEWAY_INGRESS_PUBLISH_LINGER_SECONDS": str(linger),
-        "GATEWAY_INGRESS_EVENT_LOOP": loop_name,
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "gateway", "ingress"], env=env)
-
-
-def start_helper(kind: str, port: int, loop_name: str) -> subprocess.Popen[bytes]:
-    """The bare handler, or the ingress without Kafka, in a process of its own."""
+    if kind == "ingress":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")} | {
+            "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "GATEWAY_INGRESS_HOST": "127.0.0.1",
+            "GATEWAY_INGRESS_PORT": str(port),
+            "GATEWAY_INGRESS_SECRET": SECRET,
+            "GATEWAY_INGRESS_EVENT_LOOP": loop_name,
+            "GATEWAY_LOG_LEVEL": "WARNING",
+        }
+        return subprocess.Popen([sys.executable, "-m", "gateway", "ingress"], env=env)
     command = [sys.executable, __file__, f"--{kind}-server", str(port), "--loop", loop_name]
+    command += ["--bootstrap", kafka.bootstrap_servers]
     return subprocess.Popen(command)
 
 
@@ -325,182 +302,136 @@ def wait_until_up(port: int, timeout: float = 60.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
-def latency(url: str, rate: float, seconds: float, bodies: Path) -> dict[str, Any]:
-    """The open-loop run against ``url``; for the ingress also how long its publishes took
-    in that run (from its own histogram), to tell Kafka's share of the tail."""
-    command = [sys.executable, __file__, "--load", url, "--rate", str(rate)]
-    command += ["--latency-seconds", str(seconds), "--bodies", str(bodies)]
-    before = publish_buckets(url)
+def closed_loop(
+    args: argparse.Namespace, servers: list[Server], broker: int, files: tuple[Path, Path]
+) -> dict[str, Any]:
+    """wrk rounds alternating between the servers; CPU per request of each and the broker."""
+    script, bodies = files
+    rps: dict[str, list[float]] = {s.name: [] for s in servers}
+    cpu: dict[str, list[float]] = {s.name: [] for s in servers}
+    broker_cpu: dict[str, list[float]] = {s.name: [] for s in servers}
+    bad = 0
+    for _ in range(args.rounds):
+        for server in servers:
+            before, broker_before = cpu_seconds(server.pid), cpu_seconds(broker)
+            value, not_ok = wrk(server.url, args.seconds, args.connections, script, bodies)
+            requests = value * args.seconds
+            cpu[server.name].append((cpu_seconds(server.pid) - before) * 1e6 / requests)
+            broker_cpu[server.name].append((cpu_seconds(broker) - broker_before) * 1e6 / requests)
+            rps[server.name].append(value)
+            bad += not_ok
+    return {"rps": rps, "cpu": cpu, "broker_cpu": broker_cpu, "not_2xx": bad}
+
+
+def open_loop_run(args: argparse.Namespace, server: Server, bodies: Path) -> dict[str, Any]:
+    """The open-loop run against one server, with the server's CPU per callback meanwhile."""
+    command = [sys.executable, __file__, "--load", server.url, "--rate", str(args.rate)]
+    command += ["--latency-seconds", str(args.latency_seconds), "--bodies", str(bodies)]
+    load_before = load()
+    before = cpu_seconds(server.pid)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    used = cpu_seconds(server.pid) - before
     result = dict(json.loads(out))
-    after = publish_buckets(url)
-    if after:
-        total = after["+Inf"] - before["+Inf"]
-        result["publishes_over_ms"] = {
-            le: 1 - (after[le] - before[le]) / total for le in ("0.01", "0.05", "0.1")
-        }
-    return result
-
-
-def publish_buckets(url: str) -> dict[str, float]:
-    """The ingress's publish latency histogram (cumulative counts by bucket), {} elsewhere."""
-    metrics_url = url.replace(PATH, "/metrics")
-    try:
-        with urllib.request.urlopen(metrics_url, timeout=10) as response:  # noqa: S310
-            text = response.read().decode()
-    except OSError:
-        return {}
-    found = re.findall(
-        r'smsc_ingress_publish_latency_seconds_bucket\{kind="status",le="([^"]+)"\} (\S+)', text
-    )
-    return {le: float(count) for le, count in found}
+    sent = args.rate * args.latency_seconds
+    return result | {"cpu_us": used * 1e6 / sent, "load": (load_before, load())}
 
 
 def run(args: argparse.Namespace) -> None:
+    ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="bench-ingress-"))
     bodies, script = work / "bodies.txt", work / "post.lua"
     bodies.write_text("\n".join(signed_bodies(args.bodies)) + "\n")
     script.write_text(LUA)
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"run of {started}, load average (1 min) {load():.1f}", flush=True)
     with LocalKafka(num_partitions=3) as kafka:
         kafka.start()
-        kafka.create_topics(["smsc.dlr.v1", "smsc.dead-letter.v1"], partitions=3)
+        kafka.create_topics(["smsc.dlr.v1", "smsc.dead-letter.v1", NAIVE_TOPIC], partitions=3)
+        assert kafka.pid is not None
         processes: dict[str, subprocess.Popen[bytes]] = {}
         ports: dict[str, int] = {}
         for loop_name in args.loops.split(","):
-            for kind in ("bare", "ingress", "kafkaless"):
+            for kind in KINDS:
                 name = f"{kind}-{loop_name}"
                 ports[name] = free_port()
-                processes[name] = (
-                    start_ingress(kafka, ports[name], args.linger, loop_name)
-                    if kind == "ingress"
-                    else start_helper(kind, ports[name], loop_name)
-                )
+                processes[name] = start_server(kind, kafka, ports[name], loop_name)
         try:
             for port in ports.values():
                 wait_until_up(port)
             servers = [
                 Server(n, f"http://127.0.0.1:{ports[n]}{PATH}", p.pid) for n, p in processes.items()
             ]
-            result = measure(args, servers, script, bodies)
+            for server in servers:  # warm-up: connections, producers, the broker's caches
+                wrk(server.url, 3, args.connections, script, bodies)
             if args.rounds:
-                sample = signed_bodies(args.bodies)[:5000]
-                result["components"] = asyncio.run(components(kafka, sample))
-            report(result, args)
+                report_closed(closed_loop(args, servers, kafka.pid, (script, bodies)), args)
+            report_open({s.name: open_loop_run(args, s, bodies) for s in servers}, args)
         finally:
             for process in processes.values():
                 process.terminate()
                 process.wait(30)
+    shutil.rmtree(work, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class Server:
-    name: str
-    url: str
-    pid: int
+def report_closed(result: dict[str, Any], args: argparse.Namespace) -> None:
+    rps, cpu = result["rps"], result["cpu"]
+    print(
+        f"closed loop: wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds "
+        f"alternating; load average now {load():.1f}"
+    )
+    medians = {name: statistics.median(values) for name, values in cpu.items()}
+    for name, values in rps.items():
+        shown = ", ".join(f"{v:,.0f}" for v in values)
+        per_request = ", ".join(f"{v:.0f}" for v in cpu[name])
+        broker = statistics.median(result["broker_cpu"][name])
+        print(
+            f"  {name}: {shown} req/s; server CPU {per_request} us/request "
+            f"(median {medians[name]:.0f}); broker CPU {broker:.0f} us/request"
+        )
+    for loop_name in args.loops.split(","):
+        ingress = medians[f"ingress-{loop_name}"]
+        for peer in ("naive", "bare"):
+            pairs = zip(cpu[f"{peer}-{loop_name}"], cpu[f"ingress-{loop_name}"], strict=True)
+            rounds = ", ".join(f"{p / i:.2f}" for p, i in pairs)
+            print(
+                f"  CPU efficiency, ingress / {peer} ({loop_name}): "
+                f"{medians[f'{peer}-{loop_name}'] / ingress:.2f} (rounds: {rounds})"
+            )
+    print(f"  answers other than 2xx: {result['not_2xx']}")
 
 
-def measure(
-    args: argparse.Namespace, servers: list[Server], script: Path, bodies: Path
-) -> dict[str, Any]:
-    """wrk rounds alternating between the servers, then the open-loop latency of each."""
-    for server in servers:  # warm-up: connections, the producer's first batches
-        wrk(server.url, 3, args.connections, script, bodies)
-    if args.rounds == 0:
-        lat = {
-            s.name: latency(s.url, args.rate, args.latency_seconds, bodies)
-            for s in servers
-            if not s.name.startswith("kafkaless-")
-        }
-        return {"rps": {}, "cpu": {}, "not_2xx": 0, "latency": lat}
-    rps: dict[str, list[float]] = {s.name: [] for s in servers}
-    cpu: dict[str, list[float]] = {s.name: [] for s in servers}
-    bad = 0
-    for _ in range(args.rounds):
-        for server in servers:
-            before = cpu_seconds(server.pid)
-            value, not_ok = wrk(server.url, args.seconds, args.connections, script, bodies)
-            used = cpu_seconds(server.pid) - before
-            cpu[server.name].append(used * 1e6 / (value * args.seconds))
-            rps[server.name].append(value)
-            bad += not_ok
-    lat = {
-        s.name: latency(s.url, args.rate, args.latency_seconds, bodies)
-        for s in servers
-        if not s.name.startswith("kafkaless-")
-    }
-    return {"rps": rps, "cpu": cpu, "not_2xx": bad, "latency": lat}
-
-
-def report(result: dict[str, Any], args: argparse.Namespace) -> None:
-    if result["rps"]:
-        report_throughput(result, args)
-    print(f"open loop at {args.rate:,.0f} req/s for {args.latency_seconds:.0f} s (2 s warm-up):")
-    for name, lat in result["latency"].items():
+def report_open(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    seconds = args.latency_seconds
+    print(f"open loop at {args.rate:,.0f} callbacks/s for {seconds:.0f} s (2 s warm-up):")
+    for name, lat in results.items():
         print(
             f"  {name}: {lat['requests']} requests ({lat['rate']:,.0f}/s), not 200: "
             f"{lat['not_200']}, p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, "
-            f"p99.9 {lat['p999_ms']:.2f} ms, max {lat['max_ms']:.2f} ms "
-            f"({lat['connections']} connections, "
-            f"generator CPU {lat['generator_cpu_us']:.0f} us/request)"
+            f"p99.9 {lat['p999_ms']:.2f} ms, max {lat['max_ms']:.2f} ms; server CPU "
+            f"{lat['cpu_us']:.0f} us/callback; load {lat['load'][0]:.1f} -> {lat['load'][1]:.1f} "
+            f"({lat['connections']} connections)"
         )
-        if "publishes_over_ms" in lat:
-            over = lat["publishes_over_ms"]
-            print(
-                f"    its Kafka publishes in that run: {over['0.01']:.1%} took over 10 ms, "
-                f"{over['0.05']:.1%} over 50 ms, {over['0.1']:.1%} over 100 ms"
-            )
-
-
-def report_throughput(result: dict[str, Any], args: argparse.Namespace) -> None:
-    rps, cpu = result["rps"], result["cpu"]
-    medians = {name: statistics.median(values) for name, values in rps.items()}
-    print(
-        f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds alternating "
-        f"(ingress linger {args.linger * 1000:g} ms):"
-    )
-    for name, values in rps.items():
-        shown = ", ".join(f"{v:,.0f}" for v in values)
-        per_request = statistics.median(cpu[name])
-        print(f"  {name}: {shown} req/s; median {medians[name]:,.0f}; "
-              f"server CPU {per_request:,.0f} us/request")  # fmt: skip
-    for ingress in (n for n in medians if not n.startswith("bare-")):
-        ratios = ", ".join(
-            f"/{bare} {medians[ingress] / medians[bare]:.2f}"
-            for bare in medians
-            if bare.startswith("bare-")
-        )
-        print(f"  ratio {ingress}{ratios}")
-    print(f"  answers other than 2xx: {result['not_2xx']}")
-    parts = result["components"]
-    print(
-        f"  in-process CPU per callback (asyncio loop): handler without Kafka "
-        f"{parts['handler_us']:.0f} us; one acknowledged publish, 64 at a time: "
-        f"KafkaPublisher {parts['plain_us']:.0f} us, BatchingPublisher "
-        f"{parts['batching_us']:.0f} us ({parts['records_per_batch']:.1f} records/batch)"
-    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="0: the latency test only")
+    parser.add_argument("--rounds", type=int, default=3, help="0: the open loop only")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--linger", type=float, default=0.0, help="the ingress's linger, s")
     parser.add_argument("--bodies", default=20000, help="distinct callbacks (a file in --load)")
-    parser.add_argument(
-        "--loops", default="uvloop,asyncio", help="event loops to run both servers on"
-    )
+    parser.add_argument("--loops", default="uvloop", help="event loops to run the servers on")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--kafkaless-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--loop", default="asyncio", help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         serve_bare(args.bare_server, args.loop)
-    elif args.kafkaless_server:
-        serve_kafkaless(args.kafkaless_server, args.loop)
+    elif args.naive_server:
+        serve_naive(args.naive_server, args.loop, args.bootstrap)
     elif args.load:
         lines = Path(args.bodies).read_text().split()
         print(json.dumps(asyncio.run(open_loop(args.load, args.rate, args.latency_seconds, lines))))
