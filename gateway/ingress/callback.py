@@ -113,7 +113,9 @@ class WaitcallCallback:
 Callback = StatusCallback | IncomingCallback | WaitcallCallback
 
 
-class _InvalidFieldError(Exception):
+class InvalidFieldError(Exception):
+    """A parameter's value cannot be used; ``code`` is the dead letter's reason code."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -136,7 +138,7 @@ def interpret(params: Params) -> Callback | Rejection:
         if params.kind is Kind.WAITCALL:
             return _waitcall(params)
         return _status(params)
-    except _InvalidFieldError as exc:
+    except InvalidFieldError as exc:
         return Rejection(exc.code, exc.message, params)
 
 
@@ -145,17 +147,17 @@ def _status(params: Params) -> StatusCallback:
     get = values.get
     return StatusCallback(
         params=params,
-        message_id=normalize_message_id(_required(values, "id")),
-        phone=_phone(_required(values, "phone")),
-        status=_required_int(values, "status"),
+        message_id=normalize_message_id(required(values, "id")),
+        phone=phone_number(required(values, "phone")),
+        status=required_int(values, "status"),
         time=get("time"),
-        ts=_optional_int(values, "ts"),
-        err=_optional_int(values, "err") or 0,
+        ts=optional_int(values, "ts"),
+        err=optional_int(values, "err") or 0,
         syserr=get("syserr"),
-        cnt=_optional_int(values, "cnt"),
-        message_type=_optional_int(values, "type"),
+        cnt=optional_int(values, "cnt"),
+        message_type=optional_int(values, "type"),
         cost=get("cost"),
-        flag=_optional_int(values, "flag"),
+        flag=optional_int(values, "flag"),
         sender=get("sender"),
         dtmf=get("dtmf"),
         cmt=get("cmt"),
@@ -172,12 +174,12 @@ def _incoming(params: Params) -> IncomingCallback:
         params=params,
         incoming_id=get("id"),
         sms_id=get("sms_id"),
-        phone=_phone(_required(values, "phone")),
+        phone=phone_number(required(values, "phone")),
         mes=values["mes"],
         to=get("to"),
         smsc=get("smsc"),
-        sent=_optional_int(values, "sent"),
-        time=_optional_int(values, "time"),
+        sent=optional_int(values, "sent"),
+        time=optional_int(values, "time"),
         voice=_voice(values),
         extras=_extras(params),
     )
@@ -188,24 +190,25 @@ def _waitcall(params: Params) -> WaitcallCallback:
     return WaitcallCallback(
         params=params,
         waitcall=values["waitcall"],
-        phone=_phone(_required(values, "phone")),
-        ts=_required_int(values, "ts"),
+        phone=phone_number(required(values, "phone")),
+        ts=required_int(values, "ts"),
         voice=_voice(values),
         extras=_extras(params),
     )
 
 
-# Typed reads of parameter values; a bad value raises _InvalidFieldError.
+# Typed reads of parameter values, shared with the mapping's single pass over a status
+# (gateway.ingress.mapping.status_event); a bad value raises InvalidFieldError.
 
 
-def _required(values: Mapping[str, str], name: str) -> str:
+def required(values: Mapping[str, str], name: str) -> str:
     value = values.get(name, "").strip()
     if not value:
-        raise _InvalidFieldError("missing_field", f"the {name} parameter is missing or empty")
+        raise InvalidFieldError("missing_field", f"the {name} parameter is missing or empty")
     return value
 
 
-def _optional_int(values: Mapping[str, str], name: str) -> int | None:
+def optional_int(values: Mapping[str, str], name: str) -> int | None:
     value = values.get(name)
     if value is None:
         return None
@@ -215,21 +218,21 @@ def _optional_int(values: Mapping[str, str], name: str) -> int | None:
     return _integer(name, value) if value else None
 
 
-def _required_int(values: Mapping[str, str], name: str) -> int:
-    return _integer(name, _required(values, name))
+def required_int(values: Mapping[str, str], name: str) -> int:
+    return _integer(name, required(values, name))
 
 
 def _integer(name: str, value: str) -> int:
     plain = value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS  # the usual
     if not plain and not _INTEGER.fullmatch(value):
-        raise _InvalidFieldError("invalid_field", f"the {name} parameter is not an integer")
+        raise InvalidFieldError("invalid_field", f"the {name} parameter is not an integer")
     return int(value)
 
 
-def _phone(value: str) -> str:
+def phone_number(value: str) -> str:
     phone = value.lstrip("+")
     if not phone:
-        raise _InvalidFieldError("invalid_field", "the phone parameter holds no number")
+        raise InvalidFieldError("invalid_field", "the phone parameter holds no number")
     return phone
 
 

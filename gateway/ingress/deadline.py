@@ -10,7 +10,9 @@ leaves it. A wait is cancelled at the end of the slot holding its deadline: at m
 
 Cancellation follows ``asyncio.timeout``: the expired wait's task is cancelled, and the
 ``CancelledError`` that results becomes :class:`TimeoutError` at the end of the ``with``
-block; a cancellation from elsewhere passes through unchanged.
+block; a cancellation from elsewhere passes through unchanged. Waits that are not tasks (a
+callback waiting for its publish to settle) join a slot as any :class:`Expiring` and are
+told when their slot ends.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from __future__ import annotations
 import asyncio
 import math
 from types import TracebackType
+from typing import Protocol
+
+
+class Expiring(Protocol):
+    def expire(self) -> None:
+        """The deadline passed: give up waiting."""
 
 
 class SlottedTimeout:
@@ -28,7 +36,7 @@ class SlottedTimeout:
             raise ValueError("seconds and resolution must be positive")
         self._seconds = seconds
         self._resolution = resolution
-        self._slots: dict[int, set[Wait]] = {}
+        self._slots: dict[int, set[Expiring]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __call__(self) -> Wait:
@@ -40,8 +48,9 @@ class SlottedTimeout:
         """Waits registered and not yet left or expired (for tests)."""
         return sum(len(waits) for waits in self._slots.values())
 
-    def join(self, wait: Wait) -> set[Wait]:
-        """Register ``wait`` in the slot of its deadline; the set it joined."""
+    def join(self, wait: Expiring) -> set[Expiring]:
+        """Register ``wait`` in the slot of its deadline; the set it joined (to leave it,
+        discard ``wait`` from that set)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # the slots' timers run on the loop that armed them
             self._loop, self._slots = loop, {}
@@ -62,6 +71,7 @@ class Wait:
     """One bounded wait; enter it inside the task that waits."""
 
     __slots__ = ("_cancelling", "_expired", "_owner", "_task", "_waits")
+    _waits: set[Expiring]
 
     def __init__(self, owner: SlottedTimeout) -> None:
         self._owner = owner

@@ -14,31 +14,39 @@ The provider repeats a callback (every 4 minutes, 50 times) unless it gets 200 o
   gets the callback through;
 - 404 is never sent for a callback: it would make the provider drop it.
 
-No aiohttp here: the server adapter turns HTTP into a :class:`CallbackRequest` and back.
+No HTTP here: the server adapter turns HTTP into a :class:`CallbackRequest` and back.
+
+Two ways in. :meth:`CallbackHandler.take` answers through a callback and, for the usual
+callback (:mod:`gateway.ingress.fast`), needs no task: the event is handed to the
+publisher's ``offer`` and the answer given from its acknowledgement, with the publish
+timeout from a shared per-slot timer. Every other callback, and :meth:`CallbackHandler.handle`,
+takes the general path in a coroutine. Both give the same answers and the same events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from gateway.config import TopicSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.events.envelope import dumps, utc_now
-from gateway.kafka.records import Publisher
 from gateway.metrics import Children, Metrics
 
 from .access import AccessPolicy
 from .callback import Callback, parse_callback
-from .deadline import SlottedTimeout
+from .deadline import Expiring, SlottedTimeout
+from .fast import usual_event
 from .health import WriteHealth
 from .mapping import callback_event
 from .metrics import IngressMetrics
-from .params import CallbackRequest, Kind, Rejection
+from .params import DEFAULT_CHARSET, CallbackRequest, Kind, Rejection, canonical_charset
 from .settings import IngressSettings
 from .signature import SignatureCheck, Verdict, check_signature
 
@@ -52,12 +60,28 @@ _DETAIL_LIMIT = 2000
 class Answer:
     status: int
     text: str
+    body: bytes  # the text as the HTTP body: UTF-8, one line
 
 
-OK = Answer(200, "OK")
-FORBIDDEN = Answer(403, "forbidden")
-UNAVAILABLE = Answer(503, "kafka unavailable, try again later")
-TOO_LARGE = Answer(413, "body too large")
+def answer(status: int, text: str) -> Answer:
+    return Answer(status, text, f"{text}\n".encode())
+
+
+OK = answer(200, "OK")
+FORBIDDEN = answer(403, "forbidden")
+UNAVAILABLE = answer(503, "kafka unavailable, try again later")
+TOO_LARGE = answer(413, "body too large")
+
+Reply = Callable[[Answer], None]
+# How the publisher tells of a record: None once acknowledged, else the error; and the
+# seconds it took (gateway.kafka.batching.Settle).
+Settle = Callable[[KafkaUnavailableError | None, float], None]
+
+
+class OfferingPublisher(Protocol):
+    def offer(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
+        """Take the record now; ``settle`` is called once Kafka acknowledged it (acks=all),
+        or with the error when it cannot be stored."""
 
 
 class CallbackHandler:
@@ -67,7 +91,7 @@ class CallbackHandler:
         self,
         settings: IngressSettings,
         topics: TopicSettings,
-        publisher: Publisher,
+        publisher: OfferingPublisher,
         *,
         metrics: Metrics,
         ingress_metrics: IngressMetrics,
@@ -90,6 +114,8 @@ class CallbackHandler:
         self._clock = clock
         self._monotonic = monotonic
         self._timeout = SlottedTimeout(settings.publish_timeout_seconds)
+        self._charset = canonical_charset(settings.default_charset) or DEFAULT_CHARSET
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def access(self) -> AccessPolicy:
@@ -99,6 +125,24 @@ class CallbackHandler:
         """Count a refusal decided outside (token, size) and give its answer."""
         self._metrics.outcome(kind, outcome).inc()
         return TOO_LARGE if outcome == "too_large" else FORBIDDEN
+
+    def take(self, request: CallbackRequest, peer: str | None, reply: Reply) -> None:
+        """Answer ``request`` through ``reply``: at once when it is refused, else once its
+        event (or dead letter) is on Kafka, or the publish failed or timed out."""
+        routed = None
+        if self._access.peer_allowed(peer):
+            received_at = self._clock()
+            routed = usual_event(request, self._charset, self._settings.secret, received_at)
+        if routed is None:
+            self._spawn(self._answer(request, peer, reply))
+        elif self._health.failing:
+            self._metrics.outcome(routed.kind, "kafka_unavailable").inc()
+            reply(UNAVAILABLE)
+        else:
+            pending = _Pending(self, routed.kind, reply)
+            pending.waits = self._timeout.join(pending)
+            topic = self._topics[routed.kind]
+            self._publisher.offer(topic, routed.key, dumps(routed.event), pending.settle)
 
     async def handle(self, request: CallbackRequest, peer: str | None) -> Answer:
         """The answer for one callback, after its event (or dead letter) is on Kafka."""
@@ -116,6 +160,30 @@ class CallbackHandler:
         if isinstance(parsed, Rejection):
             return await self._dead_letter(request, parsed)
         return await self._publish(parsed)
+
+    async def drain(self) -> None:
+        """Wait for the callbacks on the general path to be answered."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _answer(self, request: CallbackRequest, peer: str | None, reply: Reply) -> None:
+        reply(await self.handle(request, peer))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _stored(self, kind: Kind, seconds: float) -> None:
+        self._health.succeeded(self._monotonic())
+        self._metrics.latency(kind).observe(seconds)
+        self._metrics.outcome(kind, "published").inc()
+
+    def _not_stored(self, kind: str, problem: Exception) -> None:
+        text = str(problem) or "publish timed out"
+        self._health.failed(text)
+        log.warning("callback not stored, answering 503: %s", text)
+        self._metrics.outcome(kind, "kafka_unavailable").inc()
 
     def _check_signature(
         self, check: SignatureCheck, kind: Kind, peer: str | None
@@ -139,12 +207,15 @@ class CallbackHandler:
     async def _publish(self, callback: Callback) -> Answer:
         routed = callback_event(callback, self._clock())
         kind: str = routed.kind  # a StrEnum: the label value itself, without Enum.value
-        started = self._monotonic()
-        if not await self._send(self._topics[routed.kind], routed.key, dumps(routed.event)):
+        if self._health.failing:
             self._metrics.outcome(kind, "kafka_unavailable").inc()
             return UNAVAILABLE
-        self._metrics.latency(kind).observe(self._monotonic() - started)
-        self._metrics.outcome(kind, "published").inc()
+        try:
+            seconds = await self._send(self._topics[routed.kind], routed.key, dumps(routed.event))
+        except (KafkaUnavailableError, TimeoutError) as exc:
+            self._not_stored(kind, exc)
+            return UNAVAILABLE
+        self._stored(routed.kind, seconds)
         return OK
 
     async def _dead_letter(self, request: CallbackRequest, rejection: Rejection) -> Answer:
@@ -158,34 +229,74 @@ class CallbackHandler:
             value=request.body,
             occurred_at=self._clock(),
         )
-        if not await self._send(self._dead_letter_topic, None, dumps(event)):
+        if self._health.failing:
             self._metrics.outcome(kind, "kafka_unavailable").inc()
             return UNAVAILABLE
+        try:
+            await self._send(self._dead_letter_topic, None, dumps(event))
+        except (KafkaUnavailableError, TimeoutError) as exc:
+            self._not_stored(kind, exc)
+            return UNAVAILABLE
+        self._health.succeeded(self._monotonic())
         log.warning("callback dead-lettered: %s: %s (%s)", rejection.code, rejection.message, kind)
         self._dead_letters(rejection.code).inc()
         self._metrics.outcome(kind, "dead_lettered").inc()
-        return Answer(400, f"rejected: {rejection.code}: {rejection.message}")
+        return answer(400, f"rejected: {rejection.code}: {rejection.message}")
 
-    async def _send(self, topic: str, key: bytes | None, value: bytes) -> bool:
+    async def _send(self, topic: str, key: bytes | None, value: bytes) -> float:
         """Publish and wait for the acknowledgement, at most publish_timeout_seconds (plus
-        at most the timeout's resolution, 50 ms: see ``deadline``).
+        at most the timeout's resolution, 50 ms: see ``deadline``); the seconds it took.
 
         A record abandoned at the timeout may still reach Kafka later; the provider's retry
         then stores it again, with the same event id. While Kafka is known to be failing
-        nothing is handed to the producer (see ``health``).
+        nothing is handed to the producer (see ``health``): the callers check.
         """
-        if self._health.failing:
-            return False
-        try:
-            with self._timeout():
-                await self._publisher.publish(topic, key, value)
-        except (KafkaUnavailableError, TimeoutError) as exc:
-            problem = str(exc) or "publish timed out"
-            self._health.failed(problem)
-            log.warning("callback not stored, answering 503: %s", problem)
-            return False
-        self._health.succeeded(self._monotonic())
-        return True
+        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+        def settle(problem: KafkaUnavailableError | None, seconds: float) -> None:
+            if done.done():
+                return
+            if problem is None:
+                done.set_result(seconds)
+            else:
+                done.set_exception(problem)
+
+        with self._timeout():
+            self._publisher.offer(topic, key, value, settle)
+            return await done
+
+
+class _Pending:
+    """A usual callback waiting for its publish: answered by whichever comes first, the
+    publisher's settle or the slot timer's expire."""
+
+    __slots__ = ("_handler", "_kind", "_reply", "done", "waits")
+
+    def __init__(self, handler: CallbackHandler, kind: Kind, reply: Reply) -> None:
+        self._handler = handler
+        self._kind = kind
+        self._reply = reply
+        self.done = False
+        self.waits: set[Expiring] = set()
+
+    def settle(self, problem: KafkaUnavailableError | None, seconds: float) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.waits.discard(self)
+        if problem is None:
+            self._handler._stored(self._kind, seconds)
+            self._reply(OK)
+        else:
+            self._handler._not_stored(self._kind, problem)
+            self._reply(UNAVAILABLE)
+
+    def expire(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._handler._not_stored(self._kind, TimeoutError("publish timed out"))
+        self._reply(UNAVAILABLE)
 
 
 def _detail(request: CallbackRequest, kind: str) -> str:

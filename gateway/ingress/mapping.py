@@ -6,7 +6,7 @@ the handler URL included), except the signature values: they are hashes of the s
 a weak secret could be guessed from them offline. The event ids come from the callback's
 content, so the provider's repeats of one callback get one id:
 
-- a status: message id, phone, status, err and the status time (``DeliveryReport.event_id``);
+- a status: message id, phone, status, err and the status time (as ``DeliveryReport.event_id``);
 - an incoming SMS: the provider's incoming id and the phone (shared with polling,
   :meth:`IncomingMessage.event_id`), or phone, to, times and a hash of the text;
 - a call: phone and call time.
@@ -14,12 +14,15 @@ content, so the provider's repeats of one callback get one id:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.events.delivery import DeliveryReport, IncomingMessage, dlr_event, incoming_event
+from gateway.events.delivery import DLR_SCHEMA, IncomingMessage, incoming_event
+from gateway.events.envelope import rfc3339, stable_event_id
 from gateway.events.waitcall import CallConfirmation, waitcall_event
 from gateway.provider.codes import (
     MAIL_MESSAGE_TYPE,
@@ -28,13 +31,19 @@ from gateway.provider.codes import (
     mail_delivery_error_name,
     webhook_status,
 )
+from gateway.smpp.receipt import normalize_message_id
 
 from .callback import (
+    HLR_FIELDS,
     SIGNATURE_FIELDS,
     Callback,
     IncomingCallback,
     StatusCallback,
     WaitcallCallback,
+    optional_int,
+    phone_number,
+    required,
+    required_int,
 )
 from .params import Kind, Params
 
@@ -59,8 +68,7 @@ class Routed:
 def callback_event(callback: Callback, received_at: datetime) -> Routed:
     """The event of a callback received at ``received_at``."""
     if isinstance(callback, StatusCallback):
-        report = delivery_report(callback, received_at)
-        return Routed(Kind.STATUS, report.message_id.encode(), dlr_event(report))
+        return status_event(callback.params.values, received_at)
     if isinstance(callback, IncomingCallback):
         message = incoming_message(callback, received_at)
         return Routed(Kind.INCOMING, message.phone.encode(), incoming_event(message))
@@ -70,32 +78,64 @@ def callback_event(callback: Callback, received_at: datetime) -> Routed:
 
 def raw_fields(params: Params) -> dict[str, Any]:
     """The parameters as received, without the signature values."""
-    return {k: v for k, v in params.values.items() if k not in _SIGNATURE_FIELDS}
+    return _raw(params.values)
 
 
-def delivery_report(callback: StatusCallback, received_at: datetime) -> DeliveryReport:
-    status, final, extra_status = webhook_status(callback.status)
-    message_type = _message_type(callback)
+def _raw(values: Mapping[str, str]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in _SIGNATURE_FIELDS}
+
+
+def status_event(values: Mapping[str, str], received_at: datetime) -> Routed:
+    """The ``smsc.dlr/1`` event of a status's parameters, in one pass: each field is read
+    (with the typed reads of :mod:`gateway.ingress.callback`, so a value it refuses raises
+    ``InvalidFieldError`` here too) and put in its place in the event, which is the event
+    ``gateway.events.delivery.dlr_event`` makes of the same report (a test holds the two
+    equal); the status is the bulk of the callbacks, so no intermediate objects are built."""
+    message_id = normalize_message_id(required(values, "id"))
+    phone = phone_number(required(values, "phone"))
+    stat = str(required_int(values, "status"))
+    ts = optional_int(values, "ts")
+    err = optional_int(values, "err") or 0
+    cnt = optional_int(values, "cnt")
+    message_type = optional_int(values, "type")
+    flag = optional_int(values, "flag")
+    if message_type is None and flag is not None:
+        message_type = flag & 0x0F
+    status, final, extra_status = webhook_status(int(stat))
     mail = message_type == MAIL_MESSAGE_TYPE
-    return DeliveryReport(
-        source=SOURCE,
-        message_id=callback.message_id,
-        phone=callback.phone,
-        status=status,
-        final=final,
-        stat=str(callback.status),
-        received_at=received_at,
-        err=callback.err,
-        err_name=(mail_delivery_error_name if mail else delivery_error_name)(callback.err),
-        done_at=_moment(callback.ts),
-        done_date=callback.time,
-        cost=callback.cost,
-        parts=callback.cnt if message_type != _CALL_TYPE else None,
-        flags=decode_flags(callback.flag) if callback.flag is not None else None,
-        extra_status=extra_status,
-        hlr=dict(callback.hlr) or None,
-        raw=raw_fields(callback.params),
-    )
+    done_date = values.get("time")
+    received = rfc3339(received_at)
+    hlr = {k: v for k in HLR_FIELDS if (v := values.get(k)) is not None}
+    event = {
+        "schema": DLR_SCHEMA,
+        "event_id": stable_event_id(
+            DLR_SCHEMA, message_id, phone, stat, err, done_date, extra_status
+        ),
+        "occurred_at": _stamp_text(ts) or received,
+        "source": SOURCE,
+        "message_id": message_id,
+        "phone": phone,
+        "status": status,
+        "final": final,
+        "stat": stat,
+        "err": err,
+        "err_name": (mail_delivery_error_name if mail else delivery_error_name)(err),
+        "received_at": received,
+        "submit_date": None,
+        "done_date": done_date,
+        "sub": None,
+        "dlvrd": None,
+        "cost": values.get("cost"),
+        "parts": cnt if message_type != _CALL_TYPE else None,
+        "mccmnc": None,
+        "message_state": None,
+        "network_error_code": None,
+        "flags": decode_flags(flag) if flag is not None else None,
+        "extra_status": extra_status,
+        "hlr": hlr or None,
+        "raw": _raw(values),
+    }
+    return Routed(Kind.STATUS, message_id.encode(), event)
 
 
 def incoming_message(callback: IncomingCallback, received_at: datetime) -> IncomingMessage:
@@ -132,14 +172,15 @@ def call_confirmation(callback: WaitcallCallback, received_at: datetime) -> Call
     )
 
 
-def _message_type(callback: StatusCallback) -> int | None:
-    if callback.message_type is not None:
-        return callback.message_type
-    return callback.flag & 0x0F if callback.flag is not None else None
-
-
 def _moment(stamp: int | None) -> datetime | None:
     """A provider time stamp (seconds) as UTC; ``None`` for none or one out of range."""
     if stamp is None or not 0 < stamp <= _MAX_TIMESTAMP:
         return None
     return datetime.fromtimestamp(stamp, UTC)
+
+
+@functools.lru_cache(maxsize=4096)  # statuses of one moment come together; bounded anyway
+def _stamp_text(stamp: int | None) -> str | None:
+    """A provider time stamp as RFC 3339 text, formatted once per distinct second."""
+    moment = _moment(stamp)
+    return rfc3339(moment) if moment is not None else None

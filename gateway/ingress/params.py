@@ -135,7 +135,7 @@ def _decode(request: CallbackRequest, default_charset: str) -> Params:
         charset, fields = _document(fmt, body, query, default_charset)
     # The body wins on a name sent both ways; most callbacks have no GET parameters at all.
     values = _decode_pairs(query, charset) | fields if query else fields
-    return Params(_kind(values), MappingProxyType(values), charset, fmt)
+    return Params(kind_of(values), MappingProxyType(values), charset, fmt)
 
 
 def form_pairs(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -295,7 +295,8 @@ def _xml_fields(text: str) -> dict[str, str]:
     return fields
 
 
-def _kind(values: Mapping[str, str]) -> Kind:
+def kind_of(values: Mapping[str, str]) -> Kind:
+    """The kind of a callback with these parameters."""
     # The seed's handler: isset($_POST["mes"]) first, then isset($_POST["waitcall"]).
     if "mes" in values:
         return Kind.INCOMING

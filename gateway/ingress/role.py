@@ -18,10 +18,9 @@ from gateway.config import Settings, TopicSettings
 from gateway.errors import ConfigError
 from gateway.events.envelope import utc_now
 from gateway.kafka.batching import BatchingPublisher
-from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
 
-from .handler import CallbackHandler
+from .handler import CallbackHandler, OfferingPublisher
 from .health import WriteHealth
 from .metrics import IngressMetrics
 from .server import IngressServer
@@ -30,7 +29,7 @@ from .settings import IngressSettings
 log = logging.getLogger(__name__)
 
 
-class ProbedPublisher(Publisher, Protocol):
+class ProbedPublisher(OfferingPublisher, Protocol):
     async def reachable(self) -> bool:
         """Whether a broker answers a metadata request now."""
 

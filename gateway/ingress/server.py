@@ -1,27 +1,32 @@
-"""The aiohttp adapter of the ingress: HTTP in, :class:`CallbackHandler` answers out.
+"""The ingress's routes on its HTTP front: HTTP in, :class:`CallbackHandler` answers out.
 
-It owns the HTTP server: the callback route (``path``, or ``path/<token>`` with a path
-token), the probes (``/metrics``, ``/healthz``, ``/readyz``), the body size limit (413),
-and a shutdown that stops accepting, then lets the callbacks being handled finish. No
-access log: the callback URL may hold the path token.
+The callback route (``path``, or ``path/<token>`` with a path token) takes GET and POST;
+the probes (``/metrics``, ``/healthz``, ``/readyz``) GET and HEAD; another method on those
+paths gets 405, any other path 404. A body above ``max_body_bytes`` gets 413. Shutdown stops
+accepting, then lets the callbacks being handled finish. No access log: the callback URL
+may hold the path token.
 """
 
 from __future__ import annotations
 
 import logging
 
-from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.http.probes import ReadinessCheck, probe_routes
+from gateway.http.probes import ReadinessCheck
 from gateway.metrics import Metrics
 
+from .front import HttpFront
 from .handler import Answer, CallbackHandler
 from .params import CallbackRequest
 from .settings import IngressSettings
+from .wire import Exchange, HttpRequest, Limits
 
 log = logging.getLogger(__name__)
 
-_METHODS = ("GET", "POST")
+_CALLBACK_METHODS = frozenset({"GET", "POST"})
+_PROBE_METHODS = frozenset({"GET", "HEAD"})
+_METRICS_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
 
 
 class IngressServer:
@@ -36,61 +41,81 @@ class IngressServer:
     ) -> None:
         self._settings = settings
         self._handler = handler
-        app = web.Application(client_max_size=settings.max_body_bytes)
-        base = settings.path.rstrip("/") or "/"
+        self._metrics = metrics
+        self._ready = ready
+        self._base = settings.path.rstrip("/") or "/"
         # With a token, the bare path answers 403 too: a 404 would make the provider drop
         # callbacks that a URL missing its token sends, instead of retrying them.
-        routes = [base, f"{base.rstrip('/')}/{{token}}"] if settings.path_token else [base]
-        for route in routes:
-            for method in _METHODS:
-                app.router.add_route(method, route, self._callback)
-        probe_routes(app, metrics, ready)
-        self._runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=settings.drain_timeout_seconds
-        )
+        self._token_prefix = f"{self._base.rstrip('/')}/" if settings.path_token else ""
+        self._front = HttpFront(self._dispatch, _limits(settings))
         self.port = settings.port
 
     async def start(self) -> None:
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._settings.host, self._settings.port)
-        await site.start()
-        addresses = [a for a in self._runner.addresses if isinstance(a, tuple)]
-        if addresses:
-            self.port = int(addresses[0][1])
+        await self._front.start(self._settings.host, self._settings.port)
+        self.port = self._front.port
         log.info("ingress listening on %s:%s", self._settings.host, self.port)
 
     async def stop(self) -> None:
         """Stop accepting, wait (at most drain_timeout_seconds) for callbacks in progress."""
-        await self._runner.cleanup()
+        await self._front.stop(self._settings.drain_timeout_seconds)
+        await self._handler.drain()  # answers nobody waits for: bounded by the publish timeout
 
-    async def _callback(self, request: web.Request) -> web.Response:
-        if self._settings.path_token and not self._handler.access.token_matches(
-            request.match_info.get("token", "")
-        ):
-            log.warning("callback refused: wrong path token (peer %s)", request.remote)
-            return _respond(self._handler.refuse("refused_token"))
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _respond(self._handler.refuse("too_large"))
-        callback = CallbackRequest(
-            method=request.method,
-            query=_raw_query(request.raw_path),
-            body=body,
-            content_type=request.headers.get("Content-Type", ""),
-        )
-        return _respond(await self._handler.handle(callback, request.remote))
+    def _dispatch(self, request: HttpRequest, exchange: Exchange) -> None:
+        path = request.path
+        token = self._token(path)
+        if token is not None:
+            if request.method not in _CALLBACK_METHODS:
+                exchange.reply(405, b"405: Method Not Allowed\n", headers=b"Allow: GET, POST\r\n")
+            else:
+                self._callback(request, token, exchange)
+        elif path in ("/metrics", "/healthz", "/readyz"):
+            if request.method not in _PROBE_METHODS:
+                exchange.reply(405, b"405: Method Not Allowed\n", headers=b"Allow: GET, HEAD\r\n")
+            else:
+                self._probe(path, exchange)
+        else:
+            exchange.reply(404, b"404: Not Found\n")
+
+    def _token(self, path: str) -> str | None:
+        """The path token given, "" when none is, ``None`` when the path is not a callback's."""
+        if path == self._base:
+            return ""
+        if self._token_prefix and path.startswith(self._token_prefix):
+            token = path[len(self._token_prefix) :]
+            if token and "/" not in token:
+                return token
+        return None
+
+    def _callback(self, request: HttpRequest, token: str, exchange: Exchange) -> None:
+        handler = self._handler
+
+        def reply(answer: Answer) -> None:
+            exchange.reply(answer.status, answer.body)
+
+        if self._token_prefix and not handler.access.token_matches(token):
+            log.warning("callback refused: wrong path token (peer %s)", request.peer)
+            reply(handler.refuse("refused_token"))
+        elif request.too_large:
+            reply(handler.refuse("too_large"))
+        else:
+            callback = CallbackRequest(
+                request.method, request.query, request.body, request.content_type
+            )
+            handler.take(callback, request.peer, reply)
+
+    def _probe(self, path: str, exchange: Exchange) -> None:
+        if path == "/metrics":
+            exchange.reply(200, generate_latest(self._metrics.registry), _METRICS_TYPE)
+        elif path == "/healthz":
+            exchange.reply(200, b"ok\n")
+        else:
+            ok, detail = self._ready()
+            exchange.reply(200 if ok else 503, f"{detail}\n".encode())
 
 
-def _respond(answer: Answer) -> web.Response:
-    return web.Response(status=answer.status, text=f"{answer.text}\n")
-
-
-def _raw_query(raw_path: str) -> bytes:
-    """The query string as the bytes that arrived (aiohttp keeps undecodable bytes as
-    surrogates)."""
-    query = raw_path.partition("?")[2].partition("#")[0]
-    try:
-        return query.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return query.encode("utf-8", "replace")
+def _limits(settings: IngressSettings) -> Limits:
+    return Limits(
+        max_body_bytes=settings.max_body_bytes,
+        read_timeout=settings.read_timeout_seconds,
+        keepalive_timeout=settings.keepalive_timeout_seconds,
+    )

@@ -48,6 +48,10 @@ class IngressSettings:
     publish_linger_seconds: float = 0.0
     readiness_interval_seconds: float = 5.0
     drain_timeout_seconds: float = 10.0
+    # A request must arrive whole this long after its first byte (else 408); an idle
+    # keep-alive connection is closed after keepalive_timeout_seconds. Checked once a second.
+    read_timeout_seconds: float = 30.0
+    keepalive_timeout_seconds: float = 75.0
     # uvloop does the socket and timer work of every HTTP exchange and Kafka request in C
     # (libuv); asyncio's own loop is used when uvloop is not installed.
     event_loop: str = "uvloop"
@@ -94,6 +98,8 @@ class IngressSettings:
             "publish_timeout_seconds": self.publish_timeout_seconds,
             "readiness_interval_seconds": self.readiness_interval_seconds,
             "drain_timeout_seconds": self.drain_timeout_seconds,
+            "read_timeout_seconds": self.read_timeout_seconds,
+            "keepalive_timeout_seconds": self.keepalive_timeout_seconds,
         }
         found = [f"{name} must be positive" for name, value in timers.items() if value <= 0]
         if not 0 <= self.publish_linger_seconds <= 1:

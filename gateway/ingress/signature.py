@@ -48,6 +48,7 @@ class SignatureCheck:
 
 
 _ALGORITHMS = tuple(Algorithm)
+_UNSIGNED = SignatureCheck(Verdict.UNSIGNED)
 SIGNED_FIELDS: Mapping[Kind, tuple[str, ...]] = MappingProxyType(
     {
         Kind.STATUS: ("id", "phone", "status"),
@@ -73,18 +74,24 @@ def sign(algorithm: Algorithm, data: bytes) -> str:
 
 def check_signature(params: Params, secret: str) -> SignatureCheck:
     """Whether the callback's signature parameters prove ``secret``."""
-    values = params.values
+    return check_values(params.kind, params.values, params.charset, secret)
+
+
+def check_values(
+    kind: Kind, values: Mapping[str, str], charset: str, secret: str
+) -> SignatureCheck:
+    """:func:`check_signature` of parameters not (yet) wrapped in :class:`Params`."""
     present = tuple([a for a in _ALGORITHMS if a in values])
     if not present:
-        return SignatureCheck(Verdict.UNSIGNED)
+        return _UNSIGNED
     if not secret:
         return SignatureCheck(Verdict.UNVERIFIABLE, present)
-    text = signing_string(params.kind, values, secret)
+    text = signing_string(kind, values, secret)
     if text.isascii():  # the usual: the same bytes in every charset
         candidates = [text.encode("ascii")]
     else:
-        candidates = [text.encode(params.charset, "replace")]
-        if params.charset != "utf-8":
+        candidates = [text.encode(charset, "replace")]
+        if charset != "utf-8":
             candidates.append(text.encode("utf-8", "surrogatepass"))
     valid = True
     for algorithm in present:  # each one checked, even after a mismatch
