@@ -177,10 +177,13 @@ class BatchingPublisher:
         waiting = self._awaiting_metadata.get(topic)
         if waiting is not None:
             waiting.append((key, value, settle))
-            return
+        elif self._stopping:
+            settle(KafkaUnavailableError(f"publish to {topic} refused: publisher stopping"), 0.0)
+        else:
+            self._offer_now(topic, key, value, settle)
+
+    def _offer_now(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
         try:
-            if self._stopping:
-                raise KafkaUnavailableError(f"publish to {topic} refused: publisher stopping")
             partition = self._partition(topic, key)
             if partition is None:
                 self._await_metadata(topic, key, value, settle)
@@ -230,13 +233,19 @@ class BatchingPublisher:
                 await self._partition_after_metadata(topic, None)
             except KafkaUnavailableError as exc:
                 problem = exc
+            except Exception as exc:  # the task's root: the held callers must hear of it
+                problem = KafkaUnavailableError(f"no metadata for {topic}: {exc!r}")
+            except asyncio.CancelledError:
+                problem = KafkaUnavailableError(f"publish to {topic} cancelled")
+                raise
             finally:
                 del self._awaiting_metadata[topic]
-            for held_key, held_value, held_settle in waiting:
-                if problem is None:
-                    self.offer(topic, held_key, held_value, held_settle)
-                else:
-                    held_settle(problem, 0.0)
+                # Taken when offered: admitted even if stop() began meanwhile (it waits).
+                for held_key, held_value, held_settle in waiting:
+                    if problem is None:
+                        self._offer_now(topic, held_key, held_value, held_settle)
+                    else:
+                        held_settle(problem, 0.0)
 
         self._spawn(admit_when_known(), f"metadata-{topic}")
 
