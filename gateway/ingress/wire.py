@@ -10,7 +10,7 @@ around it:
   dropped up to ``discard_bytes`` so the answer reaches the client, then the connection
   closes; ``Expect: 100-continue`` is answered ``100 Continue``, or at once with the 413;
 - anything the parser refuses gets a 400 and the connection closes; an upgrade (h2c,
-  websocket, CONNECT) is refused with a 400, HTTP versions other than 1.0 and 1.1 with 505;
+  websocket, CONNECT) is refused with a 400, so are HTTP versions other than 1.0 and 1.1;
 - keep-alive as HTTP/1.1 and HTTP/1.0 define it; pipelined requests are answered in the
   order they came, whatever order their answers are ready in, and reading stops while
   ``max_pipelined`` of them wait for an answer (or while the peer does not read ours);
@@ -267,7 +267,7 @@ class Connection(asyncio.Protocol):
         if parser.should_upgrade():
             self._refusal = (400, "protocol upgrades are not supported")
         elif parser.get_http_version() not in _VERSIONS:
-            self._refusal = (505, "only HTTP/1.0 and HTTP/1.1 are served")
+            self._refusal = (400, "only HTTP/1.0 and HTTP/1.1 are served")
         elif self._content_length > self._limits.max_body_bytes:
             self._too_large = True
         if self._expect_continue and self._refusal is None:
