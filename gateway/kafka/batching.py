@@ -10,10 +10,11 @@ acknowledged the record, acks=all, idempotent producer) with less work per recor
 - each (topic, partition) has a *lane*. A record is appended to the lane's open batch (an
   aiokafka ``BatchBuilder``) and its caller waits on a future of its own;
 - the lane's drain task hands the open batch to ``send_batch()`` on the next turn of the
-  event loop, so everything published during this turn goes out together. While the
-  producer still holds the lane's previous batch (aiokafka keeps one batch per partition in
-  its accumulator and one produce request in flight per broker), the next batch keeps
-  filling: the batches grow with the load, and a lone record leaves at once;
+  event loop, so everything published during this turn goes out together. Until Kafka has
+  answered the lane's previous batch, the next batch keeps filling: the batches grow with
+  the load, and a lone record leaves at once. (The idempotent producer has one produce
+  request in flight per broker, so a batch handed over earlier would only wait in its
+  accumulator, and ``send_batch()`` would wait with a timer per batch for room there);
 - the batch's acknowledgement settles every caller in it: all succeed, or all fail with
   :class:`~gateway.errors.KafkaUnavailableError`.
 
@@ -88,6 +89,7 @@ class _Lane:
     sealed: deque[_Batch] = field(default_factory=deque)
     open: _Batch | None = None
     draining: bool = False
+    answered: asyncio.Future[None] | None = None  # the batch handed over, once Kafka answers
 
     def next_batch(self) -> _Batch | None:
         if self.sealed:
@@ -265,11 +267,15 @@ class BatchingPublisher:
 
     async def _drain(self, lane: _Lane) -> None:
         """Hand the lane's batches to the producer in order until none is left."""
+        loop = asyncio.get_running_loop()
         try:
             while (batch := lane.next_batch()) is not None:
+                answered = lane.answered = loop.create_future()
                 await self._hand_over(lane, batch)
+                await answered
         finally:
             lane.draining = False
+            lane.answered = None
 
     async def _hand_over(self, lane: _Lane, batch: _Batch) -> None:
         batch.builder.close()  # nothing else may join it once it is the producer's
@@ -279,27 +285,30 @@ class BatchingPublisher:
                 batch.builder, lane.topic, partition=lane.partition
             )
         except KafkaError as exc:
-            self._fail(lane.topic, batch, exc)
+            self._fail(lane, batch, exc)
             return
         except Exception as exc:  # the task's root: its callers must not wait forever
             log.exception("handing a batch to the producer failed")
-            self._fail(lane.topic, batch, exc)
+            self._fail(lane, batch, exc)
             return
-        delivery.add_done_callback(functools.partial(self._settle, lane.topic, batch))
+        delivery.add_done_callback(functools.partial(self._settle, lane, batch))
 
-    def _settle(self, topic: str, batch: _Batch, delivery: asyncio.Future[Any]) -> None:
+    def _settle(self, lane: _Lane, batch: _Batch, delivery: asyncio.Future[Any]) -> None:
         if delivery.cancelled():
-            self._fail(topic, batch, asyncio.CancelledError())
+            self._fail(lane, batch, asyncio.CancelledError())
             return
         problem = delivery.exception()
         if problem is not None:
-            self._fail(topic, batch, problem)
+            self._fail(lane, batch, problem)
             return
+        _answered(lane)
         now = time.perf_counter()
         for settle, started in zip(batch.settles, batch.started, strict=True):
             settle(None, now - started)
 
-    def _fail(self, topic: str, batch: _Batch, problem: BaseException) -> None:
+    def _fail(self, lane: _Lane, batch: _Batch, problem: BaseException) -> None:
+        _answered(lane)
+        topic = lane.topic
         self._errors(topic).inc(len(batch.settles))
         for settle in batch.settles:
             # One exception each: a shared one would collect every caller's traceback.
@@ -367,3 +376,10 @@ class BatchingPublisher:
                 f"publish to {topic} refused: a record of {size} bytes exceeds "
                 f"max_request_bytes {self._max_request_bytes}"
             )
+
+
+def _answered(lane: _Lane) -> None:
+    """Let the lane's drain hand over its next batch."""
+    answered = lane.answered
+    if answered is not None and not answered.done():
+        answered.set_result(None)
