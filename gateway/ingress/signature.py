@@ -17,6 +17,7 @@ parameters (``err``, ``cost``...) are not covered, which is the provider's desig
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import zlib
@@ -60,7 +61,9 @@ SIGNED_FIELDS: Mapping[Kind, tuple[str, ...]] = MappingProxyType(
 
 def signing_string(kind: Kind, values: Mapping[str, str], secret: str) -> str:
     """The string the provider hashes; a field it did not send counts as empty."""
-    return ":".join((*(values.get(name, "") for name in SIGNED_FIELDS[kind]), secret))
+    fields = [values.get(name, "") for name in SIGNED_FIELDS[kind]]
+    fields.append(secret)
+    return ":".join(fields)
 
 
 def sign(algorithm: Algorithm, data: bytes) -> str:
@@ -96,7 +99,12 @@ def check_values(
     valid = True
     for algorithm in present:  # each one checked, even after a mismatch
         valid &= _matches(algorithm, values[algorithm], candidates)
-    return SignatureCheck(Verdict.VALID if valid else Verdict.FORGED, present)
+    return _check(Verdict.VALID if valid else Verdict.FORGED, present)
+
+
+@functools.lru_cache(maxsize=32)  # two verdicts, seven sets of algorithms
+def _check(verdict: Verdict, algorithms: tuple[Algorithm, ...]) -> SignatureCheck:
+    return SignatureCheck(verdict, algorithms)
 
 
 def _matches(algorithm: Algorithm, given: str, candidates: list[bytes]) -> bool:
@@ -110,6 +118,8 @@ def _matches(algorithm: Algorithm, given: str, candidates: list[bytes]) -> bool:
 
 
 def _accepted_forms(algorithm: Algorithm, data: bytes) -> tuple[str, ...]:
+    if algorithm is Algorithm.SHA1:  # the usual, first
+        return (hashlib.sha1(data, usedforsecurity=False).hexdigest(),)
     if algorithm is Algorithm.CRC32:
         value = zlib.crc32(data)
         return (str(value), f"{value:08x}")

@@ -41,3 +41,20 @@ def test_ids_already_published_do_not_change() -> None:
 def test_rfc3339_equals_the_general_conversion(moment: datetime) -> None:
     expected = moment.astimezone(UTC).isoformat(timespec="milliseconds")
     assert rfc3339(moment) == expected.replace("+00:00", "Z")
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    st.lists(st.integers(-2_000_000, 2_000_000), min_size=2, max_size=20),
+)
+def test_rfc3339_is_exact_for_moments_in_one_second_and_its_neighbours(
+    base: datetime, offsets: list[int]
+) -> None:
+    """The text of a second is cached: moments in the same second and in the next or the
+    previous one, one after the other, each get their own exact text."""
+    for offset in offsets:
+        moment = base + timedelta(microseconds=offset)
+        expected = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        assert rfc3339(moment) == expected
