@@ -189,6 +189,8 @@ class Connection(asyncio.Protocol):
         self._body_bytes = 0
         self._too_large = False
         self._refusal: tuple[int, str] | None = None
+        self._method = b""
+        self._version = ""
 
     # asyncio.Protocol
 
@@ -264,9 +266,11 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self._parser
+        self._method = parser.get_method()
+        self._version = version = parser.get_http_version()
         if parser.should_upgrade():
             self._refusal = (400, "protocol upgrades are not supported")
-        elif parser.get_http_version() not in _VERSIONS:
+        elif version not in _VERSIONS:
             self._refusal = (400, "only HTTP/1.0 and HTTP/1.1 are served")
         elif self._content_length > self._limits.max_body_bytes:
             self._too_large = True
@@ -320,15 +324,14 @@ class Connection(asyncio.Protocol):
         self._since = self.state.tick
         if not queue and (self._closing or self._draining) and not self._in_request:
             transport.close()
-        elif len(queue) < self._limits.max_pipelined and not self._write_paused:
+        elif self._paused and len(queue) < self._limits.max_pipelined and not self._write_paused:
             self._resume()
 
     def _enqueue(self, keep_alive: bool) -> Exchange:
         form = 0 if keep_alive else _CLOSE
-        version = self._parser.get_http_version()
-        if keep_alive and version == "1.0":
+        if keep_alive and self._version == "1.0":
             form |= _KEEP_ALIVE_10
-        if self._parser.get_method() == b"HEAD":
+        if self._method == b"HEAD":
             form |= _HEAD
         exchange = Exchange(self, form)
         self._queue.append(exchange)
@@ -343,7 +346,7 @@ class Connection(asyncio.Protocol):
         chunks = self._chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return HttpRequest(
-            self._parser.get_method().decode("ascii"),
+            self._method.decode("ascii"),
             path,
             query.partition(b"#")[0],
             b"" if self._too_large else body,
