@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 from gateway.smpp.receipt import normalize_message_id
 
@@ -113,8 +114,9 @@ class WaitcallCallback:
 Callback = StatusCallback | IncomingCallback | WaitcallCallback
 
 
-class InvalidFieldError(Exception):
-    """A parameter's value cannot be used; ``code`` is the dead letter's reason code."""
+class _InvalidFieldError(Exception):
+    """A parameter's value cannot be used; ``code`` is the dead letter's reason code (caught
+    here: :func:`interpret` makes it a :class:`Rejection`, :func:`read_status` a ``None``)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -138,26 +140,63 @@ def interpret(params: Params) -> Callback | Rejection:
         if params.kind is Kind.WAITCALL:
             return _waitcall(params)
         return _status(params)
-    except InvalidFieldError as exc:
+    except _InvalidFieldError as exc:
         return Rejection(exc.code, exc.message, params)
+
+
+class StatusFields(NamedTuple):
+    """The typed fields of a status that its event is made of (a tuple: built per callback
+    on the hot path, where a frozen dataclass costs twice as much)."""
+
+    message_id: str
+    phone: str
+    status: int
+    ts: int | None
+    err: int
+    cnt: int | None
+    message_type: int | None
+    flag: int | None
+
+
+def read_status(values: Mapping[str, str]) -> StatusFields | None:
+    """A status's typed fields, by the rules of :func:`interpret`; ``None`` when one of
+    them is refused (:func:`interpret` says why)."""
+    try:
+        return _status_fields(values)
+    except _InvalidFieldError:
+        return None
+
+
+def _status_fields(values: Mapping[str, str]) -> StatusFields:
+    return StatusFields(
+        normalize_message_id(_required(values, "id")),
+        _phone(_required(values, "phone")),
+        _required_int(values, "status"),
+        _optional_int(values, "ts"),
+        _optional_int(values, "err") or 0,
+        _optional_int(values, "cnt"),
+        _optional_int(values, "type"),
+        _optional_int(values, "flag"),
+    )
 
 
 def _status(params: Params) -> StatusCallback:
     values = params.values
     get = values.get
+    fields = _status_fields(values)
     return StatusCallback(
         params=params,
-        message_id=normalize_message_id(required(values, "id")),
-        phone=phone_number(required(values, "phone")),
-        status=required_int(values, "status"),
+        message_id=fields.message_id,
+        phone=fields.phone,
+        status=fields.status,
         time=get("time"),
-        ts=optional_int(values, "ts"),
-        err=optional_int(values, "err") or 0,
+        ts=fields.ts,
+        err=fields.err,
         syserr=get("syserr"),
-        cnt=optional_int(values, "cnt"),
-        message_type=optional_int(values, "type"),
+        cnt=fields.cnt,
+        message_type=fields.message_type,
         cost=get("cost"),
-        flag=optional_int(values, "flag"),
+        flag=fields.flag,
         sender=get("sender"),
         dtmf=get("dtmf"),
         cmt=get("cmt"),
@@ -174,12 +213,12 @@ def _incoming(params: Params) -> IncomingCallback:
         params=params,
         incoming_id=get("id"),
         sms_id=get("sms_id"),
-        phone=phone_number(required(values, "phone")),
+        phone=_phone(_required(values, "phone")),
         mes=values["mes"],
         to=get("to"),
         smsc=get("smsc"),
-        sent=optional_int(values, "sent"),
-        time=optional_int(values, "time"),
+        sent=_optional_int(values, "sent"),
+        time=_optional_int(values, "time"),
         voice=_voice(values),
         extras=_extras(params),
     )
@@ -190,25 +229,24 @@ def _waitcall(params: Params) -> WaitcallCallback:
     return WaitcallCallback(
         params=params,
         waitcall=values["waitcall"],
-        phone=phone_number(required(values, "phone")),
-        ts=required_int(values, "ts"),
+        phone=_phone(_required(values, "phone")),
+        ts=_required_int(values, "ts"),
         voice=_voice(values),
         extras=_extras(params),
     )
 
 
-# Typed reads of parameter values, shared with the mapping's single pass over a status
-# (gateway.ingress.mapping.status_event); a bad value raises InvalidFieldError.
+# Typed reads of parameter values; a bad value raises _InvalidFieldError.
 
 
-def required(values: Mapping[str, str], name: str) -> str:
+def _required(values: Mapping[str, str], name: str) -> str:
     value = values.get(name, "").strip()
     if not value:
-        raise InvalidFieldError("missing_field", f"the {name} parameter is missing or empty")
+        raise _InvalidFieldError("missing_field", f"the {name} parameter is missing or empty")
     return value
 
 
-def optional_int(values: Mapping[str, str], name: str) -> int | None:
+def _optional_int(values: Mapping[str, str], name: str) -> int | None:
     value = values.get(name)
     if value is None:
         return None
@@ -218,21 +256,21 @@ def optional_int(values: Mapping[str, str], name: str) -> int | None:
     return _integer(name, value) if value else None
 
 
-def required_int(values: Mapping[str, str], name: str) -> int:
-    return _integer(name, required(values, name))
+def _required_int(values: Mapping[str, str], name: str) -> int:
+    return _integer(name, _required(values, name))
 
 
 def _integer(name: str, value: str) -> int:
     plain = value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS  # the usual
     if not plain and not _INTEGER.fullmatch(value):
-        raise InvalidFieldError("invalid_field", f"the {name} parameter is not an integer")
+        raise _InvalidFieldError("invalid_field", f"the {name} parameter is not an integer")
     return int(value)
 
 
-def phone_number(value: str) -> str:
+def _phone(value: str) -> str:
     phone = value.lstrip("+")
     if not phone:
-        raise InvalidFieldError("invalid_field", "the phone parameter holds no number")
+        raise _InvalidFieldError("invalid_field", "the phone parameter holds no number")
     return phone
 
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from types import MappingProxyType
 from urllib.parse import unquote_plus
 
-from .callback import InvalidFieldError, interpret
+from .callback import interpret, read_status
 from .mapping import Routed, callback_event, status_event
 from .params import BodyFormat, CallbackRequest, Kind, Params, Rejection, canonical_charset, kind_of
 from .signature import Verdict, check_values
@@ -38,11 +38,9 @@ def usual_event(
     if found is None:
         return None
     kind, values, charset = found
-    try:
-        if kind is Kind.STATUS:
-            return status_event(values, received_at)
-    except InvalidFieldError:
-        return None
+    if kind is Kind.STATUS:
+        fields = read_status(values)
+        return None if fields is None else status_event(values, fields, received_at)
     callback = interpret(Params(kind, MappingProxyType(values), charset, BodyFormat.FORM))
     return None if isinstance(callback, Rejection) else callback_event(callback, received_at)
 

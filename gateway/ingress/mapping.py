@@ -31,7 +31,6 @@ from gateway.provider.codes import (
     mail_delivery_error_name,
     webhook_status,
 )
-from gateway.smpp.receipt import normalize_message_id
 
 from .callback import (
     HLR_FIELDS,
@@ -39,11 +38,8 @@ from .callback import (
     Callback,
     IncomingCallback,
     StatusCallback,
+    StatusFields,
     WaitcallCallback,
-    optional_int,
-    phone_number,
-    required,
-    required_int,
 )
 from .params import Kind, Params
 
@@ -67,7 +63,17 @@ class Routed:
 def callback_event(callback: Callback, received_at: datetime) -> Routed:
     """The event of a callback received at ``received_at``."""
     if isinstance(callback, StatusCallback):
-        return status_event(callback.params.values, received_at)
+        fields = StatusFields(
+            callback.message_id,
+            callback.phone,
+            callback.status,
+            callback.ts,
+            callback.err,
+            callback.cnt,
+            callback.message_type,
+            callback.flag,
+        )
+        return status_event(callback.params.values, fields, received_at)
     if isinstance(callback, IncomingCallback):
         message = incoming_message(callback, received_at)
         return Routed(Kind.INCOMING, message.phone.encode(), incoming_event(message))
@@ -87,23 +93,17 @@ def _raw(values: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
-def status_event(values: Mapping[str, str], received_at: datetime) -> Routed:
-    """The ``smsc.dlr/1`` event of a status's parameters, in one pass: each field is read
-    (with the typed reads of :mod:`gateway.ingress.callback`, so a value it refuses raises
-    ``InvalidFieldError`` here too) and put in its place in the event, which is the event
-    ``gateway.events.delivery.dlr_event`` makes of the same report (a test holds the two
-    equal); the status is the bulk of the callbacks, so no intermediate objects are built."""
-    message_id = normalize_message_id(required(values, "id"))
-    phone = phone_number(required(values, "phone"))
-    stat = str(required_int(values, "status"))
-    ts = optional_int(values, "ts")
-    err = optional_int(values, "err") or 0
-    cnt = optional_int(values, "cnt")
-    message_type = optional_int(values, "type")
-    flag = optional_int(values, "flag")
+def status_event(values: Mapping[str, str], fields: StatusFields, received_at: datetime) -> Routed:
+    """The ``smsc.dlr/1`` event of a status's parameters and its typed fields
+    (``callback.read_status``), in one pass: each field is put in its place in the event,
+    which is the event ``gateway.events.delivery.dlr_event`` makes of the same report (a test
+    holds the two equal); the status is the bulk of the callbacks, so no intermediate
+    objects are built."""
+    message_id, phone, status_code, ts, err, cnt, message_type, flag = fields
+    stat = str(status_code)
     if message_type is None and flag is not None:
         message_type = flag & 0x0F
-    status, final, extra_status = webhook_status(int(stat))
+    status, final, extra_status = webhook_status(status_code)
     mail = message_type == MAIL_MESSAGE_TYPE
     done_date = values.get("time")
     received = rfc3339(received_at)
