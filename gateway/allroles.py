@@ -9,6 +9,10 @@ login would take the provider's one connection (unless the login is MCONn).
 One probe server on ``GATEWAY_HTTP_PORT`` answers ``/readyz`` for all of them (ready when each
 is) and serves the shared ``/metrics``; the ingress keeps its own server, which takes the
 callbacks. A role that fails stops the others cleanly, and its error ends the process.
+
+Every role shares one :class:`~gateway.shutdown.Shutdown`, whose drain is the sender's
+(``GATEWAY_SENDER_DRAIN_TIMEOUT_SECONDS``): the process ends at most that plus the close
+allowance after SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,27 +29,32 @@ from gateway.http.probes import ProbeServer, Readiness
 from gateway.http_api.poller import run_poller
 from gateway.ingress.role import run_ingress
 from gateway.metrics import Metrics
+from gateway.shutdown import Shutdown
 
 log = logging.getLogger(__name__)
 
 RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
 
 
-def roles_to_run(settings: Settings, readiness: Readiness) -> dict[str, RoleRunner]:
-    """The roles ``all`` runs with these settings, each bound to the shared readiness."""
+def roles_to_run(
+    settings: Settings, readiness: Readiness, shutdown: Shutdown | None = None
+) -> dict[str, RoleRunner]:
+    """The roles ``all`` runs with these settings, each bound to the shared readiness and
+    shutdown deadlines."""
+    shutdown = shutdown or Shutdown(settings.sender.drain_timeout_seconds)
     roles: dict[str, RoleRunner] = {
-        "sender": functools.partial(run_sender, probes=readiness),
-        "correlator": functools.partial(run_correlator, probes=readiness),
+        "sender": functools.partial(run_sender, probes=readiness, shutdown=shutdown),
+        "correlator": functools.partial(run_correlator, probes=readiness, shutdown=shutdown),
     }
     ingress_problems = settings.ingress.problems()
     if ingress_problems:
         log.info("all: ingress not started (%s)", "; ".join(ingress_problems))
     else:
-        roles["ingress"] = run_ingress
+        roles["ingress"] = functools.partial(run_ingress, shutdown=shutdown)
     if settings.http_api.problems():
         log.info("all: poller not started (no usable HTTP API credential)")
     else:
-        roles["poller"] = functools.partial(run_poller, probes=readiness)
+        roles["poller"] = functools.partial(run_poller, probes=readiness, shutdown=shutdown)
     return roles
 
 

@@ -31,6 +31,7 @@ from gateway.sender.pacing import SubmitGate
 from gateway.sender.ratelimit import AdaptiveRate
 from gateway.sender.service import Sender
 from gateway.sender.submission import Submission
+from gateway.shutdown import Shutdown, until_set
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
 from gateway.transport.smpp_client import SmppClient
 from gateway.transport.smpp_connection import SmppConnection
@@ -56,7 +57,12 @@ class SenderParts:
     http_client: SmscHttpClient | None
 
 
-def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher) -> SenderParts:
+def build_sender(
+    settings: Settings,
+    metrics: Metrics,
+    publisher: KafkaPublisher,
+    shutdown: Shutdown | None = None,
+) -> SenderParts:
     """Every object of the sender role, wired; nothing started."""
     loop = asyncio.get_running_loop()
     inbound = DeliverSmPublisher(publisher, settings.topics, metrics, role="sender")
@@ -113,6 +119,7 @@ def build_sender(settings: Settings, metrics: Metrics, publisher: KafkaPublisher
         compose=settings.compose,
         topics=settings.topics,
         metrics=metrics,
+        shutdown=shutdown,
     )
     revoke.update(bulk=sender.bulk.on_revoked, urgent=sender.urgent.on_revoked)
     return SenderParts(sender, pool, gate, follower, bulk, urgent, inbound, http_client)
@@ -143,12 +150,17 @@ def _deliver_to(
 
 
 async def run_sender(
-    settings: Settings, metrics: Metrics, stop: asyncio.Event, *, probes: Readiness | None = None
+    settings: Settings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    *,
+    probes: Readiness | None = None,
+    shutdown: Shutdown | None = None,
 ) -> None:
     """Run the sender role (with its binds' delivery reports) until ``stop`` is set."""
     publisher = KafkaPublisher(settings.kafka, metrics)
     await publisher.start()
-    parts = build_sender(settings, metrics, publisher)
+    parts = build_sender(settings, metrics, publisher, shutdown)
 
     def ready() -> tuple[bool, str]:
         return parts.pool.bound > 0, f"{parts.pool.bound} of {len(parts.pool.clients)} bound"
@@ -171,9 +183,8 @@ async def _run_sender(
     # on its own, the role stops with its error (the binds would otherwise go on storing parts
     # that nothing joins until a restart).
     reassembly_stop, sending_stop = asyncio.Event(), asyncio.Event()
-    reassembler = asyncio.create_task(
-        Reassembler(settings, metrics, publisher).run(reassembly_stop), name="reassembler"
-    )
+    assembling = Reassembler(settings, metrics, publisher, shutdown=parts.sender.shutdown)
+    reassembler = asyncio.create_task(assembling.run(reassembly_stop), name="reassembler")
     failures: list[BaseException] = []
 
     def reassembler_ended(task: asyncio.Task[None]) -> None:
@@ -192,15 +203,27 @@ async def _run_sender(
     try:
         await _consume(parts, sending_stop)
     finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        if parts.http_client is not None:
-            await parts.http_client.aclose()
-        await _stop_reassembler(reassembler, reassembly_stop)
-        await publisher.stop()
+        await _close_sender(parts, publisher, background, reassembler, reassembly_stop)
     if failures:
         raise ReassemblyFailedError(f"the reassembler failed: {failures[0]!r}") from failures[0]
+
+
+async def _close_sender(
+    parts: SenderParts,
+    publisher: KafkaPublisher,
+    background: list[asyncio.Task[None]],
+    reassembler: asyncio.Task[None],
+    reassembly_stop: asyncio.Event,
+) -> None:
+    """The sender's closing steps, each given up at the close deadline."""
+    shutdown = parts.sender.shutdown
+    for task in background:
+        task.cancel()
+    await shutdown.step("background tasks", asyncio.gather(*background, return_exceptions=True))
+    if parts.http_client is not None:
+        await shutdown.step("closing the HTTP API client", parts.http_client.aclose())
+    await shutdown.step("stopping the reassembler", _stop_reassembler(reassembler, reassembly_stop))
+    await shutdown.step("flushing and closing the producer", publisher.stop())
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
@@ -221,19 +244,21 @@ async def _stop_reassembler(task: asyncio.Task[None], stop: asyncio.Event) -> No
 
 
 async def _consume(parts: SenderParts, stop: asyncio.Event) -> None:
-    try:
-        await asyncio.wait_for(parts.follower.caught_up(), OUTCOMES_CATCH_UP_SECONDS)
-    except TimeoutError:
+    caught_up = await until_set(stop, parts.follower.caught_up(), OUTCOMES_CATCH_UP_SECONDS)
+    if stop.is_set():
+        return
+    if not caught_up:
         log.warning("recent outcomes not fully read; redelivered requests may be sent again")
     await parts.bulk.start()
     await parts.urgent.start()
     try:
         await parts.sender.run(stop)
     finally:
-        await parts.pool.stop()
-        await parts.inbound.drain()
-        await parts.bulk.stop()
-        await parts.urgent.stop()
+        shutdown = parts.sender.shutdown
+        await shutdown.step("unbinding", parts.pool.stop())
+        await shutdown.step("answering the deliver_sm being stored", parts.inbound.drain())
+        await shutdown.step("closing the bulk consumer", parts.bulk.stop())
+        await shutdown.step("closing the urgent consumer", parts.urgent.stop())
 
 
 async def _report_rate(gate: SubmitGate, metrics: Metrics, account: str) -> None:

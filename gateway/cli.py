@@ -2,13 +2,17 @@
 (``numbers``, ``downloads``, ``contacts``: see ``smsc-gateway <command> --help``).
 
 Settings come from the environment (``GATEWAY_<SECTION>_<FIELD>``, see docs/configuration.md);
-SIGTERM and SIGINT start a clean shutdown.
+SIGTERM and SIGINT start a clean shutdown, which ends within the role's drain timeout and the
+close allowance (:mod:`gateway.shutdown`). A library task still waiting for the network after
+the role returned (a clean-up cut short at its deadline) is cancelled, given a moment, and
+then abandoned: the process exits anyway.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -74,21 +78,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log.level)
     # The ingress runs on uvloop unless told otherwise (gateway/ingress/loop.py).
     factory = loop_factory(settings.ingress.event_loop) if args.command == "ingress" else None
-    with asyncio.Runner(loop_factory=factory) as loop_runner:
-        return loop_runner.run(_serve(ROLES[args.command], settings))
+    loop_runner = asyncio.Runner(loop_factory=factory)
+    try:
+        code, abandoned = loop_runner.run(_serve(ROLES[args.command], settings))
+    except BaseException:
+        loop_runner.close()
+        raise
+    if abandoned:
+        # Closing the loop would wait for them without a bound.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    loop_runner.close()
+    return code
 
 
-async def _serve(runner: RoleRunner, settings: Settings) -> int:
+async def _serve(runner: RoleRunner, settings: Settings) -> tuple[int, bool]:
+    """The role's exit code, and whether tasks it left behind had to be abandoned."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    code = 0
     try:
         await runner(settings, Metrics(), stop)
     except GatewayError as exc:
         print(f"smsc-gateway: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        code = 1
+    return code, await _cancel_leftovers()
+
+
+# How long tasks left running after the role returned get to take their cancellation.
+LEFTOVER_GRACE_SECONDS = 0.5
+
+
+async def _cancel_leftovers() -> bool:
+    """Cancel the tasks still running; True if some did not end within the grace."""
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    if not leftovers:
+        return False
+    for task in leftovers:
+        task.cancel()
+    _, pending = await asyncio.wait(leftovers, timeout=LEFTOVER_GRACE_SECONDS)
+    for task in pending:
+        logging.getLogger(__name__).warning(
+            "shutdown: abandoning task %s (%s)", task.get_name(), task.get_coro()
+        )
+    return bool(pending)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,15 @@ role's :class:`~gateway.inbound.reassembler.Reassembler` turns into whole messag
 ``/readyz`` is ready while at least one bind is up and a broker answered recently.
 
 Shutdown drains in order: take no more DELIVER_SMs (new ones are answered ESME_RX_T_APPN, so
-the provider delivers them again), answer the ones being stored, unbind, stop the
-reassembler (it commits what is safe), flush the producer.
+the provider delivers them again), answer the ones being stored (until the drain deadline: the
+rest stay unanswered, and the provider delivers them again), unbind, stop the reassembler (it
+commits what is safe), flush the producer; each closing step gives up at the close deadline
+(:mod:`gateway.shutdown`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -28,6 +29,7 @@ from gateway.inbound.reassembler import Reassembler
 from gateway.ingress.health import WriteHealth
 from gateway.kafka.batching import BatchingPublisher
 from gateway.metrics import Metrics
+from gateway.shutdown import Shutdown, run_until
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
 from gateway.transport.smpp_client import BindMode, SmppClient
 from gateway.transport.smpp_connection import SmppConnection
@@ -57,9 +59,16 @@ def settings_problems(settings: Settings) -> list[str]:
 class Receiver:
     """The receiver's binds and their publisher; nothing runs until :meth:`run`."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, publisher: BatchingPublisher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        publisher: BatchingPublisher,
+        shutdown: Shutdown | None = None,
+    ) -> None:
         self._settings = settings.receiver
         self._publisher = publisher
+        self.shutdown = shutdown or Shutdown(settings.receiver.drain_timeout_seconds)
         name = settings.receiver.name
         self.inbound = DeliverSmPublisher(publisher, settings.topics, metrics, role=name)
         mode = BindMode(settings.receiver.bind_mode)
@@ -73,7 +82,7 @@ class Receiver:
             )
             for i in range(settings.receiver.binds)
         ]
-        self.reassembler = Reassembler(settings, metrics, publisher)
+        self.reassembler = Reassembler(settings, metrics, publisher, shutdown=self.shutdown)
         self.health = WriteHealth(READINESS_INTERVAL_SECONDS)
 
     @property
@@ -92,13 +101,18 @@ class Receiver:
         async with asyncio.TaskGroup() as tasks:
             binds = [tasks.create_task(c.run(), name=f"{c.name}-bind") for c in self.clients]
             prober = tasks.create_task(self._probe_forever(), name="receiver-prober")
-            tasks.create_task(self.reassembler.run(reassembly_stop), name="reassembler")
+            reassembling = tasks.create_task(
+                self.reassembler.run(reassembly_stop), name="reassembler"
+            )
             await stop.wait()
+            self.shutdown.begin()
             await self._drain()
-            await asyncio.gather(*(client.stop() for client in self.clients))
+            unbinding = asyncio.gather(*(client.stop() for client in self.clients))
+            await self.shutdown.step("unbinding", unbinding)
             for task in [*binds, prober]:
                 task.cancel()
             reassembly_stop.set()
+            await self.shutdown.step("stopping the reassembler", reassembling)
         log.info("receiver stopped")
 
     async def probe(self) -> None:
@@ -120,14 +134,12 @@ class Receiver:
 
     async def _drain(self) -> None:
         self.inbound.close()
-        timeout = self._settings.drain_timeout_seconds
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.inbound.drain(), timeout)
+        await run_until(self.inbound.drain(), self.shutdown.drain_deadline, "storing deliver_sm")
         if self.inbound.unanswered:
             log.warning(
-                "%d deliver_sm still unanswered after %.0f s; the provider will deliver them again",
+                "%d deliver_sm still unanswered at the drain deadline; "
+                "the provider will deliver them again",
                 self.inbound.unanswered,
-                timeout,
             )
 
     def _deliver_to(self, bind: str) -> Callable[[SmppConnection, DeliverSm], None]:
@@ -157,5 +169,5 @@ async def run_receiver(settings: Settings, metrics: Metrics, stop: asyncio.Event
         log.info("receiver probes on port %d", probes.port)
         await receiver.run(stop)
     finally:
-        await publisher.stop()
+        await receiver.shutdown.step("flushing and closing the producer", publisher.stop())
         await probes.stop()

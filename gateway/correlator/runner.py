@@ -3,7 +3,9 @@
 faust's own ``Worker`` is not used: it wants to own the event loop, the signals and logging.
 The app is a mode ``Service`` and runs as one here, started after the topics are prepared and
 stopped (agents, then consumer commit after a producer flush, then producer) when SIGTERM sets
-``stop`` or when faust crashes.
+``stop`` or when faust crashes. faust's stop waits for Kafka without a bound of its own (a
+commit, a flush): it is given up at the role's close deadline (:mod:`gateway.shutdown`); what it
+did not commit is processed again by the next worker, with the same event ids.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.http.probes import Readiness, role_probes
 from gateway.metrics import Metrics
+from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown, run_until
 
 from .faustapp import CorrelatorApp
 from .lag import reporting_lag
@@ -30,7 +33,12 @@ class CorrelatorCrashedError(GatewayError):
 
 
 async def run_correlator(
-    settings: Settings, metrics: Metrics, stop: asyncio.Event, *, probes: Readiness | None = None
+    settings: Settings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    *,
+    probes: Readiness | None = None,
+    shutdown: Shutdown | None = None,
 ) -> None:
     """Run the correlator role (delivery reports joined to requests) until ``stop`` is set."""
     problems = settings.correlator.problems()
@@ -47,11 +55,17 @@ async def run_correlator(
             settings.kafka, settings.correlator, worker.changelog_topics, inputs, stop
         ):
             consumed = [*inputs, settings.correlator.route_topic]
-            await _run_app(worker, stop, metrics, consumed)
+            await _run_app(
+                worker, stop, metrics, consumed, shutdown or Shutdown(STEP_DRAIN_SECONDS)
+            )
 
 
 async def _run_app(
-    worker: CorrelatorApp, stop: asyncio.Event, metrics: Metrics, consumed: list[str]
+    worker: CorrelatorApp,
+    stop: asyncio.Event,
+    metrics: Metrics,
+    consumed: list[str],
+    shutdown: Shutdown,
 ) -> None:
     app = worker.app
     await app.start()
@@ -65,7 +79,7 @@ async def _run_app(
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
         crashed, reason = app.crashed, app.crash_reason
-        await app.stop()
+        await run_until(app.stop(), shutdown.close_deadline, "stopping the faust app")
         log.info("correlator stopped")
     if crashed:
         raise CorrelatorCrashedError(f"the correlator's faust app crashed: {reason!r}")

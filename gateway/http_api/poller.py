@@ -17,6 +17,10 @@
   provider's blacklist (:mod:`gateway.optout`), through the same client.
 
 Run one poller per credential: the status limits are the login's, not the process's.
+
+At shutdown a round in progress gets until the drain deadline (5 s of its own: a round cut
+short is asked again by the next process) and closing the clients until the close deadline
+(:mod:`gateway.shutdown`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
 from gateway.optout.runner import OptOutRunner, build_optout
+from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown
 
 from .client import SmscHttpClient
 from .errors import HttpApiError
@@ -255,54 +260,74 @@ def build_incoming(
 
 
 async def run_poller(
-    settings: Settings, metrics: Metrics, stop: asyncio.Event, *, probes: Readiness | None = None
+    settings: Settings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    *,
+    probes: Readiness | None = None,
+    shutdown: Shutdown | None = None,
 ) -> None:
     """Reconcile messages without a final status, and watch the balance, until ``stop``."""
     problems = [f"GATEWAY_HTTP_API: {p}" for p in settings.http_api.problems()]
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     api_metrics = HttpApiMetrics.of(metrics)
+    shutdown = shutdown or Shutdown(STEP_DRAIN_SECONDS)
     publisher = KafkaPublisher(settings.kafka, metrics)
     await publisher.start()
+    client = SmscHttpClient(settings.http_api, api_metrics)
     try:
-        async with SmscHttpClient(settings.http_api, api_metrics) as client:
-            parts = build_poller(settings, client, publisher, api_metrics)
-            if settings.call_confirm.enabled:
-                confirm = build_call_confirm(settings, client, publisher, metrics)
-                parts = dataclasses.replace(parts, call_confirm=confirm)
-            optout = build_optout(settings, client, publisher, metrics)
-            if optout is not None:
-                parts = dataclasses.replace(parts, optout=optout)
-            http = settings.http
-            async with role_probes(
-                (http.host, http.port), metrics, "poller", parts.readiness, shared=probes
-            ):
-                await _run_tasks(parts, client, settings.poller, stop)
+        parts = build_poller(settings, client, publisher, api_metrics)
+        if settings.call_confirm.enabled:
+            confirm = build_call_confirm(settings, client, publisher, metrics)
+            parts = dataclasses.replace(parts, call_confirm=confirm)
+        optout = build_optout(settings, client, publisher, metrics)
+        if optout is not None:
+            parts = dataclasses.replace(parts, optout=optout)
+        http = settings.http
+        async with role_probes(
+            (http.host, http.port), metrics, "poller", parts.readiness, shared=probes
+        ):
+            await _run_tasks(parts, client, settings.poller, stop, shutdown)
     finally:
-        await publisher.stop()
+        await shutdown.step("closing the HTTP API client", client.aclose())
+        await shutdown.step("flushing and closing the producer", publisher.stop())
         log.info("poller stopped")
 
 
 async def _run_tasks(
-    parts: PollerParts, client: SmscHttpClient, settings: PollerSettings, stop: asyncio.Event
+    parts: PollerParts,
+    client: SmscHttpClient,
+    settings: PollerSettings,
+    stop: asyncio.Event,
+    shutdown: Shutdown,
 ) -> None:
     try:
         async with asyncio.TaskGroup() as group:
             reading = group.create_task(parts.reader.run(), name="poller-reader")
-            group.create_task(
-                parts.reconciler.run(stop, parts.reader.caught_up), name="poller-reconcile"
-            )
-            group.create_task(
-                watch_balance(client, settings.balance_interval_seconds, stop),
-                name="poller-balance",
-            )
+            working = [
+                group.create_task(
+                    parts.reconciler.run(stop, parts.reader.caught_up), name="poller-reconcile"
+                ),
+                group.create_task(
+                    watch_balance(client, settings.balance_interval_seconds, stop),
+                    name="poller-balance",
+                ),
+            ]
             if parts.incoming is not None:
-                group.create_task(parts.incoming.run(stop), name="poller-incoming")
+                working.append(group.create_task(parts.incoming.run(stop), name="poller-incoming"))
             if parts.call_confirm is not None:
-                group.create_task(parts.call_confirm.run(stop), name="poller-call-confirm")
+                working.append(
+                    group.create_task(parts.call_confirm.run(stop), name="poller-call-confirm")
+                )
             if parts.optout is not None:
-                group.create_task(parts.optout.run(stop), name="poller-optout")
+                working.append(group.create_task(parts.optout.run(stop), name="poller-optout"))
             await stop.wait()
             reading.cancel()
+            # A round in progress may finish; one still waiting for Kafka or the provider
+            # at the drain deadline is cancelled (nothing of it was acknowledged).
+            await asyncio.wait(working, timeout=shutdown.drain_left())
+            for task in working:
+                task.cancel()
     except* GatewayError as failed:
         raise failed.exceptions[0] from None

@@ -13,6 +13,8 @@ after downtime does not time out messages whose parts are still to be read.
 
 A message Kafka does not take is retried with backoff and never dropped: nothing after it is
 committed until it is acknowledged. A record that is not a part goes to the dead-letter topic.
+At shutdown the final commit and closing the consumer give up at the role's close deadline
+(:mod:`gateway.shutdown`): the next process reads again from the last commit.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gateway.events.envelope import dumps, utc_now
 from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.records import Partition, Publisher, Record
 from gateway.metrics import Children, Metrics
+from gateway.shutdown import Shutdown
 
 from .parts import PartRecordError, read_part
 from .reassembly import Assembled, Reassembly, incoming_message
@@ -65,8 +68,10 @@ class Reassembler:
         publisher: Publisher,
         *,
         clock: Callable[[], datetime] = utc_now,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self._settings = settings.reassembly
+        self._shutdown = shutdown or Shutdown(0.0)
         self._topics = settings.topics
         self._publisher = publisher
         self._clock = clock
@@ -94,13 +99,13 @@ class Reassembler:
                 "reassembling %s in group %s", self._topics.incoming_parts, self._settings.group_id
             )
             if await self._loop(stop):
-                await self._commit()
+                await self._shutdown.step("reassembler: final offset commit", self._commit())
         except Exception:
             # Task root: say so at once; the parts stay on Kafka for the next start.
             log.exception("reassembly stopped by an error")
             raise
         finally:
-            await self._source.stop()
+            await self._shutdown.step("closing the parts consumer", self._source.stop())
             log.info("reassembler stopped")
 
     async def _loop(self, stop: asyncio.Event) -> bool:

@@ -1,7 +1,9 @@
 """``smsc-gateway ingress``: the composition of the webhook ingress, and its shutdown.
 
-Shutdown drains in order: stop accepting callbacks and finish those in progress, stop the
-readiness prober, flush and close the producer.
+Shutdown drains in order: stop accepting callbacks and finish those in progress (until the
+drain deadline: a callback still waiting for Kafka then gets no answer, and the provider
+sends it again), stop the readiness prober, flush and close the producer (until the close
+deadline); see :mod:`gateway.shutdown`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from gateway.errors import ConfigError
 from gateway.events.envelope import utc_now
 from gateway.kafka.batching import BatchingPublisher
 from gateway.metrics import Metrics
+from gateway.shutdown import Shutdown, run_until
 
 from .handler import CallbackHandler, OfferingPublisher
 from .health import WriteHealth
@@ -112,7 +115,9 @@ class Ingress:
             self.health.failed("no broker answered a metadata request")
 
 
-async def run_ingress(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
+async def run_ingress(
+    settings: Settings, metrics: Metrics, stop: asyncio.Event, *, shutdown: Shutdown | None = None
+) -> None:
     """Run the webhook ingress (provider callbacks to Kafka) until ``stop`` is set."""
     problems = settings.ingress.problems()
     if problems:
@@ -122,10 +127,18 @@ async def run_ingress(settings: Settings, metrics: Metrics, stop: asyncio.Event)
     linger_ms = round(settings.ingress.publish_linger_seconds * 1000)
     publisher = BatchingPublisher(settings.kafka, metrics, linger_ms=linger_ms)
     await publisher.start()
+    shutdown = shutdown or Shutdown(settings.ingress.drain_timeout_seconds)
     try:
-        async with Ingress(settings.ingress, settings.topics, publisher, metrics):
-            await stop.wait()
-            log.info("ingress stopping")
+        await _serve(Ingress(settings.ingress, settings.topics, publisher, metrics), stop, shutdown)
     finally:
-        await publisher.stop()
+        await shutdown.step("flushing and closing the producer", publisher.stop())
         log.info("ingress stopped")
+
+
+async def _serve(ingress: Ingress, stop: asyncio.Event, shutdown: Shutdown) -> None:
+    await ingress.start()
+    try:
+        await stop.wait()
+        log.info("ingress stopping")
+    finally:
+        await run_until(ingress.stop(), shutdown.drain_deadline, "finishing the callbacks")

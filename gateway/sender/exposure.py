@@ -5,6 +5,9 @@ the provider has not answered yet (the SMPP window) and after it answered but be
 acknowledged the result. :class:`Exposure` bounds the two together, so the submits a crash
 can repeat are at most ``limit`` SMS parts. A request holds its weight (its parts) from just
 before its first submit until its result is acknowledged; urgent requests queue first.
+
+At shutdown :meth:`Exposure.close` fails every request still waiting for slots (it has
+submitted nothing yet, so it is simply left for redelivery) and every later one.
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ class Exposure:
         self.limit = limit
         self.used = 0
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._closed: BaseException | None = None
+
+    def close(self, error: BaseException) -> None:
+        """Grant nothing more: every waiter, and every later request, fails with ``error``."""
+        self._closed = error
+        while self._waiters:
+            _, future = self._waiters.popleft()
+            if not future.done():
+                future.set_exception(error)
 
     @asynccontextmanager
     async def hold(self, weight: int, *, urgent: bool) -> AsyncIterator[None]:
@@ -37,6 +49,8 @@ class Exposure:
             self._wake()
 
     async def _acquire(self, weight: int, urgent: bool) -> None:
+        if self._closed is not None:
+            raise self._closed
         if not self._waiters and self.used + weight <= self.limit:
             self.used += weight
             return
@@ -49,7 +63,7 @@ class Exposure:
         try:
             await future
         except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
+            if future.done() and not future.cancelled() and future.exception() is None:
                 self.used -= weight  # granted just as we were cancelled
                 self._wake()
             elif entry in self._waiters:

@@ -6,6 +6,11 @@ request and the broker. A lane starts one task per record up to ``max_in_flight`
 full it stops fetching (the consumer's bounded prefetch is the only buffer: nothing is
 requeued). Offsets move past a record only when every record before it in its partition is
 done (:class:`~gateway.sender.offsets.OffsetTracker`).
+
+Shutdown (:meth:`Lane.close`, deadlines from :class:`~gateway.shutdown.Shutdown`): records
+fetched but not started are left for the next consumer at once, even while the lane waits
+for a free slot; the records in flight get until the drain deadline and are then cancelled
+(uncommitted, so redelivered); the final commit gives up at the close deadline.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from collections.abc import Awaitable, Callable
 
 from gateway.errors import KafkaUnavailableError
 from gateway.kafka.records import Partition, Record, RecordSource
+from gateway.shutdown import Shutdown
 
 from .offsets import OffsetTracker
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Record], Awaitable[bool]]
+
+# How long records cancelled at the drain deadline get to unwind.
+_CANCEL_GRACE_SECONDS = 0.5
 
 
 class Lane:
@@ -36,16 +45,19 @@ class Lane:
         max_in_flight: int,
         fetch_max_records: int,
         drain_timeout_seconds: float,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.name = name
         self._source = source
         self._handler = handler
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._free = max_in_flight
         self._fetch_max = fetch_max_records
         self._drain_timeout = drain_timeout_seconds
+        self._shutdown = shutdown or Shutdown(drain_timeout_seconds)
         self._tracker: OffsetTracker[Partition] = OffsetTracker()
         self._workers: set[asyncio.Task[None]] = set()
         self._progress = asyncio.Event()
+        self._closing = False
         self.admitting = asyncio.Event()
         self.admitting.set()
 
@@ -55,18 +67,21 @@ class Lane:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and start records until ``stop``; then finish them (or give up) and commit."""
-        while not stop.is_set():
+        while not stop.is_set() and not self._closing:
             records = await self._source.fetch(0.1, self._fetch_max)
             for record in records:
-                await self.admitting.wait()
-                await self._slots.acquire()
-                if stop.is_set():
-                    # Fetched but not started: left uncommitted for the next consumer.
-                    self._slots.release()
-                    break
+                if not await self._admit():
+                    break  # fetched but not started: left uncommitted for the next consumer
                 self._start(record)
         await self.drain()
-        await self.commit()
+        await self._shutdown.step(f"{self.name}: final offset commit", self.commit())
+
+    def close(self) -> None:
+        """Start nothing more; a wait for a free slot or for admission ends now."""
+        self._closing = True
+        self._shutdown.begin()
+        self._progress.set()
+        self.admitting.set()
 
     async def commit(self) -> None:
         offsets = self._tracker.committable()
@@ -92,10 +107,10 @@ class Lane:
         self._tracker.forget(partitions)
 
     async def drain(self) -> None:
-        """Wait for the records in flight; cancel what is left after the drain timeout."""
+        """Wait for the records in flight until the drain deadline; cancel what is left."""
         if not self._workers:
             return
-        _, late = await asyncio.wait(set(self._workers), timeout=self._drain_timeout)
+        _, late = await asyncio.wait(set(self._workers), timeout=self._shutdown.drain_left())
         for task in late:
             task.cancel()
         if late:
@@ -104,7 +119,20 @@ class Lane:
                 self.name,
                 len(late),
             )
-            await asyncio.wait(late)
+            await asyncio.wait(late, timeout=_CANCEL_GRACE_SECONDS)
+
+    async def _admit(self) -> bool:
+        """Wait until the lane may start a record and has a free slot; False if closing."""
+        while not self._closing:
+            if not self.admitting.is_set():
+                await self.admitting.wait()
+            elif self._free > 0:
+                self._free -= 1
+                return True
+            else:
+                self._progress.clear()
+                await self._progress.wait()
+        return False
 
     def _start(self, record: Record) -> None:
         self._tracker.track(record.source, record.offset)
@@ -117,5 +145,5 @@ class Lane:
             if await self._handler(record):
                 self._tracker.complete(record.source, record.offset)
         finally:
-            self._slots.release()
+            self._free += 1
             self._progress.set()

@@ -36,6 +36,7 @@ from gateway.events.send_result import (
 )
 from gateway.kafka.records import Publisher, Record, RecordSource
 from gateway.metrics import Children, Metrics
+from gateway.shutdown import Shutdown
 
 from .compose import ComposedMessage, CompositionError, compose_recipients
 from .exposure import Exposure
@@ -86,6 +87,7 @@ class Sender:
         metrics: Metrics,
         role: str = "sender",
         clock: Callable[[], datetime] = utc_now,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self._publisher = publisher
         self._submission = submission
@@ -104,6 +106,7 @@ class Sender:
         self._requests = Children(metrics.send_requests)
         self._results = Children(metrics.send_results)
         self._stopping = False
+        self.shutdown = shutdown or Shutdown(settings.drain_timeout_seconds)
         self.urgent = self._lane("urgent", urgent, self._urgent_record)
         self.bulk = self._lane("bulk", bulk, self._bulk_record)
 
@@ -115,6 +118,7 @@ class Sender:
             max_in_flight=self._settings.max_in_flight,
             fetch_max_records=self._settings.fetch_max_records,
             drain_timeout_seconds=self._settings.drain_timeout_seconds,
+            shutdown=self.shutdown,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -124,12 +128,21 @@ class Sender:
             group.create_task(self.bulk.run(stop))
             committer = group.create_task(self._commit_loop())
             await stop.wait()
-            self._stopping = True
-            self._submission.stop()
-            if self._http is not None:
-                self._http.stop()
+            self._stop()
             # The lanes drain what is in flight and commit on their own way out.
             committer.cancel()
+
+    def _stop(self) -> None:
+        """Start nothing new: records not started, and those waiting for exposure or a rate
+        permit (nothing submitted yet), are left for redelivery at once."""
+        self.shutdown.begin()
+        self._stopping = True
+        self.urgent.close()
+        self.bulk.close()
+        self._exposure.close(AbandonedError("shutting down"))
+        self._submission.stop()
+        if self._http is not None:
+            self._http.stop()
 
     async def _urgent_record(self, record: Record) -> bool:
         self.bulk.admitting.clear()  # bulk waits while urgent requests are pending
@@ -144,6 +157,13 @@ class Sender:
 
     async def _process(self, record: Record, *, urgent: bool) -> bool:
         """Handle one record; True once its outcome is durable (its offset may be committed)."""
+        self._metrics.in_flight.inc()
+        try:
+            return await self._process_counted(record, urgent=urgent)
+        finally:
+            self._metrics.in_flight.dec()
+
+    async def _process_counted(self, record: Record, *, urgent: bool) -> bool:
         self._requests(record.topic).inc()
         received_at = self._clock()
         parsed = parse_send_request(record.value)

@@ -22,7 +22,9 @@ PASSWORD = "rsm-pw"
 
 
 class FailingReassembler:
-    def __init__(self, settings: Settings, metrics: Metrics, publisher: Publisher) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, publisher: Publisher, **_: object
+    ) -> None:
         self.settings = settings
 
     async def run(self, stop: asyncio.Event) -> None:

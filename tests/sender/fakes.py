@@ -55,6 +55,7 @@ class FakeSource:
         self.timeline = timeline or Timeline()
         self.commits: list[dict[Partition, int]] = []
         self.failing = False
+        self.commit_gate: asyncio.Event | None = None  # when set: commits wait for it
 
     @property
     def exhausted(self) -> bool:
@@ -69,6 +70,8 @@ class FakeSource:
         return [self._pending.popleft() for _ in range(count)]
 
     async def commit(self, offsets: Mapping[Partition, int]) -> None:
+        if self.commit_gate is not None:
+            await self.commit_gate.wait()
         await asyncio.sleep(0)
         if self.failing:
             raise KafkaUnavailableError("commit not acknowledged")

@@ -30,6 +30,7 @@ from gateway.sender.pacing import SubmitGate
 from gateway.sender.ratelimit import AdaptiveRate, RateSettings
 from gateway.sender.service import Sender
 from gateway.sender.submission import Submission
+from gateway.shutdown import Shutdown
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.errors import (
     ConnectionClosedError,
@@ -92,6 +93,7 @@ class Harness:
         *,
         default: Callable[[SubmitSm], Answer] | None = None,
         settings: SenderSettings = FAST,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.timeline = Timeline()
         records = list(records)
@@ -128,6 +130,7 @@ class Harness:
             topics=TOPICS,
             metrics=self.metrics,
             clock=lambda: NOW,
+            shutdown=shutdown,
         )
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
