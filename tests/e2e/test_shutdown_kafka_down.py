@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -25,6 +24,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator.http_api import HttpApiSimulator
+from gateway.simulator.http_api_config import HttpApiSimulatorConfig
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready
 from tests.e2e.test_send_path import PASSWORD, free_port, sender_env
@@ -270,6 +271,50 @@ async def test_all_exits_in_time_on_sigterm_while_kafka_is_down(
     assert elapsed <= EXIT_BOUND_SECONDS, f"exited {elapsed:.1f} s after SIGTERM"
 
 
-async def webhook_answer(url: str) -> int:
-    async with httpx.AsyncClient() as client:
-        return (await client.get(url)).status_code
+def role_envs(
+    broker: LocalKafka, topics: TopicSettings, smpp_port: int, api_url: str, data_dir: Path
+) -> dict[str, tuple[dict[str, str], str]]:
+    """Each other role's environment, and the URL of its probes."""
+    base = shutdown_env(all_env(broker, topics, smpp_port, data_dir))
+    envs: dict[str, tuple[dict[str, str], str]] = {}
+    for role in ("receiver", "ingress", "correlator", "poller"):
+        env = base | {"GATEWAY_HTTP_PORT": str(free_port())}
+        probe_port = env["GATEWAY_HTTP_PORT"]
+        if role == "receiver":
+            env["GATEWAY_RECEIVER_PROBE_PORT"] = probe_port
+        if role == "ingress":
+            probe_port = env["GATEWAY_INGRESS_PORT"]
+        if role == "poller":
+            env |= {
+                "GATEWAY_HTTP_API_BASE_URLS": api_url,
+                "GATEWAY_HTTP_API_LOGIN": "gateway",
+                "GATEWAY_HTTP_API_PASSWORD": "api-pw",
+            }
+        envs[role] = env, f"http://127.0.0.1:{probe_port}"
+    return envs
+
+
+async def test_every_other_role_exits_in_time_on_sigterm_while_kafka_is_down(
+    broker: LocalKafka, tmp_path: Path
+) -> None:
+    topics = fresh_topics(broker)
+    api = HttpApiSimulator(HttpApiSimulatorConfig(accounts={"gateway": "api-pw"}))
+    async with SmppSimulator(simulator_config()) as simulator, api:
+        envs = role_envs(broker, topics, simulator.port, api.base_url, tmp_path / "correlator")
+        logs = {role: tmp_path / f"{role}.log" for role in envs}
+        processes = {role: await start(role, env, logs[role]) for role, (env, _) in envs.items()}
+        try:
+            for _, url in envs.values():
+                await ready(url, seconds=120)
+            await stop_broker(broker)
+            await asyncio.sleep(3)
+            elapsed = await asyncio.gather(
+                *(sigterm_and_time(processes[role], logs[role]) for role in envs)
+            )
+        finally:
+            for process in processes.values():
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+    took = dict(zip(envs, elapsed, strict=True))
+    assert all(seconds <= EXIT_BOUND_SECONDS for seconds in took.values()), took
