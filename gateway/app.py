@@ -99,7 +99,12 @@ def build_sender(
             await revoke[lane](partitions)
 
         return KafkaRecordSource(
-            settings.kafka, metrics, topics=[topic], group_id=group_id, on_revoked=on_revoked
+            settings.kafka,
+            metrics,
+            topics=[topic],
+            group_id=group_id,
+            on_revoked=on_revoked,
+            claims=True,
         )
 
     group_id = settings.sender.group_id

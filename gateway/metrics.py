@@ -148,7 +148,8 @@ class Metrics:
         )
         self.guard_prevented = Counter(
             "smsc_guard_prevented_total",
-            "Messages the duplicate or flood guard rejected or delayed",
+            "Messages the duplicate or flood guard rejected or delayed; rule provider_duplicate: "
+            "parts not sent again, refused as duplicates of an earlier submit",
             ["rule", "action"],
             registry=r,
         )

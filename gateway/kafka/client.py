@@ -10,12 +10,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from gateway.config import KafkaSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.metrics import Children, Metrics
 
+from .claims import Claims, encode_claim
 from .lag import AiokafkaOffsets, LagReporter
 from .records import Partition, Record
 
@@ -134,23 +136,30 @@ class KafkaPublisher:
 
 
 RevokeHandler = Callable[[set[Partition]], Awaitable[None]]
+AssignHandler = Callable[[Sequence[TopicPartition]], Awaitable[None]]
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_revoked: RevokeHandler) -> None:
+    def __init__(self, on_revoked: RevokeHandler, on_assigned: AssignHandler) -> None:
         self._on_revoked = on_revoked
+        self._on_assigned = on_assigned
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         await self._on_revoked({Partition(tp.topic, tp.partition) for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted(f"{t.topic}:{t.partition}" for t in assigned))
+        await self._on_assigned(assigned)
 
 
 class KafkaRecordSource:
     """A consumer with manual commits; records come back as plain :class:`Record`.
 
     While started it exports its group's lag on the partitions it holds (:mod:`.lag`).
+
+    With ``claims``, it keeps the group's claims (:mod:`gateway.kafka.claims`): records are
+    marked as replays, :meth:`claim` makes a claim durable before records start, and every
+    commit carries the claim along.
     """
 
     def __init__(
@@ -161,10 +170,25 @@ class KafkaRecordSource:
         topics: Sequence[str],
         group_id: str,
         on_revoked: RevokeHandler,
+        claims: bool = False,
     ) -> None:
         self._metrics = metrics
+        self._settings = settings
         self._topics = list(topics)
-        self._listener = _Listener(on_revoked)
+        self._group_id = group_id
+        self._keeps_claims = claims
+        self._claims = Claims()
+        self._commit_lock = asyncio.Lock()
+        self._admin: AIOKafkaAdminClient | None = None
+        # Set while the claims of newly assigned partitions are read: fetched records wait.
+        self._reading_claims: asyncio.Event = asyncio.Event()
+        self._reading_claims.set()
+
+        async def revoked(partitions: set[Partition]) -> None:
+            await on_revoked(partitions)
+            self._claims.forget(partitions)
+
+        self._listener = _Listener(revoked, self._assigned)
         self._consumer = AIOKafkaConsumer(
             **client_options(settings),
             group_id=group_id,
@@ -191,17 +215,76 @@ class KafkaRecordSource:
             self._lag_task.cancel()
             await asyncio.gather(self._lag_task, return_exceptions=True)
             self._lag.clear()
-        await self._consumer.stop()
+        try:
+            await self._consumer.stop()
+        finally:
+            if self._admin is not None:
+                await self._admin.close()
 
     async def fetch(self, timeout_seconds: float, max_records: int) -> list[Record]:
         batches = await self._consumer.getmany(
             timeout_ms=int(timeout_seconds * 1000), max_records=max_records
         )
+        # The fetcher may return records while the assignment's claims are still being read.
+        await self._reading_claims.wait()
+        claims = self._claims
         return [
-            Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
+            claims.fetched(Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp))
             for messages in batches.values()
             for m in messages
         ]
+
+    async def claim(self, records: Sequence[Record]) -> list[Record]:
+        """Make durable, in the commit metadata, that ``records`` may be started; returns
+        those of partitions still assigned."""
+        if not self._keeps_claims:
+            return list(records)
+        async with self._commit_lock:
+            needed = self._claims.needed(records)
+            if needed:
+                await self._send_commit({p: (o, encode_claim(c)) for p, (o, c) in needed.items()})
+                for partition, (_, frontier) in needed.items():
+                    self._claims.claimed(partition, frontier)
+        return [r for r in records if self._claims.owns(r.source)]
+
+    async def _assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        """Read what the group committed for the partitions now ours (claims included)."""
+        if not self._keeps_claims:
+            for tp in assigned:
+                self._claims.assigned(Partition(tp.topic, tp.partition), None, None)
+            return
+        found: dict[TopicPartition, Any] = {}
+        self._reading_claims.clear()
+        try:
+            async with asyncio.timeout(self._settings.request_timeout_seconds):
+                found = await self._read_committed(list(assigned))
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("claims of %s not read; replays will not be recognised: %r", assigned, exc)
+        finally:
+            self._reading_claims.set()
+        for tp in assigned:
+            committed = found.get(tp)
+            offset = committed.offset if committed is not None and committed.offset >= 0 else None
+            metadata = committed.metadata if committed is not None else None
+            self._claims.assigned(Partition(tp.topic, tp.partition), offset, metadata)
+
+    async def _read_committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, Any]:
+        """The group's committed offsets and metadata, retried while the coordinator moves."""
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(**client_options(self._settings))
+            await admin.start()
+            self._admin = admin
+        while True:
+            try:
+                found: dict[TopicPartition, Any] = await self._admin.list_consumer_group_offsets(
+                    self._group_id, partitions=partitions
+                )
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+            return found
 
     async def caught_up(self) -> set[Partition]:
         """The assigned partitions read to the end the broker last reported for them."""
@@ -221,6 +304,12 @@ class KafkaRecordSource:
     async def commit(self, offsets: Mapping[Partition, int]) -> None:
         if not offsets:
             return
+        async with self._commit_lock:
+            await self._send_commit({p: (o, self._claims.metadata(p)) for p, o in offsets.items()})
+            for partition, offset in offsets.items():
+                self._claims.committed(partition, offset)
+
+    async def _send_commit(self, offsets: Mapping[Partition, tuple[int, str]]) -> None:
         try:
             await self._consumer.commit(
                 {TopicPartition(p.topic, p.partition): o for p, o in offsets.items()}

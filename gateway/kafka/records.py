@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,7 +15,11 @@ class Partition:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One consumed Kafka record."""
+    """One consumed Kafka record.
+
+    ``replay``: an earlier consumer of the group may have started it before it crashed (see
+    :mod:`gateway.kafka.claims`); only sources that keep claims set it.
+    """
 
     topic: str
     partition: int
@@ -23,6 +27,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+    replay: bool = False
 
     @property
     def source(self) -> Partition:
@@ -40,3 +45,8 @@ class RecordSource(Protocol):
 
     async def commit(self, offsets: Mapping[Partition, int]) -> None:
         """Commit the next offset to read for each partition."""
+
+    async def claim(self, records: Sequence[Record]) -> list[Record]:
+        """Make durable that ``records`` may be started, before they are; the ones that may
+        (those of partitions still assigned). :class:`~gateway.errors.KafkaUnavailableError`
+        when Kafka did not take the claim."""

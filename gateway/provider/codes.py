@@ -160,3 +160,12 @@ def mail_delivery_error_name(code: int | None) -> str | None:
     if code is None:
         return None
     return MAIL_DELIVERY_ERRORS.get(code)
+
+
+# The provider refuses a submit identical to one it accepted less than a minute before (SMPP
+# seed: "The server does not accept more than one identical request to send SMS messages
+# within a minute"). The seed names no command_status for the refusal; ESME_RSUBMITFAIL (0x45,
+# 69) is the generic "submit failed" status, the one the provider's refusals of this kind are
+# seen with (the simulator's GATEWAY_SIMULATOR_DUPLICATE_STATUS default). It also marks other
+# failures, so it means "duplicate" only for a submit that may repeat an earlier one of ours.
+SMPP_DUPLICATE_STATUS = 0x45

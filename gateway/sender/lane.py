@@ -5,7 +5,10 @@ each with its own consumer group, so a deep bulk backlog never stands between an
 request and the broker. A lane starts one task per record up to ``max_in_flight``; when it is
 full it stops fetching (the consumer's bounded prefetch is the only buffer: nothing is
 requeued). Offsets move past a record only when every record before it in its partition is
-done (:class:`~gateway.sender.offsets.OffsetTracker`).
+done (:class:`~gateway.sender.offsets.OffsetTracker`). Before records start, the source makes
+durable that they may be started (a *claim*, :mod:`gateway.kafka.claims`), so that after a
+crash their next consumer knows them as replays; while Kafka does not take the claim, nothing
+starts.
 
 Shutdown (:meth:`Lane.close`, deadlines from :class:`~gateway.shutdown.Shutdown`): records
 fetched but not started are left for the next consumer at once, even while the lane waits
@@ -31,6 +34,8 @@ Handler = Callable[[Record], Awaitable[bool]]
 
 # How long records cancelled at the drain deadline get to unwind.
 _CANCEL_GRACE_SECONDS = 0.5
+# Waits between attempts to claim records while Kafka does not take the claim.
+_CLAIM_RETRY_SECONDS = (0.2, 5.0)
 
 
 class Lane:
@@ -68,7 +73,7 @@ class Lane:
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and start records until ``stop``; then finish them (or give up) and commit."""
         while not stop.is_set() and not self._closing:
-            records = await self._source.fetch(0.1, self._fetch_max)
+            records = await self._claimed(await self._source.fetch(0.1, self._fetch_max))
             for record in records:
                 if not await self._admit():
                     break  # fetched but not started: left uncommitted for the next consumer
@@ -120,6 +125,21 @@ class Lane:
                 len(late),
             )
             await asyncio.wait(late, timeout=_CANCEL_GRACE_SECONDS)
+
+    async def _claimed(self, records: list[Record]) -> list[Record]:
+        """``records`` once claimed (those still ours); none if the lane closes first."""
+        delay, longest = _CLAIM_RETRY_SECONDS
+        while records and not self._closing:
+            try:
+                return await self._source.claim(records)
+            except KafkaUnavailableError as exc:
+                log.warning("%s: records not claimed, retrying: %s", self.name, exc)
+            self._progress.clear()
+            waiter = asyncio.ensure_future(self._progress.wait())
+            await asyncio.wait([waiter], timeout=delay)
+            waiter.cancel()
+            delay = min(delay * 2, longest)
+        return []
 
     async def _admit(self) -> bool:
         """Wait until the lane may start a record and has a free slot; False if closing."""

@@ -10,6 +10,9 @@ are not started while urgent ones are in flight.
 
 A crash can repeat a submit only for records in flight at that moment whose result had not
 reached Kafka; :class:`~gateway.sender.exposure.Exposure` bounds those to the SMPP window.
+Such a record comes back marked as a replay (:mod:`gateway.kafka.claims`), and the
+provider's duplicate refusal of its resend ends it ``duplicate`` instead of being retried
+(:mod:`gateway.sender.submission`).
 """
 
 from __future__ import annotations
@@ -246,7 +249,7 @@ class Sender:
             weight = sum(m.part_count for m in messages) or len(parsed.recipients)
             await exposure.enter_async_context(self._exposure.hold(weight, urgent=urgent))
             if transport == "smpp":
-                outcomes = await self._send_all(parsed, messages, urgent)
+                outcomes = await self._send_all(parsed, messages, urgent, record.replay)
             else:
                 assert self._http is not None
                 outcomes = await self._http.send(parsed, urgent=urgent)
@@ -278,11 +281,15 @@ class Sender:
         return wanted
 
     async def _send_all(
-        self, request: SendRequest, messages: Sequence[ComposedMessage], urgent: bool
+        self,
+        request: SendRequest,
+        messages: Sequence[ComposedMessage],
+        urgent: bool,
+        replay: bool,
     ) -> list[tuple[RecipientOutcome, int]]:
         sends = [
             self._submission.send(
-                m.phone, request.text, m.parts, segments=m.segments, urgent=urgent
+                m.phone, request.text, m.parts, segments=m.segments, urgent=urgent, replay=replay
             )
             for m in messages
         ]

@@ -10,6 +10,12 @@
   recipient at once.
 - At shutdown nothing new is attempted: a message still retrying is abandoned, uncommitted,
   and will be processed again after the restart; it is never reported as failed for that.
+- A submit that may repeat an earlier one of ours (the request is a replay after a crash, or
+  the previous attempt's response was lost) and that the provider refuses as a duplicate
+  (:data:`~gateway.provider.codes.SMPP_DUPLICATE_STATUS`) was delivered by that earlier
+  submit: the part is not sent again. A recipient whose parts were all refused that way ends
+  ``duplicate`` (code ``provider_duplicate``): retrying until the provider's duplicate window
+  ends would make the subscriber receive the message twice.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from gateway.config import SenderSettings
 from gateway.errors import GatewayError
 from gateway.events.send_result import ErrorInfo, RecipientOutcome
 from gateway.metrics import Children, Metrics
+from gateway.provider.codes import SMPP_DUPLICATE_STATUS
 from gateway.smpp.constants import status_name
-from gateway.smpp.errors import CommandStatusError, ThrottledError
+from gateway.smpp.errors import CommandStatusError, ResponseTimeoutError, ThrottledError
 from gateway.smpp.pdu import SubmitSm, SubmitSmResp
 from gateway.smpp.receipt import normalize_message_id
 
@@ -52,6 +59,11 @@ class AbandonedError(GatewayError):
 
     Not retried here: the record is left for Kafka to deliver again after the restart.
     """
+
+
+class EarlierSubmitDeliveredError(GatewayError):
+    """The provider refused a part as a duplicate of an earlier submit of ours, which
+    therefore went through: sending it again cannot help (and must not)."""
 
 
 class Submission:
@@ -100,18 +112,21 @@ class Submission:
         *,
         urgent: bool,
         segments: int | None = None,
+        replay: bool = False,
     ) -> tuple[RecipientOutcome, int]:
         """The recipient's outcome and the number of submit attempts it took.
 
         ``segments`` is how many SMS the provider counts against the rate (more than the
         submits for one ``message_payload`` carrying a long text); the parts' count otherwise.
+        ``replay``: the request may have been submitted before a crash (see the module
+        docstring for what a duplicate refusal then means).
         """
         verdict = await self._pass_guards(phone, text)
         if verdict.action == "reject":
             status = "duplicate" if verdict.rule == "duplicate" else "rejected"
             message = f"the provider's {verdict.rule} rule would refuse this message"
             return RecipientOutcome(phone, status, error=ErrorInfo(str(verdict.rule), message)), 0
-        tally = _Tally()
+        tally = _Tally(ambiguous=replay)
         ids: list[str] = []
         try:
             # One reservation for every part; retries of a part take a permit of their own.
@@ -119,7 +134,11 @@ class Submission:
             if self.stopping:
                 raise AbandonedError("shutting down")
             for pdu in parts:
-                response = await self._submit_part(pdu, urgent, tally)
+                try:
+                    response = await self._submit_part(pdu, urgent, tally)
+                except EarlierSubmitDeliveredError:
+                    tally.delivered_before += 1
+                    continue
                 ids.append(normalize_message_id(response.message_id))
         except AbandonedError:
             self._guards.forget(phone, text)
@@ -135,7 +154,7 @@ class Submission:
                 raise AbandonedError from exc
             error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
             return RecipientOutcome(phone, "failed", tuple(ids), error), tally.attempts
-        return RecipientOutcome(phone, "accepted", tuple(ids)), tally.attempts
+        return _sent(phone, ids, tally), tally.attempts
 
     async def _pass_guards(self, phone: str, text: str) -> Verdict:
         while True:
@@ -154,7 +173,7 @@ class Submission:
     async def _submit_part(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
         try:
             tally.attempts += 1
-            return await self._attempt(pdu, urgent)
+            return await self._attempt(pdu, urgent, tally)
         except GatewayError as first:
             if not first.retriable or self.stopping:
                 raise
@@ -166,8 +185,17 @@ class Submission:
             )
         return await self._retry(pdu, urgent, tally, first_wait)
 
-    async def _attempt(self, pdu: SubmitSm, urgent: bool) -> SubmitSmResp:
-        response = await self._submitter.submit(pdu, urgent=urgent)
+    async def _attempt(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
+        try:
+            response = await self._submitter.submit(pdu, urgent=urgent)
+        except ResponseTimeoutError:
+            tally.ambiguous = True  # it may have reached the provider
+            raise
+        except CommandStatusError as exc:
+            if tally.ambiguous and exc.command_status == SMPP_DUPLICATE_STATUS:
+                self._prevented("provider_duplicate", "reject").inc()
+                raise EarlierSubmitDeliveredError(str(exc)) from exc
+            raise
         self._gate.rate.on_accepted(1, self._clock())
         return response
 
@@ -189,7 +217,7 @@ class Submission:
                 if self.stopping:
                     raise AbandonedError
                 await self._acquire(1, urgent)
-                response = await self._attempt(pdu, urgent)
+                response = await self._attempt(pdu, urgent, tally)
         return response
 
     def _wait(self, state: RetryCallState) -> float:
@@ -227,9 +255,26 @@ class Submission:
 
 @dataclass(slots=True)
 class _Tally:
-    """Submit attempts for one recipient, counted whether they end well or not."""
+    """Submit attempts for one recipient, counted whether they end well or not; whether one
+    may have gone through unseen; parts an earlier submit delivered."""
 
     attempts: int = 0
+    ambiguous: bool = False
+    delivered_before: int = 0
+
+
+def _sent(phone: str, ids: list[str], tally: _Tally) -> RecipientOutcome:
+    """The outcome of a recipient whose parts were all either accepted now or delivered by an
+    earlier submit (``duplicate`` when none was accepted now)."""
+    if not tally.delivered_before:
+        return RecipientOutcome(phone, "accepted", tuple(ids))
+    error = ErrorInfo(
+        "provider_duplicate",
+        f"{tally.delivered_before} part(s) refused as duplicates of an earlier submit of this "
+        "request, which delivered them; not sent again",
+        SMPP_DUPLICATE_STATUS,
+    )
+    return RecipientOutcome(phone, "accepted" if ids else "duplicate", tuple(ids), error)
 
 
 _THROTTLE_WAIT = wait_random_exponential(multiplier=0.05, max=1.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +43,11 @@ def record(
     topic: str = "smsc.send.v1",
     partition: int = 0,
     key: bytes | None = None,
+    replay: bool = False,
 ) -> Record:
-    return Record(topic, partition, offset, key, value, timestamp_ms=1_900_000_000_000)
+    return Record(
+        topic, partition, offset, key, value, timestamp_ms=1_900_000_000_000, replay=replay
+    )
 
 
 class FakeSource:
@@ -56,6 +59,8 @@ class FakeSource:
         self.commits: list[dict[Partition, int]] = []
         self.failing = False
         self.commit_gate: asyncio.Event | None = None  # when set: commits wait for it
+        self.claims: list[int] = []  # offsets claimed, in order
+        self.refusing_claims = False
 
     @property
     def exhausted(self) -> bool:
@@ -77,6 +82,14 @@ class FakeSource:
             raise KafkaUnavailableError("commit not acknowledged")
         self.commits.append(dict(offsets))
         self.timeline.add("commit", dict(offsets))
+
+    async def claim(self, records: Sequence[Record]) -> list[Record]:
+        await asyncio.sleep(0)
+        if self.refusing_claims:
+            raise KafkaUnavailableError("claim not acknowledged")
+        self.claims.extend(r.offset for r in records)
+        self.timeline.add("claim", [r.offset for r in records])
+        return list(records)
 
     def committed(self, partition: Partition) -> int | None:
         """The last offset committed for ``partition``."""

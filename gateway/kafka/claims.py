@@ -1,0 +1,125 @@
+"""Which records a consumer group may already have started: the *claim*, kept with its offsets.
+
+A committed offset says "everything before this is done"; it cannot say what a consumer had
+started but not finished when it crashed. The sender needs that: a request submitted just
+before a crash, whose result never reached Kafka, is consumed again and must be known as a
+*replay* (its first submit may have gone through). So before a consumer starts a record, it
+makes durable that records up to it may be started (the claim), in the metadata string of an
+offset commit of its group (``started-below=<offset>``): the committed offset itself does not
+move. Every later commit of the partition carries the claim along, so it is never lost.
+
+When a partition is assigned, the group's committed offset and metadata are read: a record
+below the inherited claim may have been started by an earlier owner, and is a replay. The
+claim is conservative: records fetched but never started before a crash count as claimed.
+
+This module is the bookkeeping, without I/O; :class:`~gateway.kafka.client.KafkaRecordSource`
+reads and writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .records import Partition, Record
+
+_PREFIX = "started-below="
+
+
+def encode_claim(frontier: int | None) -> str:
+    """The commit metadata that carries ``frontier`` (empty for none)."""
+    return "" if frontier is None else f"{_PREFIX}{frontier}"
+
+
+def decode_claim(metadata: str | None) -> int | None:
+    """The claim in a commit's metadata; None when there is none (or it is not ours)."""
+    if not metadata or not metadata.startswith(_PREFIX):
+        return None
+    digits = metadata.removeprefix(_PREFIX)
+    return int(digits) if digits.isdigit() else None
+
+
+@dataclass(slots=True)
+class _State:
+    inherited: int | None = None  # the claim found at assignment
+    claimed: int | None = None  # the claim this consumer made durable
+    committed: int | None = None  # the offset last committed (found, or by this consumer)
+    first_fetched: int | None = None  # the first offset fetched since the assignment
+
+    @property
+    def frontier(self) -> int | None:
+        known = [c for c in (self.inherited, self.claimed) if c is not None]
+        return max(known) if known else None
+
+    @property
+    def commit_point(self) -> int | None:
+        """An offset safe to commit with a new claim: nothing before it is still running."""
+        return self.committed if self.committed is not None else self.first_fetched
+
+
+class Claims:
+    """Per assigned partition: the inherited claim, this consumer's claim, its commits."""
+
+    def __init__(self) -> None:
+        self._partitions: dict[Partition, _State] = {}
+
+    def assigned(self, partition: Partition, committed: int | None, metadata: str | None) -> None:
+        """The partition is ours; ``committed``/``metadata`` as the group last committed."""
+        self._partitions[partition] = _State(inherited=decode_claim(metadata), committed=committed)
+
+    def forget(self, partitions: Iterable[Partition]) -> None:
+        for partition in partitions:
+            self._partitions.pop(partition, None)
+
+    def fetched(self, record: Record) -> Record:
+        """Note a fetched record; the record marked as a replay when it is one."""
+        state = self._partitions.get(record.source)
+        if state is None:
+            return record  # revoked meanwhile: it will not be claimed, nor started
+        if state.first_fetched is None:
+            state.first_fetched = record.offset
+        if state.inherited is not None and record.offset < state.inherited:
+            return Record(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                record.value,
+                record.timestamp_ms,
+                replay=True,
+            )
+        return record
+
+    def needed(self, records: Iterable[Record]) -> dict[Partition, tuple[int, int]]:
+        """Per partition whose claim does not cover ``records`` yet: (offset to commit, new
+        claim). The offset is the last committed one (or the first fetched), never past a
+        record still running."""
+        tops: dict[Partition, int] = {}
+        for record in records:
+            tops[record.source] = max(tops.get(record.source, -1), record.offset + 1)
+        needed: dict[Partition, tuple[int, int]] = {}
+        for partition, top in tops.items():
+            state = self._partitions.get(partition)
+            if state is None or state.commit_point is None:
+                continue  # revoked meanwhile: its records are not ours to start
+            if state.frontier is None or top > state.frontier:
+                needed[partition] = (state.commit_point, top)
+        return needed
+
+    def owns(self, partition: Partition) -> bool:
+        return partition in self._partitions
+
+    def claimed(self, partition: Partition, frontier: int) -> None:
+        state = self._partitions.get(partition)
+        if state is not None:
+            state.claimed = max(frontier, state.claimed or 0)
+
+    def committed(self, partition: Partition, offset: int) -> None:
+        state = self._partitions.get(partition)
+        if state is not None:
+            state.committed = offset
+
+    def metadata(self, partition: Partition) -> str:
+        """What every commit of ``partition`` carries, so the claim is never lost."""
+        state = self._partitions.get(partition)
+        return encode_claim(state.frontier if state is not None else None)
