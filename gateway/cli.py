@@ -27,7 +27,7 @@ from gateway.errors import GatewayError
 from gateway.http_api.poller import run_poller
 from gateway.ingress.loop import loop_factory
 from gateway.ingress.role import run_ingress
-from gateway.logsetup import configure_logging
+from gateway.logsetup import configure_logging, secret_values
 from gateway.metrics import Metrics
 from gateway.receiver import run_receiver
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GatewayError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging(settings.log.level)
+    configure_logging(settings.log.level, secrets=secret_values(settings))
     # The ingress runs on uvloop unless told otherwise (gateway/ingress/loop.py).
     factory = loop_factory(settings.ingress.event_loop) if args.command == "ingress" else None
     loop_runner = asyncio.Runner(loop_factory=factory)
