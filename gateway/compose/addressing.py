@@ -72,7 +72,10 @@ def schedule_field(schedule_at: datetime | None, now: datetime) -> str:
     """schedule_delivery_time: absolute when in the future, empty (at once) otherwise."""
     if schedule_at is None or schedule_at <= now:
         return ""
-    return absolute_time(schedule_at)
+    try:
+        return absolute_time(schedule_at)
+    except ValueError as exc:
+        raise CompositionError("invalid_schedule", str(exc)) from None
 
 
 def validity_field(validity_seconds: int | None) -> str:

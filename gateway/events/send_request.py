@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -190,7 +190,7 @@ def _optional_str(doc: dict[str, Any], key: str, pattern: re.Pattern[str], code:
 
 
 def _choice(doc: dict[str, Any], key: str, allowed: frozenset[str], default: str) -> str:
-    value = doc.get(key, default)
+    value = _given(doc, key, default)
     if not isinstance(value, str) or value not in allowed:
         raise _FieldError(f"invalid_{key}", f"{key} must be one of {', '.join(sorted(allowed))}")
     return str(value)
@@ -212,13 +212,18 @@ def _schedule(value: object) -> datetime | None:
 
 
 def _timestamp(value: object, key: str, code: str) -> datetime:
-    """An RFC 3339 date-time with its offset, in exactly the form the schema allows."""
+    """An RFC 3339 date-time with its offset, in exactly the form the schema allows, that
+    exists in UTC too (``9999-12-31T23:59:59-14:00`` is past the last representable day)."""
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise _FieldError(code, f"{key} must be an RFC 3339 date-time with an offset")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment.astimezone(UTC)
     except ValueError:
         raise _FieldError(code, f"{key} is not a valid date-time") from None
+    except OverflowError:
+        raise _FieldError(code, f"{key} is outside the years 1-9999 in UTC") from None
+    return moment
 
 
 def _comment(value: object) -> str | None:
@@ -230,17 +235,23 @@ def _comment(value: object) -> str | None:
 
 
 def _bool(doc: dict[str, Any], key: str, *, default: bool) -> bool:
-    value = doc.get(key, default)
+    value = _given(doc, key, default)
     if not isinstance(value, bool):
         raise _FieldError(f"invalid_{key}", f"{key} must be true or false")
     return value
 
 
 def _object(doc: dict[str, Any], key: str) -> dict[str, Any]:
-    value = doc.get(key, {})
+    value = _given(doc, key, {})
     if not isinstance(value, dict):
         raise _FieldError(f"invalid_{key}", f"{key} must be an object")
     return value
+
+
+def _given(doc: dict[str, Any], key: str, default: object) -> object:
+    """The field's value; ``default`` when it is absent or ``null`` (null means not set)."""
+    value = doc.get(key)
+    return default if value is None else value
 
 
 def _tags(value: object) -> dict[str, str]:

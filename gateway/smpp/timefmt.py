@@ -6,8 +6,13 @@ from datetime import UTC, datetime
 
 
 def absolute_time(moment: datetime) -> str:
-    """An absolute time in UTC (``nn`` = 00 quarter hours, ``p`` = ``+``)."""
+    """An absolute time in UTC (``nn`` = 00 quarter hours, ``p`` = ``+``).
+
+    ``YY`` has two digits: only the years 2000-2099 can be written (ValueError otherwise).
+    """
     utc = moment.astimezone(UTC)
+    if not 2000 <= utc.year <= 2099:
+        raise ValueError(f"absolute time in {utc.year}: only 2000-2099 fit in YY")
     tenths = utc.microsecond // 100_000
     return f"{utc:%y%m%d%H%M%S}{tenths}00+"
 

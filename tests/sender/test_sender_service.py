@@ -416,6 +416,23 @@ async def test_a_request_that_cannot_be_composed_is_rejected_without_submitting(
 
 
 @pytest.mark.parametrize(
+    "schedule_at",
+    [
+        "9999-12-31T23:59:59-14:00",  # not a time in UTC
+        "2100-01-01T00:00:00Z",  # past what SMPP's two-digit year can say
+    ],
+)
+async def test_a_schedule_that_cannot_be_sent_is_rejected_not_failed(schedule_at: str) -> None:
+    h = Harness([record(send_request("r1", schedule_at=schedule_at), offset=0)])
+    await h.run_until_results(1, dead_letters=int(schedule_at.startswith("9999")))
+    result = h.result("r1")
+    assert result["outcome"] == "rejected"
+    assert result["error"]["code"] == "invalid_schedule"
+    assert h.submitter.pdus == []
+    assert h.source.committed(BULK) == 1
+
+
+@pytest.mark.parametrize(
     "value",
     [
         send_request("r1", comment="для отчёта"),
