@@ -13,6 +13,13 @@ until its part arrives (then joined) or until ``hold`` has passed (then dead-let
 that never complete expire ``entry_ttl`` after submit, publishing an incomplete ``message``
 status. Every step is a function of the stores and the record, so replaying a record after a
 crash publishes the same events with the same ``event_id``.
+
+A *replayed* recipient (its resend after a sender crash was refused as a duplicate of the
+first submit, whose message ids no result names) leaves a marker in the parts store, keyed by
+its phone, for ``hold`` after the result: reports for that phone whose (message id, phone) is
+unknown, held or arriving meanwhile, are adopted as single-part messages of the marker's
+request (and then live ``entry_ttl`` like any part). A report adopted that way could belong to
+another message to the same phone whose result is late; the short window keeps that rare.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from .model import (
     SubmittedMessage,
     from_epoch,
     part_key,
+    replayed_key,
 )
 from .records import Channel, InvalidInputError, Outbound, Report, Step, Tick, parse_report
 
@@ -93,6 +101,7 @@ class Correlator:
         self._started_at = started_at
         self._part_deadlines = DeadlineIndex()
         self._held_deadlines = DeadlineIndex()
+        self._held_by_phone: dict[str, set[str]] = {}
         self.part_count = 0
         self.held_count = 0
 
@@ -110,6 +119,10 @@ class Correlator:
         """Record the message's parts, then join the reports held for them."""
         step = Step()
         expires_at = message.submitted_at + self._settings.entry_ttl_seconds
+        if message.replayed:
+            marked_until = message.submitted_at + self._settings.hold_seconds
+            self._mark_replayed(message, partition, marked_until, now, step)
+            return step
         for index, message_id in enumerate(message.message_ids, start=1):
             key = part_key(message_id, message.phone)
             existing = self._parts.get(key)
@@ -145,6 +158,10 @@ class Correlator:
         key = part_key(report.message_id, report.phone)
         entry = self._parts.get(key)
         if entry is None:
+            marker = self._replay_marker(report.phone, now)
+            if marker is not None:
+                entry = self._adopt(key, marker, partition)
+        if entry is None:
             self._hold(key, routed, partition, now, step)
         else:
             self._join(key, entry, report, now, step)
@@ -161,6 +178,9 @@ class Correlator:
                 continue
             if entry.expires_at > now:  # completed since: due later
                 self._part_deadlines.add(partition, key, entry.expires_at)
+                continue
+            if not entry.message_ids:  # a replayed recipient's marker: nothing to report
+                self._parts.delete(key)
                 continue
             self._expire_message(entry, step)
         return step
@@ -180,12 +200,14 @@ class Correlator:
         self._started_at = max(self._started_at, recovered_at)
         self._part_deadlines.clear()
         self._held_deadlines.clear()
+        self._held_by_phone.clear()
         self.part_count = self.held_count = 0
         for key, entry in parts:
             self._part_deadlines.add(entry.partition, key, entry.expires_at)
-            self.part_count += 1
+            self.part_count += bool(entry.message_ids)
         for key, waiting in held:
             self._held_deadlines.add(waiting.partition, key, self._hold_deadline(waiting))
+            self._held_by_phone.setdefault(_phone_of(key), set()).add(key)
             self.held_count += len(waiting.reports)
 
     # --- joining --------------------------------------------------------------------------
@@ -237,6 +259,49 @@ class Correlator:
                 self._parts.delete(key)
                 self.part_count -= 1
 
+    # --- replayed recipients ---------------------------------------------------------------
+
+    def _mark_replayed(
+        self, message: SubmittedMessage, partition: int, expires_at: float, now: float, step: Step
+    ) -> None:
+        """Leave the marker, and adopt the reports already held for the phone."""
+        marker = PartEntry(
+            request_id=message.request_id,
+            phone=message.phone,
+            tags=message.tags,
+            submitted_at=message.submitted_at,
+            message_ids=(),
+            index=0,
+            partition=partition,
+            expires_at=expires_at,
+        )
+        key = replayed_key(message.phone)
+        self._parts.put(key, marker)
+        self._part_deadlines.add(partition, key, expires_at)
+        for held_key in sorted(self._held_by_phone.get(message.phone, ())):
+            if self._parts.get(held_key) is None:
+                self._adopt(held_key, marker, partition)
+            self._release(held_key, now, step)
+
+    def _replay_marker(self, phone: str, now: float) -> PartEntry | None:
+        marker = self._parts.get(replayed_key(phone))
+        return marker if marker is not None and marker.expires_at > now else None
+
+    def _adopt(self, key: str, marker: PartEntry, partition: int) -> PartEntry:
+        """The unknown message id of ``key`` as a single-part message of the marker's
+        request: the first submit's, which no result names."""
+        entry = replace(
+            marker,
+            message_ids=(key.rsplit("/", 1)[0],),
+            index=1,
+            partition=partition,
+            expires_at=marker.submitted_at + self._settings.entry_ttl_seconds,
+        )
+        self._parts.put(key, entry)
+        self._part_deadlines.add(partition, key, entry.expires_at)
+        self.part_count += 1
+        return entry
+
     # --- holding --------------------------------------------------------------------------
 
     def _hold(self, key: str, routed: RoutedReport, partition: int, now: float, step: Step) -> None:
@@ -246,6 +311,7 @@ class Correlator:
             return  # a replay of a report already held
         held = HeldReports(partition, (*earlier, HeldReport(routed, now)))
         self._held.put(key, held)
+        self._held_by_phone.setdefault(_phone_of(key), set()).add(key)
         self._held_deadlines.add(partition, key, self._hold_deadline(held))
         self.held_count += 1
         step.held += 1
@@ -255,6 +321,7 @@ class Correlator:
         if waiting is None:
             return
         self._held.delete(key)
+        self._forget_held(key)
         self.held_count -= len(waiting.reports)
         for held in waiting.reports:
             joined = self.report(held.report, waiting.partition, now)
@@ -288,9 +355,21 @@ class Correlator:
             self._held_deadlines.add(partition, key, self._hold_deadline(waiting))
         else:
             self._held.delete(key)
+            self._forget_held(key)
+
+    def _forget_held(self, key: str) -> None:
+        keys = self._held_by_phone.get(_phone_of(key))
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._held_by_phone[_phone_of(key)]
 
     def _hold_deadline(self, waiting: HeldReports) -> float:
         return max(waiting.first_held_at(), self._started_at) + self._settings.hold_seconds
+
+
+def _phone_of(key: str) -> str:
+    return key.rsplit("/", 1)[1]
 
 
 def _context(entry: PartEntry) -> RequestContext:

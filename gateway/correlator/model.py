@@ -39,18 +39,31 @@ def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+def replayed_key(phone: str) -> str:
+    """The parts table's key of the marker left by a replayed recipient (see
+    :class:`SubmittedMessage`); a message id never contains ``:``."""
+    return f"replayed:{normalize_phone(phone)}"
+
+
 @dataclass(frozen=True, slots=True)
 class SubmittedMessage:
-    """An accepted recipient of a send result: its parts' provider ids, in part order."""
+    """An accepted recipient of a send result: its parts' provider ids, in part order.
+
+    ``replayed``: a recipient whose resend after a crash the provider refused as a duplicate
+    of the first submit (outcome ``duplicate``, code ``provider_duplicate``). The provider
+    gave no id for the refusal, so the first submit's ids are unknown (``message_ids`` is
+    empty): the join adopts the reports for the phone whose id no result names.
+    """
 
     request_id: str
     phone: str
     message_ids: tuple[str, ...]
     tags: Mapping[str, str]
     submitted_at: float
+    replayed: bool = False
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "kind": SUBMITTED,
             "request_id": self.request_id,
             "phone": self.phone,
@@ -58,6 +71,9 @@ class SubmittedMessage:
             "tags": dict(self.tags),
             "submitted_at": self.submitted_at,
         }
+        if self.replayed:
+            record["replayed"] = True
+        return record
 
     @classmethod
     def from_record(cls, doc: Mapping[str, Any]) -> SubmittedMessage:
@@ -67,6 +83,7 @@ class SubmittedMessage:
             message_ids=tuple(str(m) for m in doc["message_ids"]),
             tags={str(k): str(v) for k, v in doc["tags"].items()},
             submitted_at=float(doc["submitted_at"]),
+            replayed=doc.get("replayed") is True,
         )
 
 

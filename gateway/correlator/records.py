@@ -30,6 +30,8 @@ from .model import (
 ROLE = "correlator"
 DLR_SCHEMA = "smsc.dlr/1"
 RESULT_SCHEMA = "smsc.send-result/1"
+# The error code of a recipient refused as a duplicate of an earlier submit of its request.
+PROVIDER_DUPLICATE = "provider_duplicate"
 
 
 class InvalidInputError(GatewayError):
@@ -147,7 +149,8 @@ def parse_report(value: bytes | None) -> Report:
 
 
 def parse_send_result(value: bytes | None) -> list[SubmittedMessage]:
-    """The accepted recipients of a send result (none for any other outcome)."""
+    """The accepted recipients of a send result, and its replayed ones (refused as duplicates
+    of a first submit made before a crash); none for any other outcome."""
     doc = load_json(value)
     if doc.get("schema") != RESULT_SCHEMA:
         raise InvalidInputError("unsupported_schema", f"expected {RESULT_SCHEMA}")
@@ -161,7 +164,22 @@ def parse_send_result(value: bytes | None) -> list[SubmittedMessage]:
         raise InvalidInputError("invalid_tags", "tags must be an object")
     submitted_at = _timestamp(doc.get("occurred_at"), "occurred_at")
     accepted = [r for r in recipients if isinstance(r, dict) and r.get("status") == "accepted"]
-    return [_submitted(request_id, r, tags, submitted_at) for r in accepted]
+    replayed = [r for r in recipients if isinstance(r, dict) and _replayed(r)]
+    return [_submitted(request_id, r, tags, submitted_at) for r in accepted] + [
+        SubmittedMessage(request_id, normalize_phone(r["phone"]), (), tags, submitted_at, True)
+        for r in replayed
+    ]
+
+
+def _replayed(recipient: dict[str, Any]) -> bool:
+    error = recipient.get("error")
+    return (
+        recipient.get("status") == "duplicate"
+        and isinstance(error, dict)
+        and error.get("code") == PROVIDER_DUPLICATE
+        and isinstance(recipient.get("phone"), str)
+        and bool(normalize_phone(recipient["phone"]))
+    )
 
 
 def _submitted(

@@ -4,7 +4,8 @@ that refuses identical submits for 60 s (its duplicate rule).
 The requests in flight at the kill are consumed again. Those whose first submit went through
 are refused as duplicates when resent: that refusal is their answer (``duplicate``), not a
 reason to retry until the window ends and deliver the message a second time. So: no
-subscriber gets a message twice, and every request has exactly one result.
+subscriber gets a message twice, and every request has exactly one result; the first
+submit's delivery report is joined to the request by the correlator.
 """
 
 from __future__ import annotations
@@ -95,6 +96,14 @@ async def test_sigkill_mid_run_never_delivers_a_message_twice(
                 lambda events: len({e["request_id"] for e in events}) >= COUNT,
                 wait_seconds=240,
             )
+            duplicates = {e["request_id"] for e in results if e["outcome"] == "duplicate"}
+            # The first submit's reports are joined to the request whose resend was refused.
+            joined = await read_events(
+                kafka,
+                topics.status,
+                lambda events: duplicates <= {e["request_id"] for e in events},
+                wait_seconds=120,
+            )
         finally:
             second.send_signal(signal.SIGTERM)
             await asyncio.wait_for(second.wait(), 60)
@@ -116,3 +125,7 @@ async def test_sigkill_mid_run_never_delivers_a_message_twice(
     assert set(outcomes) <= {"accepted", "duplicate"}, outcomes
     assert 0 < refused <= WINDOW, "the replay of the requests in flight was refused"
     assert outcomes["duplicate"] == refused
+    delivered_statuses = {
+        e["request_id"] for e in joined if e["scope"] == "message" and e["status"] == "delivered"
+    }
+    assert duplicates <= delivered_statuses
