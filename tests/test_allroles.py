@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import httpx
+
 from gateway.allroles import roles_to_run
 from gateway.config import Settings
-from gateway.http.probes import Readiness
+from gateway.http.probes import ProbeServer, Readiness
+from gateway.metrics import Metrics
 
 
 def test_sender_and_correlator_always_ingress_and_poller_when_configured() -> None:
@@ -37,3 +40,27 @@ def test_readiness_is_every_roles() -> None:
     assert readiness() == (False, "sender: 1 of 1 bound; correlator: recovering tables")
     readiness.remove("correlator")
     assert readiness() == (True, "sender: 1 of 1 bound")
+
+
+async def test_each_role_of_the_process_has_its_own_readiness() -> None:
+    readiness = Readiness()
+    readiness.add("sender", lambda: (True, "1 of 1 bound"))
+    readiness.add("correlator", lambda: (False, "recovering tables"))
+    probes = ProbeServer("127.0.0.1", 0, Metrics(), readiness)
+    await probes.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{probes.port}") as client:
+            answers = {
+                path: (await client.get(path)).status_code
+                for path in ("/readyz", "/readyz/sender", "/readyz/correlator", "/readyz/poller")
+            }
+            body = (await client.get("/readyz")).text
+    finally:
+        await probes.stop()
+    assert answers == {
+        "/readyz": 503,
+        "/readyz/sender": 200,
+        "/readyz/correlator": 503,
+        "/readyz/poller": 404,
+    }
+    assert body == "sender: 1 of 1 bound; correlator: recovering tables\n"

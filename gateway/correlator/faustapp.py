@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 TICK_RECORD = b'{"kind":"tick"}'
+# As the gateway's other consumer groups (aiokafka's default); heartbeats every 3 s (faust's).
+SESSION_TIMEOUT_SECONDS = 10.0
 
 
 class TableStore(Generic[V]):
@@ -94,6 +96,10 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "producer_linger": 0.005,
         "web_enabled": False,
         "autodiscover": False,
+        # faust's default, 60 s, is how long the group waits for a worker that died before
+        # giving its partitions to another (or to the same worker, restarted): a crashed
+        # correlator was not ready for a minute while the sender (aiokafka's 10 s) worked.
+        "broker_session_timeout": SESSION_TIMEOUT_SECONDS,
     }
 
 

@@ -27,9 +27,18 @@ def probe_routes(app: web.Application, metrics: Metrics, ready: ReadinessCheck) 
         ok, detail = ready()
         return web.Response(status=200 if ok else 503, text=f"{detail}\n")
 
+    async def readyz_of(request: web.Request) -> web.Response:
+        role = request.match_info["role"]
+        found = ready.of(role) if isinstance(ready, Readiness) else None
+        if found is None:
+            return web.Response(status=404, text=f"no role {role[:32]!r} in this process\n")
+        ok, detail = found
+        return web.Response(status=200 if ok else 503, text=f"{detail}\n")
+
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/readyz/{role}", readyz_of)
 
 
 class ProbeServer:
@@ -57,7 +66,7 @@ class ProbeServer:
 
 class Readiness:
     """The readiness of several roles sharing one process and one probe server: ready when
-    every role is, with each role's detail."""
+    every role is, with each role's detail; :meth:`of` is one role's own."""
 
     def __init__(self) -> None:
         self._checks: dict[str, ReadinessCheck] = {}
@@ -67,6 +76,11 @@ class Readiness:
 
     def remove(self, role: str) -> None:
         self._checks.pop(role, None)
+
+    def of(self, role: str) -> tuple[bool, str] | None:
+        """One role's readiness, or None when the process does not run it."""
+        check = self._checks.get(role)
+        return None if check is None else check()
 
     def __call__(self) -> tuple[bool, str]:
         if not self._checks:
