@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 from gateway.config import KafkaSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.metrics import Children, Metrics
+from gateway.shutdown import CLOSE_SECONDS, run_until
 
 from .claims import Claims, encode_claim
 from .lag import AiokafkaOffsets, LagReporter
@@ -211,10 +212,16 @@ class KafkaRecordSource:
         self._lag_task = asyncio.create_task(self._lag.run(), name="consumer-lag")
 
     async def stop(self) -> None:
+        """Close the consumer; given up after :data:`~gateway.shutdown.CLOSE_SECONDS`: leaving
+        the group waits for a coordinator that may be gone, and nothing depends on it."""
         if self._lag_task is not None:
             self._lag_task.cancel()
             await asyncio.gather(self._lag_task, return_exceptions=True)
             self._lag.clear()
+        deadline = asyncio.get_running_loop().time() + CLOSE_SECONDS
+        await run_until(self._close(), deadline, f"closing the consumer of {self._group_id}")
+
+    async def _close(self) -> None:
         try:
             await self._consumer.stop()
         finally:

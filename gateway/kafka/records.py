@@ -46,6 +46,10 @@ class RecordSource(Protocol):
     async def commit(self, offsets: Mapping[Partition, int]) -> None:
         """Commit the next offset to read for each partition."""
 
+
+class ClaimingSource(RecordSource, Protocol):
+    """A source that keeps claims (:mod:`gateway.kafka.claims`): marks replays."""
+
     async def claim(self, records: Sequence[Record]) -> list[Record]:
         """Make durable that ``records`` may be started, before they are; the ones that may
         (those of partitions still assigned). :class:`~gateway.errors.KafkaUnavailableError`

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from gateway.errors import KafkaUnavailableError
-from gateway.kafka.records import Partition, Record, RecordSource
+from gateway.kafka.records import ClaimingSource, Partition, Record
 from gateway.shutdown import Shutdown
 
 from .offsets import OffsetTracker
@@ -44,7 +44,7 @@ class Lane:
     def __init__(
         self,
         name: str,
-        source: RecordSource,
+        source: ClaimingSource,
         handler: Handler,
         *,
         max_in_flight: int,

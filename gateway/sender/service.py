@@ -37,7 +37,7 @@ from gateway.events.send_result import (
     overall_outcome,
     send_result_event,
 )
-from gateway.kafka.records import Publisher, Record, RecordSource
+from gateway.kafka.records import ClaimingSource, Publisher, Record
 from gateway.metrics import Children, Metrics
 from gateway.shutdown import Shutdown
 
@@ -76,8 +76,8 @@ class Sender:
     def __init__(
         self,
         *,
-        bulk: RecordSource,
-        urgent: RecordSource,
+        bulk: ClaimingSource,
+        urgent: ClaimingSource,
         publisher: Publisher,
         submission: Submission,
         outcomes: KnownOutcomes,
@@ -113,7 +113,7 @@ class Sender:
         self.urgent = self._lane("urgent", urgent, self._urgent_record)
         self.bulk = self._lane("bulk", bulk, self._bulk_record)
 
-    def _lane(self, name: str, source: RecordSource, handler: Handler) -> Lane:
+    def _lane(self, name: str, source: ClaimingSource, handler: Handler) -> Lane:
         return Lane(
             name,
             source,
