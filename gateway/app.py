@@ -31,7 +31,7 @@ from gateway.sender.pacing import SubmitGate
 from gateway.sender.ratelimit import AdaptiveRate
 from gateway.sender.service import Sender
 from gateway.sender.submission import Submission
-from gateway.shutdown import Shutdown, until_set
+from gateway.shutdown import Shutdown, unless_stopped, until_set
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
 from gateway.transport.smpp_client import SmppClient
 from gateway.transport.smpp_connection import SmppConnection
@@ -249,21 +249,28 @@ async def _stop_reassembler(task: asyncio.Task[None], stop: asyncio.Event) -> No
 
 
 async def _consume(parts: SenderParts, stop: asyncio.Event) -> None:
-    caught_up = await until_set(stop, parts.follower.caught_up(), OUTCOMES_CATCH_UP_SECONDS)
-    if stop.is_set():
-        return
-    if not caught_up:
-        log.warning("recent outcomes not fully read; redelivered requests may be sent again")
-    await parts.bulk.start()
-    await parts.urgent.start()
     try:
-        await parts.sender.run(stop)
+        if await _ready_to_consume(parts, stop):
+            await parts.sender.run(stop)
     finally:
         shutdown = parts.sender.shutdown
         await shutdown.step("unbinding", parts.pool.stop())
         await shutdown.step("answering the deliver_sm being stored", parts.inbound.drain())
         await shutdown.step("closing the bulk consumer", parts.bulk.stop())
         await shutdown.step("closing the urgent consumer", parts.urgent.stop())
+
+
+async def _ready_to_consume(parts: SenderParts, stop: asyncio.Event) -> bool:
+    """Recent outcomes read (or given up on) and both consumers started; False if the stop
+    came first (a broker that does not answer a start cannot hold a stop)."""
+    caught_up = await until_set(stop, parts.follower.caught_up(), OUTCOMES_CATCH_UP_SECONDS)
+    if stop.is_set():
+        return False
+    if not caught_up:
+        log.warning("recent outcomes not fully read; redelivered requests may be sent again")
+    return await unless_stopped(stop, parts.bulk.start()) and await unless_stopped(
+        stop, parts.urgent.start()
+    )
 
 
 async def _report_rate(gate: SubmitGate, metrics: Metrics, account: str) -> None:

@@ -5,7 +5,8 @@ Settings come from the environment (``GATEWAY_<SECTION>_<FIELD>``, see docs/conf
 SIGTERM and SIGINT start a clean shutdown, which ends within the role's drain timeout and the
 close allowance (:mod:`gateway.shutdown`). A library task still waiting for the network after
 the role returned (a clean-up cut short at its deadline) is cancelled, given a moment, and
-then abandoned: the process exits anyway.
+then abandoned; so is a library thread (faust's consumer runs in one): the process exits
+anyway.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from gateway.account import cli as account_cli
@@ -84,14 +87,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException:
         loop_runner.close()
         raise
-    if abandoned:
-        # Closing the loop would wait for them without a bound.
+    if abandoned or _threads_left():
+        # Closing the loop, and the interpreter's exit, would wait for them without a bound.
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     loop_runner.close()
     return code
+
+
+def _threads_left() -> bool:
+    """Whether a library thread (not the event loop's executor) is still running after the
+    grace; the interpreter would wait for it at exit."""
+    deadline = time.monotonic() + LEFTOVER_GRACE_SECONDS
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon:
+            continue
+        if thread.name.startswith("asyncio_"):
+            continue  # the loop's default executor: closing the loop shuts it down
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            logging.getLogger(__name__).warning("shutdown: abandoning thread %s", thread.name)
+            return True
+    return False
 
 
 async def _serve(runner: RoleRunner, settings: Settings) -> tuple[int, bool]:

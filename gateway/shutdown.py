@@ -107,3 +107,22 @@ async def until_set(stop: asyncio.Event, work: Awaitable[object], seconds: float
         for waiter in (task, stopping):
             waiter.cancel()
     return task.done() and not task.cancelled() and task.exception() is None
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
+    """Await ``work`` unless ``stop`` is set first (then it is cancelled): True once it
+    finished, False if stopped; an error of ``work`` is raised."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        return False
+    task.result()
+    return True

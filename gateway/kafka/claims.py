@@ -73,9 +73,8 @@ class Claims:
 
     def fetched(self, record: Record) -> Record:
         """Note a fetched record; the record marked as a replay when it is one."""
-        state = self._partitions.get(record.source)
-        if state is None:
-            return record  # revoked meanwhile: it will not be claimed, nor started
+        # A partition whose claims were not read (a race with its assignment) has none.
+        state = self._partitions.setdefault(record.source, _State())
         if state.first_fetched is None:
             state.first_fetched = record.offset
         if state.inherited is not None and record.offset < state.inherited:
@@ -101,13 +100,10 @@ class Claims:
         for partition, top in tops.items():
             state = self._partitions.get(partition)
             if state is None or state.commit_point is None:
-                continue  # revoked meanwhile: its records are not ours to start
+                continue  # never fetched here: nothing to claim
             if state.frontier is None or top > state.frontier:
                 needed[partition] = (state.commit_point, top)
         return needed
-
-    def owns(self, partition: Partition) -> bool:
-        return partition in self._partitions
 
     def claimed(self, partition: Partition, frontier: int) -> None:
         state = self._partitions.get(partition)

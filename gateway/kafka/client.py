@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -229,11 +230,14 @@ class KafkaRecordSource:
                 await self._admin.close()
 
     async def fetch(self, timeout_seconds: float, max_records: int) -> list[Record]:
+        if not self._reading_claims.is_set():
+            # The claims of a new assignment first: records taken now could not be marked.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reading_claims.wait(), timeout_seconds)
+            return []
         batches = await self._consumer.getmany(
             timeout_ms=int(timeout_seconds * 1000), max_records=max_records
         )
-        # The fetcher may return records while the assignment's claims are still being read.
-        await self._reading_claims.wait()
         claims = self._claims
         return [
             claims.fetched(Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp))
@@ -246,13 +250,16 @@ class KafkaRecordSource:
         those of partitions still assigned."""
         if not self._keeps_claims:
             return list(records)
+        assigned = {Partition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        # A partition revoked since the fetch is read again by its next owner.
+        ours = [r for r in records if r.source in assigned]
         async with self._commit_lock:
-            needed = self._claims.needed(records)
+            needed = self._claims.needed(ours)
             if needed:
                 await self._send_commit({p: (o, encode_claim(c)) for p, (o, c) in needed.items()})
                 for partition, (_, frontier) in needed.items():
                     self._claims.claimed(partition, frontier)
-        return [r for r in records if self._claims.owns(r.source)]
+        return ours
 
     async def _assigned(self, assigned: Sequence[TopicPartition]) -> None:
         """Read what the group committed for the partitions now ours (claims included)."""

@@ -71,8 +71,8 @@ def shutdown_env(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
+def tail(log: Path, chars: int = 4000) -> str:
+    return log.read_text(errors="replace")[-chars:]
 
 
 async def start(role: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
@@ -97,6 +97,17 @@ async def produce(kafka: LocalKafka, topic: str, run: str, count: int = COUNT) -
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def consuming(log: Path, topics: list[str], seconds: float = 60.0) -> None:
+    """Until the role's consumers of ``topics`` have their partitions: the stop of the broker
+    is then a fault while running, not at start (where a role fails, and says so)."""
+    for _ in range(int(seconds / 0.1)):
+        assigned = [line for line in tail(log, 10**7).splitlines() if "partitions assigned" in line]
+        if all(any(f"{topic}:" in line for line in assigned) for topic in topics):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{topics} never assigned\n{tail(log)}")
 
 
 async def stop_broker(kafka: LocalKafka) -> None:
@@ -218,6 +229,7 @@ async def run_to_kafka_outage(
     process = await start(role, env, log)
     try:
         await ready(f"http://127.0.0.1:{env['GATEWAY_HTTP_PORT']}", seconds=120)
+        await consuming(log, [topics.send, topics.send_priority])
         if in_flight:
             await produce(broker, topics.send, uuid.uuid4().hex[:6])
             while simulator.stats.submits < 60:

@@ -159,4 +159,10 @@ def test_records_of_a_partition_no_longer_ours_are_not_claimed() -> None:
     fetched = claims.fetched(record(b"x", offset=0))
     claims.forget([P0])
     assert claims.needed([fetched]) == {}
-    assert not claims.owns(P0)
+
+
+def test_a_record_fetched_before_its_partitions_claims_were_read_is_no_replay() -> None:
+    claims = Claims()
+    fetched = claims.fetched(record(b"x", offset=4))
+    assert not fetched.replay
+    assert claims.needed([fetched]) == {P0: (4, 5)}

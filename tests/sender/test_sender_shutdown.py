@@ -13,7 +13,7 @@ import dataclasses
 import pytest
 
 from gateway.sender.exposure import Exposure
-from gateway.shutdown import Shutdown, run_until, until_set
+from gateway.shutdown import Shutdown, run_until, unless_stopped, until_set
 from tests.sender.fakes import Answer, record
 from tests.sender.test_sender_service import BULK, FAST, Harness, send_request
 
@@ -159,3 +159,19 @@ async def test_until_set_ends_at_the_stop_or_the_time_limit() -> None:
     assert not await until_set(stop, asyncio.sleep(10), 0.01)
     stop.set()
     assert not await until_set(stop, asyncio.sleep(10), 10.0)
+
+
+async def test_unless_stopped_cancels_the_work_at_the_stop_and_raises_its_errors() -> None:
+    stop = asyncio.Event()
+    assert await unless_stopped(stop, asyncio.sleep(0))
+
+    async def failing() -> None:
+        raise RuntimeError("broker refused")
+
+    with pytest.raises(RuntimeError):
+        await unless_stopped(stop, failing())
+    never = asyncio.ensure_future(asyncio.sleep(10))
+    asyncio.get_running_loop().call_later(0.01, stop.set)
+    assert not await unless_stopped(stop, never)
+    await asyncio.sleep(0)
+    assert never.cancelled()
