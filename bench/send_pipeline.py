@@ -1,15 +1,33 @@
-"""Send pipeline benchmark: Kafka -> sender -> simulator -> results on Kafka.
+"""Send pipeline benchmark: Kafka -> sender -> simulator -> results on Kafka, beside its floors.
 
-For each SMPP window size, N send requests are produced to a fresh topic before the sender
-starts; then ``smsc-gateway sender`` (its own process) drains them through
-``smsc-gateway simulate`` (another process) and publishes one result per request. Measured
-between the moment 10 % of the results are on Kafka and the moment all are, so process start
-and the consumer group join are left out:
+For each SMPP window size, on one local broker and one ``smsc-gateway simulate`` process
+(its rate limit lifted), three measurements one after the other, each over N single-part
+send requests (the same JSON) on fresh 3-partition topics:
 
-- throughput: results per second;
-- CPU: microseconds of the sender process's CPU time (user + system, from /proc) per result.
+- (a) the Kafka floor: a plain aiokafka consume -> produce loop (``bench/floor_kafka.py``,
+  its own process): the sender's consumer and producer settings, the request parsed, one
+  result of the sender's shape and size out per request, offsets committed after the acks;
+- (b) the SMPP floor: the project's ``SmppClient`` alone (``bench/smpp_clients.py project``,
+  its own process) submitting the SUBMIT_SMs the sender's composition made beforehand, with
+  ``window`` of them outstanding;
+- (c) the pipeline: ``smsc-gateway sender`` (its own process) draining the requests through
+  the simulator and publishing one result per request (composition, per-key order, guards,
+  pacing with the rate gate far above the load, the exposure bound, idempotency).
 
-Run: ``make bench`` or ``.venv/bin/python bench/send_pipeline.py [--count N] [--windows 1,64,512]``.
+Each is measured from the moment 10 % of its results (answers for (b)) are in to the moment
+all are, so process start, the group join and the bind are left out:
+
+- throughput: results (submits) per second;
+- CPU: microseconds of CPU time (user + system, from /proc) per result of the one process
+  doing the work: the floor process for (a), the client process for (b), the sender for
+  (c). The broker, the simulator and this script's own producer and consumer are not
+  counted; the simulator's CPU is shown beside (b) and (c).
+
+The figure to watch is ``c ÷ (a + b)``: what the pipeline costs per result over what its
+two hops cost on their own.
+
+Run: ``make bench`` or ``.venv/bin/python bench/send_pipeline.py [--count N]
+[--windows 1,64,512] [--profile PATH] [--py-spy DIR]``.
 """
 
 from __future__ import annotations
@@ -17,10 +35,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,67 +52,102 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.benchkit import cpu_seconds, free_port
 from gateway.localkafka import LocalKafka
 
+ROOT = Path(__file__).resolve().parent.parent
+ACCEPTED = b'"outcome":"accepted"'
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One measurement: rate, CPU of the working process, and what came out."""
+
+    per_second: float
+    cpu_us: float
+    simulator_cpu_us: float | None = None
+    accepted: int | None = None
+    mean_bytes: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     window: int
     count: int
-    per_second: float
-    cpu_us_per_message: float
-    simulator_cpu_us_per_message: float
+    kafka: Measured
+    smpp: Measured
+    pipeline: Measured
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline.cpu_us / (self.kafka.cpu_us + self.smpp.cpu_us)
 
 
-async def produce(bootstrap: str, topic: str, count: int, run: str) -> None:
+@dataclass(frozen=True, slots=True)
+class Options:
+    count: int
+    profile: str | None
+    py_spy: Path | None
+
+
+def request(run: str, i: int) -> bytes:
+    return orjson.dumps(
+        {
+            "schema": "smsc.send-request/1",
+            "request_id": f"{run}-{i}",
+            "recipients": [f"+7902{i:07d}"],
+            "text": "Benchmark message",
+            "registered_delivery": False,
+        }
+    )
+
+
+async def produce(bootstrap: str, topics: Sequence[str], count: int, run: str) -> None:
+    """The same ``count`` requests to each of ``topics``."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     await producer.start()
     try:
         for i in range(count):
-            request = {
-                "schema": "smsc.send-request/1",
-                "request_id": f"{run}-{i}",
-                "recipients": [f"+7902{i:07d}"],
-                "text": "Benchmark message",
-                "registered_delivery": False,
-            }
-            await producer.send(topic, orjson.dumps(request), key=str(i).encode())
+            value = request(run, i)
+            for topic in topics:
+                await producer.send(topic, value, key=str(i).encode())
         await producer.flush()
     finally:
         await producer.stop()
 
 
-async def measure(
-    bootstrap: str, topic: str, count: int, pids: tuple[int, int]
-) -> tuple[float, float, float]:
+async def measure(bootstrap: str, topic: str, count: int, pids: Sequence[int]) -> list[Measured]:
+    """Read ``count`` results from ``topic``; rate and CPU of each of ``pids`` per result."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
-    seen = 0
-    start: tuple[float, int, float, float] | None = None
+    seen = accepted = size = 0
+    start: tuple[float, int, list[float]] | None = None
     try:
         while seen < count:
             batch = await consumer.getmany(timeout_ms=200)
-            seen += sum(len(m) for m in batch.values())
+            for messages in batch.values():
+                for m in messages:
+                    seen += 1
+                    size += len(m.value)
+                    accepted += ACCEPTED in m.value
             if start is None and seen >= count // 10:
-                start = (time.perf_counter(), seen, cpu_seconds(pids[0]), cpu_seconds(pids[1]))
-        end = (time.perf_counter(), cpu_seconds(pids[0]), cpu_seconds(pids[1]))
+                start = (time.perf_counter(), seen, [cpu_seconds(p) for p in pids])
+        end = (time.perf_counter(), [cpu_seconds(p) for p in pids])
     finally:
         await consumer.stop()
     assert start is not None
     n = count - start[1]
-    return n / (end[0] - start[0]), (end[1] - start[2]) * 1e6 / n, (end[2] - start[3]) * 1e6 / n
+    rate = n / (end[0] - start[0])
+    return [
+        Measured(rate, (e - s) * 1e6 / n, accepted=accepted, mean_bytes=size / seen)
+        for s, e in zip(start[2], end[1], strict=True)
+    ]
 
 
-async def one_window(kafka: LocalKafka, window: int, count: int, profile: str | None) -> Row:
-    run = uuid.uuid4().hex[:8]
-    send_topic, results_topic = f"bench.send.{run}", f"bench.results.{run}"
-    priority_topic = f"bench.priority.{run}"
-    kafka.create_topics([send_topic, priority_topic, results_topic], partitions=3)
-    await produce(kafka.bootstrap_servers, send_topic, count, run)
-    smpp_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")} | {
+def gateway_env(kafka: LocalKafka, run: str, window: int, smpp_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    return env | {
         "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "GATEWAY_TOPICS_SEND": send_topic,
-        "GATEWAY_TOPICS_SEND_PRIORITY": priority_topic,
-        "GATEWAY_TOPICS_SEND_RESULTS": results_topic,
+        "GATEWAY_TOPICS_SEND": f"bench.send.{run}",
+        "GATEWAY_TOPICS_SEND_PRIORITY": f"bench.priority.{run}",
+        "GATEWAY_TOPICS_SEND_RESULTS": f"bench.results.{run}",
         "GATEWAY_SMPP_HOSTS": f"127.0.0.1:{smpp_port}",
         "GATEWAY_SMPP_SYSTEM_ID": "gateway",
         "GATEWAY_SMPP_PASSWORD": "bench",
@@ -110,26 +165,171 @@ async def one_window(kafka: LocalKafka, window: int, count: int, profile: str | 
         "GATEWAY_RATE_PER_SECOND": "1000000",
         "GATEWAY_LOG_LEVEL": "WARNING",
     }
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    if await process.wait() != 0:
+        print(f"warning: process {process.pid} exited with {process.returncode}")
+
+
+async def kafka_floor(kafka: LocalKafka, run: str, count: int) -> Measured:
+    """(a): the plain consume -> produce loop as its own process."""
+    source, target = f"bench.floor-in.{run}", f"bench.floor-out.{run}"
+    floor = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bench" / "floor_kafka.py"),
+        kafka.bootstrap_servers,
+        source,
+        target,
+        f"bench-floor-{run}",
+        str(count),
+    )
+    try:
+        (measured,) = await measure(kafka.bootstrap_servers, target, count, [floor.pid])
+        # It exits by itself once its last offsets are committed.
+        await asyncio.wait_for(floor.wait(), 30.0)
+    finally:
+        await stop(floor)
+    return measured
+
+
+async def smpp_floor(
+    env: dict[str, str], port: int, window: int, count: int, simulator: int
+) -> Measured:
+    """(b): the project's SmppClient alone, pre-composed submits, as its own process."""
+    sim_before = cpu_seconds(simulator)
+    client = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bench" / "smpp_clients.py"),
+        "project",
+        f"--port={port}",
+        f"--window={window}",
+        f"--count={count}",
+        "--prefix=+7903",  # not the pipeline's numbers: the simulator's duplicate rule
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await client.communicate()
+    assert client.returncode == 0, f"SMPP floor exited with {client.returncode}"
+    report = orjson.loads(out.splitlines()[-1])
+    measured = int(report["measured"])
+    return Measured(
+        measured / report["seconds"],
+        report["cpu_seconds"] * 1e6 / measured,
+        simulator_cpu_us=(cpu_seconds(simulator) - sim_before) * 1e6 / count,
+        accepted=int(report["submits"]) - int(report["refused"]),
+    )
+
+
+def py_spy_binary() -> str:
+    for candidate in (
+        Path(sys.executable).parent / "py-spy",
+        ROOT / ".venv-peers" / "bin" / "py-spy",
+    ):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("py-spy")
+    if found is None:
+        raise SystemExit("py-spy not found: run `bench/peers.py --setup` (installs it)")
+    return found
+
+
+async def attach_py_spy(pid: int, out: Path) -> asyncio.subprocess.Process:
+    """Sample ``pid`` without pausing it (--nonblocking), folded stacks with line numbers."""
+    return await asyncio.create_subprocess_exec(
+        py_spy_binary(),
+        "record",
+        "--pid",
+        str(pid),
+        "--nonblocking",
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def pipeline(env: dict[str, str], options: Options, window: int, simulator: int) -> Measured:
+    """(c): ``smsc-gateway sender`` as its own process."""
+    profiler = ["-m", "cProfile", "-o", f"{options.profile}.w{window}"] if options.profile else []
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, *profiler, "-m", "gateway", "sender", env=env
+    )
+    spy = None
+    if options.py_spy is not None:
+        options.py_spy.mkdir(parents=True, exist_ok=True)
+        spy = await attach_py_spy(sender.pid, options.py_spy / f"sender.w{window}.txt")
+    bootstrap, results = env["GATEWAY_KAFKA_BOOTSTRAP_SERVERS"], env["GATEWAY_TOPICS_SEND_RESULTS"]
+    try:
+        own, sim = await measure(bootstrap, results, options.count, [sender.pid, simulator])
+    finally:
+        await stop(sender)  # first, so it can unbind from a simulator that is still there
+        if spy is not None:
+            await spy.wait()
+    return Measured(
+        own.per_second, own.cpu_us, sim.cpu_us, accepted=own.accepted, mean_bytes=own.mean_bytes
+    )
+
+
+async def one_window(kafka: LocalKafka, window: int, options: Options) -> Row:
+    run = uuid.uuid4().hex[:8]
+    smpp_port = free_port()
+    env = gateway_env(kafka, run, window, smpp_port)
+    send_topics = [env["GATEWAY_TOPICS_SEND"], f"bench.floor-in.{run}"]
+    outputs = [env["GATEWAY_TOPICS_SEND_RESULTS"], f"bench.floor-out.{run}"]
+    kafka.create_topics([*send_topics, *outputs, env["GATEWAY_TOPICS_SEND_PRIORITY"]], 3)
+    await produce(kafka.bootstrap_servers, send_topics, options.count, run)
+    floor = await kafka_floor(kafka, run, options.count)
     simulator = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "simulate", env=env, stdout=asyncio.subprocess.PIPE
     )
     assert simulator.stdout is not None
     await simulator.stdout.readline()  # "SMPP simulator listening on ..."
-    profiler = ["-m", "cProfile", "-o", f"{profile}.w{window}"] if profile else []
-    sender = await asyncio.create_subprocess_exec(
-        sys.executable, *profiler, "-m", "gateway", "sender", env=env
-    )
     try:
-        per_second, cpu, sim_cpu = await measure(
-            kafka.bootstrap_servers, results_topic, count, (sender.pid, simulator.pid)
-        )
+        hop = await smpp_floor(env, smpp_port, window, options.count, simulator.pid)
+        full = await pipeline(env, options, window, simulator.pid)
     finally:
-        # The sender first, so it can unbind from a simulator that is still there.
-        for process in (sender, simulator):
-            process.send_signal(signal.SIGTERM)
-            if await process.wait() != 0:
-                print(f"warning: process {process.pid} exited with {process.returncode}")
-    return Row(window, count, per_second, cpu, sim_cpu)
+        await stop(simulator)
+    return Row(window, options.count, floor, hop, full)
+
+
+def report(rows: Sequence[Row]) -> None:
+    print(
+        "| window | requests | (a) Kafka floor results/s | (a) µs/result "
+        "| (b) SMPP floor submits/s | (b) µs/submit | (c) pipeline results/s "
+        "| (c) sender µs/result | simulator µs/result in (b), (c) | c ÷ (a + b) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        a, b, c = r.kafka, r.smpp, r.pipeline
+        print(
+            f"| {r.window} | {r.count} | {a.per_second:,.0f} | {a.cpu_us:,.0f} "
+            f"| {b.per_second:,.0f} | {b.cpu_us:,.0f} | {c.per_second:,.0f} | {c.cpu_us:,.0f} "
+            f"| {b.simulator_cpu_us or 0:,.0f}, {c.simulator_cpu_us or 0:,.0f} "
+            f"| {r.ratio:.2f} |"
+        )
+    print()
+    for r in rows:
+        a, b, c = r.kafka, r.smpp, r.pipeline
+        print(
+            f"window {r.window}: accepted (b) {b.accepted}/{r.count}, (c) {c.accepted}/{r.count}; "
+            f"mean result size (a) {a.mean_bytes or 0:.0f} B, (c) {c.mean_bytes or 0:.0f} B"
+        )
+    base = rows[0].pipeline.per_second
+    print(
+        f"pipeline throughput relative to window {rows[0].window}: "
+        + ", ".join(f"w{r.window}={r.pipeline.per_second / base:.1f}x" for r in rows)
+    )
+    print(
+        "CPU counted: (a) the floor process, (b) the SmppClient process, (c) the sender "
+        "process; not the broker, the simulator, nor this script."
+    )
 
 
 def main() -> None:
@@ -137,25 +337,20 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20000)
     parser.add_argument("--windows", default="1,64,512")
     parser.add_argument("--profile", help="write a cProfile of the sender to PROFILE.w<window>")
+    parser.add_argument(
+        "--py-spy", type=Path, help="sample the sender with py-spy into DIR/sender.w<window>.txt"
+    )
     args = parser.parse_args()
+    options = Options(args.count, args.profile, args.py_spy)
     windows = [int(w) for w in args.windows.split(",")]
+    print(f"load average at start: {Path('/proc/loadavg').read_text().strip()}", flush=True)
     with LocalKafka(num_partitions=3) as kafka:
         kafka.start()
-        rows = [asyncio.run(one_window(kafka, w, args.count, args.profile)) for w in windows]
-    print("| window | requests | results/s | sender CPU µs/result | simulator CPU µs/result |")
-    print("|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r.window} | {r.count} | {r.per_second:,.0f} | {r.cpu_us_per_message:,.0f} | "
-            f"{r.simulator_cpu_us_per_message:,.0f} |"
-        )
-    base = rows[0].per_second
-    print(
-        "\nthroughput relative to window",
-        rows[0].window,
-        ":",
-        ", ".join(f"w{r.window}={r.per_second / base:.1f}x" for r in rows),
-    )
+        rows = [asyncio.run(one_window(kafka, w, options)) for w in windows]
+    print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}\n")
+    report(rows)
+    if options.py_spy is not None:
+        print("(py-spy was sampling the sender: its CPU figures include the profiler's reads)")
 
 
 if __name__ == "__main__":
