@@ -87,25 +87,28 @@ class Options:
     py_spy: Path | None
 
 
-def request(run: str, i: int) -> bytes:
+def request(run: str, i: int, prefix: str = "+7902") -> bytes:
+    """Send request ``i`` of ``run``: single-part GSM text, one recipient, no report."""
     return orjson.dumps(
         {
             "schema": "smsc.send-request/1",
             "request_id": f"{run}-{i}",
-            "recipients": [f"+7902{i:07d}"],
+            "recipients": [f"{prefix}{i:07d}"],
             "text": "Benchmark message",
             "registered_delivery": False,
         }
     )
 
 
-async def produce(bootstrap: str, topics: Sequence[str], count: int, run: str) -> None:
+async def produce(
+    bootstrap: str, topics: Sequence[str], count: int, run: str, prefix: str = "+7902"
+) -> None:
     """The same ``count`` requests to each of ``topics``."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     await producer.start()
     try:
         for i in range(count):
-            value = request(run, i)
+            value = request(run, i, prefix)
             for topic in topics:
                 await producer.send(topic, value, key=str(i).encode())
         await producer.flush()
@@ -237,15 +240,16 @@ def py_spy_binary() -> str:
 
 
 async def attach_py_spy(pid: int, out: Path) -> asyncio.subprocess.Process:
-    """Sample ``pid`` without pausing it (--nonblocking), folded stacks with line numbers."""
+    """Sample ``pid`` 100 times a second, Python and C frames (--native: the garbage
+    collector shows), into folded stacks with line numbers (``bench/profile_report.py``)."""
     return await asyncio.create_subprocess_exec(
         py_spy_binary(),
         "record",
         "--pid",
         str(pid),
-        "--nonblocking",
+        "--native",
         "--rate",
-        "200",
+        "100",
         "--format",
         "raw",
         "--output",
@@ -350,7 +354,7 @@ def main() -> None:
     print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}\n")
     report(rows)
     if options.py_spy is not None:
-        print("(py-spy was sampling the sender: its CPU figures include the profiler's reads)")
+        print("(py-spy was sampling the sender, pausing it 100 times a second: not a figure)")
 
 
 if __name__ == "__main__":

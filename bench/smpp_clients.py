@@ -35,6 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,12 @@ TEXT = "Benchmark message"
 SOURCE = "Bench"
 SOURCE_TON, SOURCE_NPI, DEST_TON, DEST_NPI = 5, 1, 1, 1
 SUBMIT_SM_RESP = 0x80000004
+DISTRIBUTIONS = {
+    "project": "smsc-gateway",
+    "smpp34": "smpp34",
+    "smpplib": "smpplib",
+    "aiosmpplib": "aiosmpplib",
+}
 
 
 @dataclass
@@ -80,11 +87,13 @@ class Meter:
             self.finished.set()
 
     def report(self, client: str) -> dict[str, Any]:
+        """The measured interval, and the client library's version."""
         assert self.mark is not None, "not every submit was answered"
         assert self.end is not None, "not every submit was answered"
         measured = self.count - self.mark[2]
         return {
             "client": client,
+            "version": version(DISTRIBUTIONS[client]),
             "submits": self.done,
             "refused": self.refused,
             "measured": measured,

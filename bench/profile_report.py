@@ -1,0 +1,128 @@
+"""Where a process's CPU went, from a py-spy ``--format raw`` profile (folded stacks).
+
+``bench/send_pipeline.py --py-spy DIR`` writes one per window (the sender sampled with
+``--native``, so C frames such as the cyclic garbage collector's show). This prints:
+
+- the groups the send path's cost is discussed in (docs/benchmarks.md): each sample goes to
+  the garbage collector if its leaf is the collector, to Prometheus if any frame is
+  ``prometheus_client``'s, else to the specific group (composition, parsing, result event,
+  publishing, consuming, SMPP) of the frame nearest the leaf that has one, else to the
+  sender's glue (any other gateway frame) or aiokafka's connection, else to "event loop,
+  sockets, other";
+- the top frames by self time (the leaf, C frames named by their library) and by total
+  time (every stack a function appears in, counted once).
+
+Run: ``.venv/bin/python bench/profile_report.py PROFILE [--top N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+GC = "cyclic garbage collection"
+PROMETHEUS = "prometheus updates"
+OTHER = "event loop, sockets, other"
+
+# (group, pattern on "function (file)"): the specific groups are looked for first, from the
+# leaf up; a stack none of them claims goes to the first generic group any frame matches.
+SPECIFIC: Sequence[tuple[str, re.Pattern[str]]] = [
+    ("composition", re.compile(r"gateway/compose/|gateway/sender/compose\.py")),
+    ("request parsing and validation", re.compile(r"gateway/events/send_request\.py")),
+    ("result event building", re.compile(r"gateway/events/(send_result|envelope)\.py")),
+    (
+        "result publishing (aiokafka producer)",
+        re.compile(
+            r"aiokafka/producer/|gateway/kafka/batching\.py"
+            r"|^(\w+\.)?(publish|enqueue|_delivered|_publish_all) \("
+        ),
+    ),
+    (
+        "Kafka consuming and commits",
+        re.compile(
+            r"aiokafka/consumer/|aiokafka/record|gateway/kafka/(lag|records)\.py"
+            r"|^(\w+\.)?(fetch|caught_up|commit) \(gateway/kafka/client\.py"
+        ),
+    ),
+    ("SMPP encode and session", re.compile(r"gateway/(smpp|transport)/")),
+]
+GENERIC: Sequence[tuple[str, re.Pattern[str]]] = [
+    ("sender glue (lanes, order, exposure, claims, guards, pacing)", re.compile(r"gateway/")),
+    ("aiokafka connection, other", re.compile(r"aiokafka/")),
+]
+FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def stacks(path: Path) -> Iterator[tuple[list[str], int]]:
+    """(frames root first, samples) per line; frames as ``function (file)``, lines dropped."""
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack:
+            yield [_frame(f) for f in stack.split(";")], int(count)
+
+
+def _frame(raw: str) -> str:
+    found = FRAME.match(raw)
+    if found is None:
+        return raw
+    return f"{found['function']} ({_short(found['file'])})"
+
+
+def _short(file: str) -> str:
+    for marker in ("site-packages/", "/lib/python3", "/gateway/"):
+        at = file.find(marker)
+        if at >= 0:
+            return ("gateway/" if marker == "/gateway/" else "") + file[at + len(marker) :]
+    return file
+
+
+def group_of(frames: Sequence[str]) -> str:
+    if frames[-1].startswith("gc_collect") or "gc_collect_main" in frames[-1]:
+        return GC
+    if any("prometheus_client" in f for f in frames):
+        return PROMETHEUS
+    for table in (SPECIFIC, GENERIC):
+        for frame in reversed(frames):
+            for name, pattern in table:
+                if pattern.search(frame):
+                    return name
+    return OTHER
+
+
+def report(path: Path, top: int) -> None:
+    groups: Counter[str] = Counter()
+    self_time: Counter[str] = Counter()
+    total_time: Counter[str] = Counter()
+    samples = 0
+    for frames, count in stacks(path):
+        samples += count
+        groups[group_of(frames)] += count
+        self_time[frames[-1]] += count
+        for frame in set(frames):
+            total_time[frame] += count
+    print(f"{path}: {samples} samples\n")
+    _table("group", groups.most_common(), samples)
+    _table(f"top {top} by self", self_time.most_common(top), samples)
+    _table(f"top {top} by total", total_time.most_common(top), samples)
+
+
+def _table(title: str, rows: Sequence[tuple[str, int]], samples: int) -> None:
+    print(f"| {title} | share |\n|---|---:|")
+    for name, count in rows:
+        print(f"| `{name}` | {100 * count / samples:.1f} % |")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("profile", type=Path)
+    parser.add_argument("--top", type=int, default=20)
+    args = parser.parse_args()
+    report(args.profile, args.top)
+
+
+if __name__ == "__main__":
+    main()
