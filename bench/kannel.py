@@ -4,8 +4,9 @@
 and ``smsbox`` from it: one SMPP transceiver bind (``group = smsc``, ``smsc = smpp``) to the
 simulator with ``max-pending-submits`` as the window and no ``throughput`` (no rate limit of
 its own), the sendsms HTTP interface on a local port, logs at warning level into the
-directory and the consoles quiet (``-v 4``), no message store (messages queue in memory,
-nothing is written per message), no delivery reports requested.
+directory and the consoles quiet (``-v 4``), no delivery reports requested; with ``store``,
+bearerbox's file store (every message written before smsbox is told it is accepted),
+without it messages queue in memory only.
 
 :func:`sendsms_load` sends one ``GET /cgi-bin/sendsms`` per message over a few keep-alive
 connections; :func:`sent` reads how many messages bearerbox has had answered by the SMSC
@@ -48,7 +49,7 @@ box-allow-ip = "127.0.0.1"
 log-level = 2
 log-file = "{dir}/bearerbox.log"
 dlr-storage = internal
-
+{store}
 group = smsc
 smsc = smpp
 smsc-id = simulator
@@ -82,6 +83,13 @@ keyword = default
 text = "No service"
 """
 
+# With a store, bearerbox writes every message it accepts to a file before acknowledging it
+# to smsbox, and removes it once the SMSC took it: Kannel's own durability.
+STORE = """\
+store-type = file
+store-location = "{dir}/kannel.store"
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Ports:
@@ -97,7 +105,9 @@ def installed() -> bool:
 class Kannel:
     """bearerbox and smsbox bound to the SMSC at ``smpp_port``; a context manager."""
 
-    def __init__(self, smpp_port: int, system_id: str, smpp_password: str, window: int) -> None:
+    def __init__(
+        self, smpp_port: int, system_id: str, smpp_password: str, window: int, *, store: bool
+    ) -> None:
         self.ports = Ports(free_port(), free_port(), free_port())
         self._dir = tempfile.TemporaryDirectory(prefix="bench-kannel-")
         self.config = Path(self._dir.name) / "kannel.conf"
@@ -113,6 +123,7 @@ class Kannel:
                 system_id=system_id,
                 smpp_password=smpp_password,
                 window=window,
+                store=STORE.format(dir=self._dir.name) if store else "",
             )
         )
         self.processes: list[subprocess.Popen[bytes]] = []

@@ -10,9 +10,10 @@ flood rules off, so nothing is refused or held back: check the "refused" columns
    answers to all of them.
 2. End to end, N messages at window W:
    - Kannel (Debian's 1.4.5): ``sendsms`` over HTTP -> smsbox -> bearerbox -> SMPP to the
-     simulator (``max-pending-submits`` = W, see ``bench/kannel.py``); measured from 10 % of
-     the messages accepted by the simulator to all of them (bearerbox's ``status.xml``); CPU
-     of bearerbox + smsbox;
+     simulator (``max-pending-submits`` = W, see ``bench/kannel.py``), once with messages
+     queued in memory only and once with bearerbox's file store; measured from 10 % of the
+     messages accepted by the simulator to all of them (bearerbox's ``status.xml``); CPU of
+     bearerbox + smsbox;
    - the gateway: requests produced to Kafka while ``smsc-gateway sender`` runs -> SMPP to
      the simulator -> one result per request on Kafka (acks=all, offsets committed after);
      measured from 10 % of the results on Kafka to all; CPU of the sender process.
@@ -164,8 +165,11 @@ async def one_client(
 # -- 2. end to end ---------------------------------------------------------------------------
 
 
-async def kannel_end_to_end(port: int, simulator: int, args: argparse.Namespace) -> EndToEnd:
-    async with kannel.Kannel(port, SYSTEM_ID, PASSWORD, args.window) as box:
+async def kannel_end_to_end(
+    port: int, simulator: int, args: argparse.Namespace, *, store: bool
+) -> EndToEnd:
+    box = kannel.Kannel(port, SYSTEM_ID, PASSWORD, args.window, store=store)
+    async with box:
         sim_before = cpu_seconds(simulator)
         phones = [f"+7920{i:07d}" for i in range(args.count)]
         load = asyncio.create_task(kannel.sendsms_load(box.ports.sendsms, phones))
@@ -174,7 +178,7 @@ async def kannel_end_to_end(port: int, simulator: int, args: argparse.Namespace)
         sim = (cpu_seconds(simulator) - sim_before) * 1e6 / args.count
     n = end[2] - mark[2]
     return EndToEnd(
-        f"Kannel {kannel_version()}",
+        f"Kannel {kannel_version()}, " + ("file store" if store else "no store"),
         n / (end[0] - mark[0]),
         (end[1] - mark[1]) * 1e6 / n,
         refused,
@@ -257,7 +261,8 @@ async def run(args: argparse.Namespace, kafka: LocalKafka | None) -> None:
         report_clients(rows, args)
         ends = []
         if not args.skip_kannel:
-            ends.append(await kannel_end_to_end(port, simulator.pid, args))
+            for store in (False, True):
+                ends.append(await kannel_end_to_end(port, simulator.pid, args, store=store))
         if kafka is not None:
             ends.append(await gateway_end_to_end(kafka, port, simulator.pid, args))
         report_end_to_end(ends, args)
@@ -296,11 +301,13 @@ def report_end_to_end(ends: list[EndToEnd], args: argparse.Namespace) -> None:
             f"| {e.system} | {e.per_second:,.0f} | {e.cpu_us:,.0f} | {e.counted} "
             f"| {e.refused} | {e.simulator_cpu_us:,.0f} |"
         )
-    if len(ends) == 2:
-        print(
-            f"\ngateway ÷ Kannel: {ends[1].per_second / ends[0].per_second:.2f}× the messages/s, "
-            f"{ends[1].cpu_us / ends[0].cpu_us:.2f}× the CPU per message"
-        )
+    gateway = [e for e in ends if not e.system.startswith("Kannel")]
+    for peer in (e for e in ends if e.system.startswith("Kannel")):
+        for own in gateway:
+            print(
+                f"\ngateway ÷ {peer.system}: {own.per_second / peer.per_second:.2f}× the "
+                f"messages/s, {own.cpu_us / peer.cpu_us:.2f}× the CPU per message"
+            )
     print("The load generators (HTTP client, Kafka producer) are not counted in either.")
 
 

@@ -4,13 +4,14 @@
 ``--native``, so C frames such as the cyclic garbage collector's show). This prints:
 
 - the groups the send path's cost is discussed in (docs/benchmarks.md): each sample goes to
-  the garbage collector if its leaf is the collector, to Prometheus if any frame is
+  the garbage collector if it is inside a collection, to Prometheus if any frame is
   ``prometheus_client``'s, else to the specific group (composition, parsing, result event,
   publishing, consuming, SMPP) of the frame nearest the leaf that has one, else to the
   sender's glue (any other gateway frame) or aiokafka's connection, else to "event loop,
   sockets, other";
-- the top frames by self time (the leaf, C frames named by their library) and by total
-  time (every stack a function appears in, counted once).
+- the top frames by self time (the leaf; a C function, or a method a dataclass generated,
+  named with the Python function that called it) and by total time (every stack a function
+  appears in, counted once).
 
 Run: ``.venv/bin/python bench/profile_report.py PROFILE [--top N]``.
 """
@@ -79,8 +80,26 @@ def _short(file: str) -> str:
     return file
 
 
+def _self_name(frames: Sequence[str]) -> str:
+    """The leaf; a C function or a dataclass's generated method named with its caller."""
+    leaf = frames[-1]
+    if _collecting(frames):
+        return "the cyclic garbage collector (gc_collect_main and what it calls)"
+    if len(frames) > 1 and re.search(r"\((<string>|[^()]*\.(so[.\d]*|c|h))\)$", leaf):
+        callers = [f for f in reversed(frames[:-1]) if re.search(r"\.py\)$", f)]
+        if callers:
+            return f"{leaf} ← {callers[0]}"
+    return leaf
+
+
+def _collecting(frames: Sequence[str]) -> bool:
+    """Whether the sample is inside a collection (set off by whichever allocation came when
+    a generation was full, so its callers say nothing)."""
+    return any(f.startswith("gc_collect") for f in frames)
+
+
 def group_of(frames: Sequence[str]) -> str:
-    if frames[-1].startswith("gc_collect") or "gc_collect_main" in frames[-1]:
+    if _collecting(frames):
         return GC
     if any("prometheus_client" in f for f in frames):
         return PROMETHEUS
@@ -100,7 +119,7 @@ def report(path: Path, top: int) -> None:
     for frames, count in stacks(path):
         samples += count
         groups[group_of(frames)] += count
-        self_time[frames[-1]] += count
+        self_time[_self_name(frames)] += count
         for frame in set(frames):
             total_time[frame] += count
     print(f"{path}: {samples} samples\n")

@@ -40,7 +40,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,8 +116,16 @@ async def produce(
         await producer.stop()
 
 
-async def measure(bootstrap: str, topic: str, count: int, pids: Sequence[int]) -> list[Measured]:
-    """Read ``count`` results from ``topic``; rate and CPU of each of ``pids`` per result."""
+async def measure(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    pids: Sequence[int],
+    at_mark: Callable[[], Awaitable[object]] | None = None,
+) -> list[Measured]:
+    """Read ``count`` results from ``topic``; rate and CPU of each of ``pids`` per result.
+
+    ``at_mark`` is awaited once 10 % of the results are in, when the measurement starts."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     seen = accepted = size = 0
@@ -132,6 +140,8 @@ async def measure(bootstrap: str, topic: str, count: int, pids: Sequence[int]) -
                     accepted += ACCEPTED in m.value
             if start is None and seen >= count // 10:
                 start = (time.perf_counter(), seen, [cpu_seconds(p) for p in pids])
+                if at_mark is not None:
+                    await at_mark()
         end = (time.perf_counter(), [cpu_seconds(p) for p in pids])
     finally:
         await consumer.stop()
@@ -260,22 +270,31 @@ async def attach_py_spy(pid: int, out: Path) -> asyncio.subprocess.Process:
 
 
 async def pipeline(env: dict[str, str], options: Options, window: int, simulator: int) -> Measured:
-    """(c): ``smsc-gateway sender`` as its own process."""
+    """(c): ``smsc-gateway sender`` as its own process (sampled by py-spy over the measured
+    interval with ``--py-spy``)."""
     profiler = ["-m", "cProfile", "-o", f"{options.profile}.w{window}"] if options.profile else []
     sender = await asyncio.create_subprocess_exec(
         sys.executable, *profiler, "-m", "gateway", "sender", env=env
     )
-    spy = None
-    if options.py_spy is not None:
+    spies: list[asyncio.subprocess.Process] = []
+
+    async def spy() -> None:
+        assert options.py_spy is not None
         options.py_spy.mkdir(parents=True, exist_ok=True)
-        spy = await attach_py_spy(sender.pid, options.py_spy / f"sender.w{window}.txt")
+        out = options.py_spy / f"sender.w{window}.txt"
+        spies.append(await attach_py_spy(sender.pid, out))
+
     bootstrap, results = env["GATEWAY_KAFKA_BOOTSTRAP_SERVERS"], env["GATEWAY_TOPICS_SEND_RESULTS"]
+    at_mark = spy if options.py_spy is not None else None
     try:
-        own, sim = await measure(bootstrap, results, options.count, [sender.pid, simulator])
+        own, sim = await measure(
+            bootstrap, results, options.count, [sender.pid, simulator], at_mark
+        )
     finally:
+        for process in spies:  # py-spy writes its profile on SIGINT
+            process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(process.wait(), 60)
         await stop(sender)  # first, so it can unbind from a simulator that is still there
-        if spy is not None:
-            await spy.wait()
     return Measured(
         own.per_second, own.cpu_us, sim.cpu_us, accepted=own.accepted, mean_bytes=own.mean_bytes
     )
