@@ -10,7 +10,8 @@ are acknowledged, at most every ``commit_interval_seconds`` (0.2 s) and at the e
 
 Run by ``bench/send_pipeline.py`` as its own process (``python bench/floor_kafka.py
 BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP COUNT``), which reads its CPU from /proc; it exits once
-``COUNT`` results are acknowledged and committed.
+``COUNT`` results are acknowledged and committed and its standard input is closed (so that
+its /proc entry is there until the benchmark has read it).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ async def run(bootstrap: str, source: str, target: str, group: str, count: int) 
     finally:
         await producer.stop()
         await consumer.stop()
+    # Stay until the benchmark has read this process's CPU: it closes our standard input.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
 async def loop(

@@ -181,9 +181,15 @@ def gateway_env(kafka: LocalKafka, run: str, window: int, smpp_port: int) -> dic
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL if it is still there a minute later."""
     if process.returncode is None:
         process.send_signal(signal.SIGTERM)
-    if await process.wait() != 0:
+    try:
+        await asyncio.wait_for(process.wait(), 60.0)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+    if process.returncode != 0:
         print(f"warning: process {process.pid} exited with {process.returncode}")
 
 
@@ -198,10 +204,13 @@ async def kafka_floor(kafka: LocalKafka, run: str, count: int) -> Measured:
         target,
         f"bench-floor-{run}",
         str(count),
+        stdin=asyncio.subprocess.PIPE,
     )
+    assert floor.stdin is not None
     try:
         (measured,) = await measure(kafka.bootstrap_servers, target, count, [floor.pid])
-        # It exits by itself once its last offsets are committed.
+        # It exits once its last offsets are committed and its standard input is closed.
+        floor.stdin.close()
         await asyncio.wait_for(floor.wait(), 30.0)
     finally:
         await stop(floor)
