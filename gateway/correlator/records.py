@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError
-from gateway.events.dead_letter import Origin, dead_letter_event
+from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 
 from .model import (
     REPORT,
@@ -89,7 +89,7 @@ class Step:
             value=value,
             occurred_at=from_epoch(at),
         )
-        self.outbound.append(Outbound(Channel.DEAD_LETTER, key, event))
+        self.outbound.append(Outbound(Channel.DEAD_LETTER, dead_letter_key(key), event))
         self.dead_lettered.append(code)
 
 

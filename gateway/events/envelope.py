@@ -13,6 +13,9 @@ import orjson
 # and consumers can drop repeats (a redelivered request, a provider's repeated report).
 EVENT_NAMESPACE = uuid.UUID("0f5b7d1e-3c61-5a9e-9d62-5e4c2a9b7a10")
 _NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+# The longest human-readable message (an error's, a dead letter's reason) an event carries:
+# messages may quote the input, and an event must stay small whatever the input was.
+MESSAGE_LIMIT_CHARS = 1000
 
 
 def stable_event_id(*parts: object) -> str:
@@ -60,6 +63,13 @@ def utc_now() -> datetime:
 def dumps(event: dict[str, Any]) -> bytes:
     """Serialize an event as compact UTF-8 JSON."""
     return orjson.dumps(event)
+
+
+def bounded_text(text: str, limit: int = MESSAGE_LIMIT_CHARS) -> str:
+    """``text``, or its first ``limit`` characters and a note of how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 def envelope(schema: str, event_id: str, occurred_at: datetime) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .envelope import envelope, rfc3339, stable_event_id
+from .envelope import bounded_text, envelope, rfc3339, stable_event_id
 
 SCHEMA = "smsc.send-result/1"
 OUTCOMES = frozenset({"accepted", "rejected", "failed", "expired", "duplicate"})
@@ -22,7 +22,7 @@ class ErrorInfo:
     command_status: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        out: dict[str, Any] = {"code": self.code, "message": bounded_text(self.message)}
         if self.command_status is not None:
             out["command_status"] = self.command_status
         return out

@@ -28,7 +28,7 @@ from datetime import datetime
 
 from gateway.config import Settings
 from gateway.errors import KafkaUnavailableError
-from gateway.events.dead_letter import Origin, dead_letter_event
+from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.delivery import incoming_event
 from gateway.events.envelope import dumps, utc_now
 from gateway.kafka.client import KafkaRecordSource
@@ -168,7 +168,8 @@ class Reassembler:
             value=record.value,
             occurred_at=self._clock(),
         )
-        return _Outgoing(self._topics.dead_letter, record.key, dumps(event), None)
+        key = dead_letter_key(record.key)
+        return _Outgoing(self._topics.dead_letter, key, dumps(event), None)
 
     async def _publish(self, outgoing: list[_Outgoing], stop: asyncio.Event) -> bool:
         """Publish everything, retrying what Kafka refuses; False if stopped meanwhile."""

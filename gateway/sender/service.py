@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from gateway.compose.settings import CompositionSettings
 from gateway.config import SenderSettings, SmppSettings, TopicSettings
 from gateway.errors import KafkaUnavailableError
-from gateway.events.dead_letter import Origin, dead_letter_event
+from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.envelope import dumps, utc_now
 from gateway.events.send_request import InvalidRequest, SendRequest, parse_send_request
 from gateway.events.send_result import (
@@ -326,7 +326,7 @@ class Sender:
             value=record.value,
             occurred_at=received_at,
         )
-        out = [Outgoing(self._topics.dead_letter, record.key, dead)]
+        out = [Outgoing(self._topics.dead_letter, dead_letter_key(record.key), dead)]
         if invalid.request_id is not None:
             error = ErrorInfo(invalid.code, invalid.message)
             result = send_result_event(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.events.dead_letter import Origin, dead_letter_event
+from gateway.events.dead_letter import COPY_LIMIT_BYTES, Origin, dead_letter_event, dead_letter_key
 from gateway.events.delivery import DeliveryReport, IncomingMessage, dlr_event, incoming_event
 from gateway.events.envelope import dumps, envelope, rfc3339, stable_event_id
 from gateway.events.send_result import (
@@ -187,6 +188,80 @@ def test_kafka_dead_letter_keeps_bytes_and_reason() -> None:
     assert event["reason"] == {"code": "invalid_json", "message": "not JSON"}
     assert base64.b64decode(event["key_base64"]) == b"\x00key"
     assert base64.b64decode(event["value_base64"]) == b"\xff{garbage"
+
+
+def test_dead_letter_of_a_large_record_fits_and_says_what_it_left_out() -> None:
+    key, value = b"k" * (512 * 1024), bytes(range(256)) * 4096  # 512 KiB key, 1 MiB value
+    event = roundtrip(
+        dead_letter_event(
+            role="sender",
+            origin=Origin("kafka", "smsc.send.v1", 1, 7),
+            reason_code="invalid_json",
+            reason="not JSON: " + "x" * 5000,
+            key=key,
+            value=value,
+            occurred_at=T0,
+        )
+    )
+    assert len(dumps(event)) < 200 * 1024
+    assert base64.b64decode(event["key_base64"]) == key[:COPY_LIMIT_BYTES]
+    assert base64.b64decode(event["value_base64"]) == value[:COPY_LIMIT_BYTES]
+    assert (event["key_size"], event["value_size"]) == (len(key), len(value))
+    assert event["key_sha256"] == hashlib.sha256(key).hexdigest()
+    assert event["value_sha256"] == hashlib.sha256(value).hexdigest()
+    assert event["truncated"] is True
+    assert event["origin"] == {
+        "kind": "kafka",
+        "topic": "smsc.send.v1",
+        "partition": 1,
+        "offset": 7,
+    }
+    assert len(event["reason"]["message"]) < 1100
+    assert event["reason"]["message"].endswith("(4010 more characters)")
+
+
+@pytest.mark.parametrize("size", [0, 1, COPY_LIMIT_BYTES, COPY_LIMIT_BYTES + 1])
+def test_dead_letter_copies_up_to_the_limit_whole(size: int) -> None:
+    value = b"v" * size
+    event = roundtrip(
+        dead_letter_event(
+            role="sender",
+            origin=Origin("kafka", "t", 0, 0),
+            reason_code="x",
+            reason="y",
+            key=None,
+            value=value,
+            occurred_at=T0,
+        )
+    )
+    assert event["truncated"] is (size > COPY_LIMIT_BYTES)
+    assert base64.b64decode(event["value_base64"]) == value[:COPY_LIMIT_BYTES]
+    assert event["value_size"] == size
+    assert event["key_size"] is None
+    assert event["key_sha256"] is None
+
+
+def test_dead_letter_key_is_the_original_unless_too_long() -> None:
+    assert dead_letter_key(None) is None
+    assert dead_letter_key(b"79161234567") == b"79161234567"
+    assert dead_letter_key(b"k" * COPY_LIMIT_BYTES) == b"k" * COPY_LIMIT_BYTES
+    long_key = b"k" * (COPY_LIMIT_BYTES + 1)
+    assert dead_letter_key(long_key) == b"sha256:" + hashlib.sha256(long_key).hexdigest().encode()
+
+
+def test_an_error_message_is_bounded_in_a_result() -> None:
+    event = roundtrip(
+        send_result_event(
+            request_id="r1",
+            outcome="rejected",
+            occurred_at=T1,
+            received_at=T0,
+            transport="none",
+            error=ErrorInfo("unknown_field", "unknown fields: " + "f" * 900_000),
+        )
+    )
+    assert len(dumps(event)) < 2000
+    assert event["error"]["message"].startswith("unknown fields: fff")
 
 
 def test_dead_letter_of_a_tombstone_has_null_bytes() -> None:
