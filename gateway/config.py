@@ -43,12 +43,24 @@ class KafkaSettings:
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)
     request_timeout_seconds: float = 30.0
+    # How long a publish waits for Kafka's acknowledgement before it fails (and is retried
+    # by its caller): the bound on every publish, also while Kafka is down.
+    delivery_timeout_seconds: float = 60.0
+    # How often clients refresh the cluster's metadata (partition leaders) unasked.
+    metadata_max_age_seconds: float = 300.0
 
     def problems(self) -> list[str]:
         allowed = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+        found = []
         if self.security_protocol not in allowed:
-            return [f"security_protocol must be one of {', '.join(sorted(allowed))}"]
-        return []
+            found.append(f"security_protocol must be one of {', '.join(sorted(allowed))}")
+        if self.request_timeout_seconds <= 0:
+            found.append("request_timeout_seconds must be positive")
+        if self.metadata_max_age_seconds <= 0:
+            found.append("metadata_max_age_seconds must be positive")
+        if self.delivery_timeout_seconds < self.request_timeout_seconds:
+            found.append("delivery_timeout_seconds must be at least request_timeout_seconds")
+        return found
 
 
 @dataclass(frozen=True, slots=True)

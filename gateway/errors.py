@@ -32,3 +32,14 @@ class TransportError(GatewayError):
 
 class KafkaUnavailableError(TransportError):
     """Kafka did not acknowledge a write or a commit in time."""
+
+
+class KafkaRefusedError(GatewayError):
+    """Kafka refused a write for a reason trying again cannot change: the topic's name or
+    authorization, a protocol the brokers do not support. Nothing will be written to that
+    topic until the configuration changes."""
+
+
+class KafkaRecordRefusedError(KafkaRefusedError):
+    """Kafka refused this one record for good (too large, malformed); other records of the
+    same topic can still be written."""

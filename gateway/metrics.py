@@ -124,6 +124,13 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.kafka_producer_replacements = Counter(
+            "smsc_kafka_producer_replacements_total",
+            "Producers replaced after a batch failed (their idempotent sequence broke), "
+            "by the error that failed it",
+            ["error"],
+            registry=r,
+        )
         self.rate_allowed = Gauge(
             "smsc_rate_allowed_per_second",
             "SMS parts per second the sender currently allows itself, per account",

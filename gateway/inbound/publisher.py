@@ -1,8 +1,10 @@
 """DELIVER_SM to Kafka, answered only once Kafka holds the event.
 
 Answers (SMPP 3.4 5.1.3): ESME_ROK after the event is acknowledged; ESME_RX_T_APPN when Kafka
-cannot take it, so the provider delivers it again; ESME_RX_P_APPN for a PDU that cannot be
-read, after it was put on the dead-letter topic with the reason.
+cannot take it now (down, or the topic refused), so the provider delivers it again;
+ESME_RX_P_APPN for a PDU that cannot be read, after it was put on the dead-letter topic with
+the reason, and for an event Kafka refuses for good (too large): delivering it again could
+not help.
 
 The hot path runs without a task per PDU: the PDUs of one read are queued, one pump task hands
 their events to the producer in arrival order, and each PDU is answered from the callback of
@@ -22,7 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.config import TopicSettings
-from gateway.errors import KafkaUnavailableError
+from gateway.errors import GatewayError, KafkaRecordRefusedError
 from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.events.delivery import DeliveryReport, IncomingMessage, dlr_event, incoming_event
 from gateway.events.envelope import dumps, utc_now
@@ -39,7 +41,7 @@ from .parts import IncomingPart, part_record
 log = logging.getLogger(__name__)
 
 Respond = Callable[[int], None]
-Acked = Callable[[KafkaUnavailableError | None], None]
+Acked = Callable[[GatewayError | None], None]
 
 
 @runtime_checkable
@@ -64,7 +66,7 @@ class _TaskPerRecord:
     async def _publish(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
         try:
             await self._publisher.publish(topic, key, value)
-        except KafkaUnavailableError as exc:
+        except GatewayError as exc:
             acked(exc)
             return
         acked(None)
@@ -160,7 +162,11 @@ class DeliverSmPublisher:
         taken = _Taken(respond, bind, kind, ok, report)
         await self._sink.enqueue(topic, key, dumps(event), functools.partial(self._acked, taken))
 
-    def _acked(self, taken: _Taken, error: KafkaUnavailableError | None) -> None:
+    def _acked(self, taken: _Taken, error: GatewayError | None) -> None:
+        if isinstance(error, KafkaRecordRefusedError):
+            log.error("%s: deliver_sm refused by Kafka for good, not stored: %s", taken.bind, error)
+            self._answer(taken.respond, taken.bind, taken.kind, CommandStatus.ESME_RX_P_APPN)
+            return
         if error is not None:
             log.warning("%s: deliver_sm not stored, asking to redeliver: %s", taken.bind, error)
             self._answer(taken.respond, taken.bind, taken.kind, CommandStatus.ESME_RX_T_APPN)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.config import Settings
-from gateway.errors import KafkaUnavailableError
+from gateway.errors import KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.delivery import incoming_event
 from gateway.events.envelope import dumps, utc_now
@@ -183,6 +183,10 @@ class Reassembler:
             for item, result in zip(outgoing, results, strict=True):
                 if isinstance(result, KafkaUnavailableError):
                     failed.append(item)
+                elif isinstance(result, KafkaRecordRefusedError):
+                    # Never stored, whatever is tried: left out so it holds nothing up. A
+                    # topic refused as a whole (any other KafkaRefusedError) stops the role.
+                    log.error("%s refuses a record for good, left out: %s", item.topic, result)
                 elif isinstance(result, BaseException):
                     raise result
                 else:

@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.config import TopicSettings
-from gateway.errors import KafkaUnavailableError
+from gateway.errors import GatewayError, KafkaRecordRefusedError
 from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.events.envelope import dumps, utc_now
 from gateway.metrics import Children, Metrics
@@ -75,7 +75,7 @@ TOO_LARGE = answer(413, "body too large")
 Reply = Callable[[Answer], None]
 # How the publisher tells of a record: None once acknowledged, else the error; and the
 # seconds it took (gateway.kafka.batching.Settle).
-Settle = Callable[[KafkaUnavailableError | None, float], None]
+Settle = Callable[[GatewayError | None, float], None]
 
 
 class OfferingPublisher(Protocol):
@@ -181,9 +181,12 @@ class CallbackHandler:
 
     def _not_stored(self, kind: str, problem: Exception) -> None:
         text = str(problem) or "publish timed out"
+        self._metrics.outcome(kind, "kafka_unavailable").inc()
+        if isinstance(problem, KafkaRecordRefusedError):  # this event only: Kafka is fine
+            log.error("callback not stored, Kafka refuses its event for good: %s", text)
+            return
         self._health.failed(text)
         log.warning("callback not stored, answering 503: %s", text)
-        self._metrics.outcome(kind, "kafka_unavailable").inc()
 
     def _check_signature(
         self, check: SignatureCheck, kind: Kind, peer: str | None
@@ -212,7 +215,7 @@ class CallbackHandler:
             return UNAVAILABLE
         try:
             seconds = await self._send(self._topics[routed.kind], routed.key, dumps(routed.event))
-        except (KafkaUnavailableError, TimeoutError) as exc:
+        except (GatewayError, TimeoutError) as exc:
             self._not_stored(kind, exc)
             return UNAVAILABLE
         self._stored(routed.kind, seconds)
@@ -234,7 +237,7 @@ class CallbackHandler:
             return UNAVAILABLE
         try:
             await self._send(self._dead_letter_topic, None, dumps(event))
-        except (KafkaUnavailableError, TimeoutError) as exc:
+        except (GatewayError, TimeoutError) as exc:
             self._not_stored(kind, exc)
             return UNAVAILABLE
         self._health.succeeded(self._monotonic())
@@ -253,7 +256,7 @@ class CallbackHandler:
         """
         done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
-        def settle(problem: KafkaUnavailableError | None, seconds: float) -> None:
+        def settle(problem: GatewayError | None, seconds: float) -> None:
             if done.done():
                 return
             if problem is None:
@@ -279,7 +282,7 @@ class _Pending:
         self.done = False
         self.waits: set[Expiring] = set()
 
-    def settle(self, problem: KafkaUnavailableError | None, seconds: float) -> None:
+    def settle(self, problem: GatewayError | None, seconds: float) -> None:
         if self.done:
             return
         self.done = True

@@ -16,7 +16,9 @@ acknowledged the record, acks=all, idempotent producer) with less work per recor
   request in flight per broker, so a batch handed over earlier would only wait in its
   accumulator, and ``send_batch()`` would wait with a timer per batch for room there);
 - the batch's acknowledgement settles every caller in it: all succeed, or all fail with
-  :class:`~gateway.errors.KafkaUnavailableError`.
+  the same kind of error (:mod:`gateway.kafka.errors`); a caller not answered within the
+  delivery timeout (and at most a sweep interval more) is failed on its own, the rest of
+  its batch still waiting.
 
 What stays as with ``send()``:
 
@@ -31,8 +33,9 @@ What stays as with ``send()``:
   stored, as with ``send()``.
 
 A batch is at most ``max_batch_bytes``; the topics' ``max.message.bytes`` must not be lower.
-A batch the broker refuses as a whole fails all its callers, and aiokafka's idempotent
-producer then fails the partition's next batches as out of sequence, with ``send()`` as here.
+A batch the broker refuses as a whole fails all its callers (for good only when it held just
+the one record), and leaves a gap in the producer's sequence, as any batch failed after the
+producer took it: the producer is then replaced (:mod:`gateway.kafka.managed`).
 """
 
 from __future__ import annotations
@@ -46,16 +49,19 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from gateway.config import KafkaSettings
-from gateway.errors import KafkaUnavailableError
+from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.metrics import Children, Metrics
 
-from .client import client_options, producer_reachable, start_producer
+from .client import client_options
+from .errors import RECORD_REFUSALS, publish_error
+from .health import PROBE_INTERVAL_SECONDS
+from .managed import ManagedProducer, delivery_problem
+from .producers import CLOSE_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,10 @@ _SIZE_CHECK_MARGIN = 1024
 
 # How a record's caller hears of it: ``None`` once Kafka acknowledged the record, else the
 # error; and the seconds from the record taken to that answer (0 for a failure).
-Settle = Callable[[KafkaUnavailableError | None, float], None]
+Settle = Callable[[GatewayError | None, float], None]
+# The most a caller waits past its delivery timeout: how often unanswered records are looked
+# at (a fraction of the timeout, at most this).
+_SWEEP_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -78,6 +87,24 @@ class _Batch:
     builder: Any  # aiokafka.producer.message_accumulator.BatchBuilder
     settles: list[Settle] = field(default_factory=list)
     started: list[float] = field(default_factory=list)
+    # The first records, failed when their delivery timeout passed (records are appended in
+    # time order, so the ones past their deadline are always the first ones).
+    given_up: int = 0
+
+    def give_up(self, topic: str, taken_before: float, seconds: float) -> None:
+        """Fail the callers of the records taken before ``taken_before`` (perf_counter)."""
+        started, settles = self.started, self.settles
+        while self.given_up < len(started) and started[self.given_up] <= taken_before:
+            late = KafkaUnavailableError(
+                f"publish to {topic}: no acknowledgement within {seconds:g} s"
+            )
+            settles[self.given_up](late, 0.0)
+            self.given_up += 1
+
+    def waiting(self) -> list[tuple[Settle, float]]:
+        """The callers not given up on, with when their record was taken."""
+        given_up = self.given_up
+        return list(zip(self.settles[given_up:], self.started[given_up:], strict=True))
 
 
 @dataclass(slots=True)
@@ -90,6 +117,7 @@ class _Lane:
     open: _Batch | None = None
     draining: bool = False
     answered: asyncio.Future[None] | None = None  # the batch handed over, once Kafka answers
+    handed_over: _Batch | None = None  # the batch with the producer, until it is answered
 
     def next_batch(self) -> _Batch | None:
         if self.sealed:
@@ -101,7 +129,7 @@ class _Lane:
 class BatchingPublisher:
     """A :class:`~gateway.kafka.records.Publisher` that packs concurrent publishes to a
     partition into one batch; returns once Kafka acknowledged the record (acks=all,
-    idempotent producer)."""
+    idempotent producer), at the latest after the delivery timeout."""
 
     def __init__(
         self,
@@ -113,18 +141,20 @@ class BatchingPublisher:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self._latency = Children(metrics.kafka_publish_latency)
-        self._errors = Children(metrics.kafka_publish_errors)
         self._partitioner = DefaultPartitioner()
         self._max_request_bytes = max_request_bytes
-        self._producer = AIOKafkaProducer(
-            **client_options(settings),
-            acks="all",
-            enable_idempotence=True,
+        self._kafka = ManagedProducer(
+            settings,
+            metrics,
+            client_options(settings),
             linger_ms=linger_ms,
             max_batch_size=max_batch_bytes,
             max_request_size=max_request_bytes,
             partitioner=self._partitioner,
         )
+        self.health = self._kafka.health
+        self._timeout = settings.delivery_timeout_seconds
+        self._sweeper: asyncio.TimerHandle | None = None
         self._lanes: dict[tuple[str, int], _Lane] = {}
         self._drains: set[asyncio.Task[None]] = set()
         self._awaiting_metadata: dict[str, list[tuple[bytes | None, bytes, Settle]]] = {}
@@ -134,21 +164,37 @@ class BatchingPublisher:
         self.batches = 0
 
     async def start(self) -> None:
-        await start_producer(self._producer)
+        await self._kafka.start()
+        self._schedule_sweep()
 
-    async def stop(self) -> None:
-        """Refuse new records, hand over every record taken, wait for their answers, close."""
+    async def stop(self, timeout_seconds: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        """Refuse new records, hand over every record taken, wait for their answers, close;
+        what is not acknowledged within ``timeout_seconds`` (and a second) fails."""
         self._stopping = True
-        while self._drains:
-            await asyncio.gather(*self._drains, return_exceptions=True)
-        await self._producer.stop()
+        if self._drains:
+            await asyncio.wait(set(self._drains), timeout=timeout_seconds)
+        for drain in self._drains:
+            drain.cancel()
+        await asyncio.gather(*self._drains, return_exceptions=True)
+        for lane in self._lanes.values():
+            while (batch := lane.next_batch()) is not None:
+                self._fail(lane, batch, KafkaUnavailableError("the publisher stopped"))
+        await self._kafka.stop(timeout_seconds)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     async def reachable(self) -> bool:
         """Whether a broker answers a metadata request now: a cheap check for readiness."""
-        return await producer_reachable(self._producer)
+        return await self._kafka.slot.reachable(PROBE_INTERVAL_SECONDS)
+
+    async def probe(self) -> None:
+        """Ask the brokers whether they answer; the outcome goes to :attr:`health`."""
+        await self._kafka.probe()
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Return once Kafka acknowledged the record; :class:`KafkaUnavailableError` if not."""
+        """Return once Kafka acknowledged the record; :class:`KafkaUnavailableError` (or a
+        :class:`~gateway.errors.KafkaRefusedError`) if not."""
         answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._take(topic, key, value, functools.partial(self._resolve, topic, answer))
         await answer
@@ -158,14 +204,14 @@ class BatchingPublisher:
         topic: str,
         key: bytes | None,
         value: bytes,
-        acked: Callable[[KafkaUnavailableError | None], None],
+        acked: Callable[[GatewayError | None], None],
     ) -> None:
         """Take the record without waiting for Kafka; ``acked`` is called with None once Kafka
         acknowledged it, or with the error when it cannot. Records taken in one order are
         appended to their partition in that order (as :meth:`publish` calls in that order)."""
         try:
             await self._take(topic, key, value, functools.partial(self._report, topic, acked))
-        except KafkaUnavailableError as exc:
+        except GatewayError as exc:
             acked(exc)
 
     def offer(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
@@ -191,7 +237,7 @@ class BatchingPublisher:
                 self._await_metadata(topic, key, value, settle)
                 return
             self._admit(topic, partition, key, value, settle)
-        except KafkaUnavailableError as exc:
+        except GatewayError as exc:
             settle(exc, 0.0)
 
     async def _take(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
@@ -230,10 +276,10 @@ class BatchingPublisher:
         waiting = self._awaiting_metadata[topic] = [(key, value, settle)]
 
         async def admit_when_known() -> None:
-            problem: KafkaUnavailableError | None = None
+            problem: GatewayError | None = None
             try:
                 await self._partition_after_metadata(topic, None)
-            except KafkaUnavailableError as exc:
+            except GatewayError as exc:
                 problem = exc
             except Exception as exc:  # the task's root: the held callers must hear of it
                 problem = KafkaUnavailableError(f"no metadata for {topic}: {exc!r}")
@@ -256,7 +302,7 @@ class BatchingPublisher:
         if batch is None or batch.builder.append(timestamp=None, key=key, value=value) is None:
             if batch is not None:  # full: it waits its turn, a new one starts
                 lane.sealed.append(batch)
-            batch = lane.open = _Batch(self._producer.create_batch())
+            batch = lane.open = _Batch(_new_builder(self._kafka))
             # An empty batch takes a record of any size (the request limit was checked).
             if batch.builder.append(timestamp=None, key=key, value=value) is None:
                 lane.open = None
@@ -280,47 +326,78 @@ class BatchingPublisher:
     async def _hand_over(self, lane: _Lane, batch: _Batch) -> None:
         batch.builder.close()  # nothing else may join it once it is the producer's
         self.batches += 1
+        lane.handed_over = batch
         try:
-            delivery = await self._producer.send_batch(
+            generation, producer = await self._kafka.acquire(self._kafka.deadline())
+            delivery = await producer.send_batch(
                 batch.builder, lane.topic, partition=lane.partition
             )
-        except KafkaError as exc:
+        except KafkaUnavailableError as exc:  # no producer in time
             self._fail(lane, batch, exc)
+            return
+        except asyncio.CancelledError:  # stop() gave up on handing it over
+            self._fail(lane, batch, KafkaUnavailableError("the publisher stopped"))
+            raise
+        except KafkaError as exc:
+            self._fail(lane, batch, self._kafka.send_failed(lane.topic, generation, exc), True)
             return
         except Exception as exc:  # the task's root: its callers must not wait forever
             log.exception("handing a batch to the producer failed")
             self._fail(lane, batch, exc)
             return
-        delivery.add_done_callback(functools.partial(self._settle, lane, batch))
+        delivery.add_done_callback(functools.partial(self._settle, lane, generation, batch))
 
-    def _settle(self, lane: _Lane, batch: _Batch, delivery: asyncio.Future[Any]) -> None:
-        if delivery.cancelled():
-            self._fail(lane, batch, asyncio.CancelledError())
-            return
-        problem = delivery.exception()
+    def _settle(
+        self, lane: _Lane, generation: int, batch: _Batch, delivery: asyncio.Future[Any]
+    ) -> None:
+        problem = delivery_problem(delivery)
         if problem is not None:
-            self._fail(lane, batch, problem)
+            waiting = len(batch.settles) - batch.given_up
+            self._kafka.delivery_failed(lane.topic, generation, problem, waiting)
+            if len(batch.settles) > 1 and isinstance(problem, RECORD_REFUSALS):
+                # Refused as a whole: the topic takes less than max_batch_bytes. Each record
+                # might fit alone, so none of them is refused for good.
+                problem = KafkaUnavailableError(f"a batch too large for {lane.topic}: {problem!r}")
+            self._fail(lane, batch, problem, True)
             return
-        _answered(lane)
+        _answered(lane, batch)
         now = time.perf_counter()
-        for settle, started in zip(batch.settles, batch.started, strict=True):
+        self._kafka.health.delivered(time.monotonic())
+        for settle, started in batch.waiting():
             settle(None, now - started)
 
-    def _fail(self, lane: _Lane, batch: _Batch, problem: BaseException) -> None:
-        _answered(lane)
+    def _fail(
+        self, lane: _Lane, batch: _Batch, problem: BaseException, counted: bool = False
+    ) -> None:
+        _answered(lane, batch)
         topic = lane.topic
-        self._errors(topic).inc(len(batch.settles))
-        for settle in batch.settles:
+        waiting = batch.waiting()
+        if not counted:
+            self._kafka.failed(topic, publish_error(topic, problem), len(waiting))
+        for settle, _ in waiting:
             # One exception each: a shared one would collect every caller's traceback.
-            failure = KafkaUnavailableError(f"publish to {topic} failed: {problem!r}")
-            failure.__cause__ = problem
-            settle(failure, 0.0)
+            settle(publish_error(topic, problem), 0.0)
+
+    def _schedule_sweep(self) -> None:
+        interval = min(_SWEEP_SECONDS, self._timeout / 10)
+        self._sweeper = asyncio.get_running_loop().call_later(interval, self._sweep)
+
+    def _sweep(self) -> None:
+        """Fail the callers whose delivery timeout passed, in every batch not answered yet:
+        the open and sealed ones of each lane and the one with the producer."""
+        taken_before = time.perf_counter() - self._timeout
+        for lane in self._lanes.values():
+            batches = [lane.handed_over, *lane.sealed, lane.open]
+            for batch in batches:
+                if batch is not None:
+                    batch.give_up(lane.topic, taken_before, self._timeout)
+        self._schedule_sweep()
 
     def _resolve(
         self,
         topic: str,
         answer: asyncio.Future[None],
-        problem: KafkaUnavailableError | None,
+        problem: GatewayError | None,
         seconds: float,
     ) -> None:
         """Settle a :meth:`publish` caller's future (unless it stopped waiting)."""
@@ -336,8 +413,8 @@ class BatchingPublisher:
     def _report(
         self,
         topic: str,
-        acked: Callable[[KafkaUnavailableError | None], None],
-        problem: KafkaUnavailableError | None,
+        acked: Callable[[GatewayError | None], None],
+        problem: GatewayError | None,
         seconds: float,
     ) -> None:
         """Tell an :meth:`enqueue` caller how its record's batch fared."""
@@ -346,9 +423,12 @@ class BatchingPublisher:
         acked(problem)
 
     def _partition(self, topic: str, key: bytes | None) -> int | None:
-        """The producer's choice of partition, or ``None`` while the topic's metadata is
-        unknown."""
-        cluster = self._producer.client.cluster
+        """The producer's choice of partition, or ``None`` while the topic's metadata (or a
+        producer) is not there yet."""
+        producer = self._kafka.slot.producer
+        if producer is None:
+            return None
+        cluster = producer.client.cluster
         partitions = cluster.partitions_for_topic(topic)
         if not partitions:
             return None
@@ -356,30 +436,46 @@ class BatchingPublisher:
         return int(self._partitioner(key, list(partitions), list(available or ())))
 
     async def _partition_after_metadata(self, topic: str, key: bytes | None) -> int:
+        deadline = self._kafka.deadline()
         try:
-            await self._producer.partitions_for(topic)
-        except KafkaError as exc:
-            self._errors(topic).inc()
-            raise KafkaUnavailableError(f"no metadata for {topic}: {exc}") from exc
+            _, producer = await self._kafka.acquire(deadline)
+            async with asyncio.timeout_at(deadline):
+                await producer.partitions_for(topic)
+        except (KafkaError, TimeoutError, KafkaUnavailableError) as exc:
+            error = publish_error(topic, exc)
+            self._kafka.failed(topic, error)
+            raise error from exc
         partition = self._partition(topic, key)
         if partition is None:
-            self._errors(topic).inc()
-            raise KafkaUnavailableError(f"{topic} has no partitions")
+            error = KafkaUnavailableError(f"{topic} has no partitions")
+            self._kafka.failed(topic, error)
+            raise error
         return partition
 
     def _check_size(self, topic: str, key: bytes | None, value: bytes) -> None:
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, [])
         if size > self._max_request_bytes:
             # Refused alone: in a batch it would make the broker refuse its neighbours too.
-            self._errors(topic).inc()
-            raise KafkaUnavailableError(
+            error = KafkaRecordRefusedError(
                 f"publish to {topic} refused: a record of {size} bytes exceeds "
                 f"max_request_bytes {self._max_request_bytes}"
             )
+            self._kafka.failed(topic, error)
+            raise error
 
 
-def _answered(lane: _Lane) -> None:
+def _answered(lane: _Lane, batch: _Batch) -> None:
     """Let the lane's drain hand over its next batch."""
+    if lane.handed_over is batch:
+        lane.handed_over = None
     answered = lane.answered
     if answered is not None and not answered.done():
         answered.set_result(None)
+
+
+def _new_builder(kafka: ManagedProducer) -> Any:
+    """An empty aiokafka ``BatchBuilder``; any producer's serves (none is tied to it)."""
+    producer = kafka.slot.producer
+    if producer is None:
+        raise KafkaUnavailableError("no Kafka producer: it is being replaced")
+    return producer.create_batch()

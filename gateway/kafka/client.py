@@ -10,17 +10,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from gateway.config import KafkaSettings
-from gateway.errors import KafkaUnavailableError
-from gateway.metrics import Children, Metrics
+from gateway.errors import GatewayError, KafkaUnavailableError
+from gateway.metrics import Metrics
 from gateway.shutdown import CLOSE_SECONDS, run_until
 
 from .claims import Claims, encode_claim
+from .errors import publish_error
+from .health import PROBE_INTERVAL_SECONDS
 from .lag import AiokafkaOffsets, LagReporter
+from .managed import ManagedProducer, delivery_problem
+from .producers import CLOSE_TIMEOUT_SECONDS
 from .records import Partition, Record
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,7 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "client_id": settings.client_id,
         "security_protocol": settings.security_protocol,
         "request_timeout_ms": int(settings.request_timeout_seconds * 1000),
+        "metadata_max_age_ms": int(settings.metadata_max_age_seconds * 1000),
     }
     if settings.sasl_mechanism:
         options |= {
@@ -43,98 +48,123 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-async def start_producer(producer: AIOKafkaProducer) -> None:
-    """Start ``producer``; :class:`KafkaUnavailableError` (and nothing left open) if it cannot."""
-    try:
-        await producer.start()
-    except KafkaError as exc:
-        await producer.stop()
-        raise KafkaUnavailableError(f"producer could not start: {exc}") from exc
-
-
-async def producer_reachable(producer: AIOKafkaProducer) -> bool:
-    """Whether a broker answers ``producer``'s metadata request now."""
-    try:
-        return bool(await producer.client.force_metadata_update())
-    except KafkaError:
-        return False
-
-
 class KafkaPublisher:
-    """Publishes with an idempotent producer and acks=all; returns once acknowledged."""
+    """Publishes with an idempotent producer and acks=all; returns once acknowledged.
+
+    Every publish is bounded by the delivery timeout; a producer whose sequence broke is
+    replaced, and errors are sorted into retriable and refused for good
+    (:mod:`gateway.kafka.managed`).
+    """
 
     def __init__(self, settings: KafkaSettings, metrics: Metrics, *, linger_ms: int = 2) -> None:
-        self._latency = Children(metrics.kafka_publish_latency)
-        self._errors = Children(metrics.kafka_publish_errors)
-        self._producer = AIOKafkaProducer(
-            **client_options(settings),
-            acks="all",
-            enable_idempotence=True,
+        self._kafka = ManagedProducer(
+            settings,
+            metrics,
+            client_options(settings),
             linger_ms=linger_ms,
             max_batch_size=256 * 1024,
         )
+        self.health = self._kafka.health
 
     async def start(self) -> None:
-        await start_producer(self._producer)
+        await self._kafka.start()
 
-    async def stop(self) -> None:
-        """Flush what is buffered, then close."""
-        await self._producer.stop()
+    async def stop(self, timeout_seconds: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        """Flush what is buffered, then close; what is not acknowledged within
+        ``timeout_seconds`` fails."""
+        await self._kafka.stop(timeout_seconds)
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
-        started = time.perf_counter()
-        try:
-            delivery = await self._producer.send(topic, value, key=key)
-            await delivery
-        except KafkaError as exc:
-            self._errors(topic).inc()
-            raise KafkaUnavailableError(f"publish to {topic} failed: {exc}") from exc
-        self._latency(topic).observe(time.perf_counter() - started)
+        """Return once Kafka acknowledged the record; at the latest after the delivery
+        timeout, :class:`KafkaUnavailableError` (or a :class:`KafkaRefusedError`)."""
+        started, deadline = time.perf_counter(), self._kafka.deadline()
+        delivery = await self._hand_over(topic, key, value, deadline)
+        loop = asyncio.get_running_loop()
+        await asyncio.wait([delivery], timeout=max(0.0, deadline - loop.time()))
+        if not delivery.done():
+            late = KafkaUnavailableError(
+                f"publish to {topic}: no acknowledgement within {self._kafka.timeout_seconds} s"
+            )
+            self._kafka.failed(topic, late)
+            raise late
+        problem = delivery_problem(delivery)
+        if problem is not None:
+            raise publish_error(topic, problem)
+        self._kafka.delivered(topic, [time.perf_counter() - started])
 
     async def enqueue(
         self,
         topic: str,
         key: bytes | None,
         value: bytes,
-        acked: Callable[[KafkaUnavailableError | None], None],
+        acked: Callable[[GatewayError | None], None],
     ) -> None:
         """Hand one record to the producer without waiting for Kafka; ``acked`` is called
-        with None once Kafka acknowledged it, or with the error when it cannot.
+        with None once Kafka acknowledged it, or with the error when it cannot (at the
+        latest after the delivery timeout).
 
-        Records handed over in one order are appended to their partition in that order; the
-        caller needs no task per record, which is what a high-rate path pays for otherwise.
+        Records handed over in one order are appended to their partition in that order
+        (while the producer is not replaced); the caller needs no task per record, which is
+        what a high-rate path pays for otherwise.
         """
         started = time.perf_counter()
         try:
-            delivery = await self._producer.send(topic, value, key=key)
-        except KafkaError as exc:
-            self._errors(topic).inc()
-            acked(KafkaUnavailableError(f"publish to {topic} failed: {exc}"))
+            delivery = await self._hand_over(topic, key, value, self._kafka.deadline())
+        except GatewayError as exc:
+            acked(exc)
             return
-        delivery.add_done_callback(functools.partial(self._delivered, topic, started, acked))
-
-    def _delivered(
-        self,
-        topic: str,
-        started: float,
-        acked: Callable[[KafkaUnavailableError | None], None],
-        delivery: asyncio.Future[Any],
-    ) -> None:
-        error = (
-            asyncio.CancelledError("producer closed")
-            if delivery.cancelled()
-            else delivery.exception()
-        )
-        if error is None:
-            self._latency(topic).observe(time.perf_counter() - started)
-            acked(None)
-            return
-        self._errors(topic).inc()
-        acked(KafkaUnavailableError(f"publish to {topic} failed: {error}"))
+        self._kafka.deadlines.watch(delivery)
+        delivery.add_done_callback(functools.partial(self._report, topic, started, acked))
 
     async def reachable(self) -> bool:
         """Whether a broker answers a metadata request now: a cheap check for readiness."""
-        return await producer_reachable(self._producer)
+        return await self._kafka.slot.reachable(PROBE_INTERVAL_SECONDS)
+
+    async def probe(self) -> None:
+        """Ask the brokers whether they answer; the outcome goes to :attr:`health`."""
+        await self._kafka.probe()
+
+    async def _hand_over(
+        self, topic: str, key: bytes | None, value: bytes, deadline: float
+    ) -> asyncio.Future[Any]:
+        """Give the record to the current producer before ``deadline``; its delivery."""
+        try:
+            generation, producer = await self._kafka.acquire(deadline)
+        except KafkaUnavailableError as exc:
+            self._kafka.failed(topic, exc)
+            raise
+        try:
+            async with asyncio.timeout_at(deadline):
+                delivery: asyncio.Future[Any] = await producer.send(topic, value, key=key)
+        except TimeoutError as exc:
+            late = KafkaUnavailableError(f"publish to {topic}: not taken in time")
+            self._kafka.failed(topic, late)
+            raise late from exc
+        except KafkaError as exc:
+            raise self._kafka.send_failed(topic, generation, exc) from exc
+        delivery.add_done_callback(functools.partial(self._settled, topic, generation))
+        return delivery
+
+    def _settled(self, topic: str, generation: int, delivery: asyncio.Future[Any]) -> None:
+        # Every delivery's outcome, whoever still waits for it: a failed batch replaces the
+        # producer even when its callers stopped waiting.
+        problem = delivery_problem(delivery)
+        if problem is not None:
+            self._kafka.delivery_failed(topic, generation, problem)
+
+    def _report(
+        self,
+        topic: str,
+        started: float,
+        acked: Callable[[GatewayError | None], None],
+        delivery: asyncio.Future[Any],
+    ) -> None:
+        problem = delivery_problem(delivery)
+        if problem is None:
+            self._kafka.delivered(topic, [time.perf_counter() - started])
+            acked(None)
+            return
+        acked(publish_error(topic, problem))
 
 
 RevokeHandler = Callable[[set[Partition]], Awaitable[None]]

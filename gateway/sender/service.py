@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from gateway.compose.settings import CompositionSettings
 from gateway.config import SenderSettings, SmppSettings, TopicSettings
-from gateway.errors import KafkaUnavailableError
+from gateway.errors import KafkaRecordRefusedError, KafkaRefusedError, KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.envelope import dumps, utc_now
 from gateway.events.send_request import InvalidRequest, SendRequest, parse_send_request
@@ -110,6 +110,8 @@ class Sender:
         self._results = Children(metrics.send_results)
         self._stopping = False
         self.shutdown = shutdown or Shutdown(settings.drain_timeout_seconds)
+        self._stop_requested: asyncio.Event | None = None
+        self._failure: KafkaRefusedError | None = None
         self.urgent = self._lane("urgent", urgent, self._urgent_record)
         self.bulk = self._lane("bulk", bulk, self._bulk_record)
 
@@ -125,7 +127,11 @@ class Sender:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume both lanes until ``stop``; then finish in-flight requests and commit."""
+        """Consume both lanes until ``stop``; then finish in-flight requests and commit.
+
+        A topic Kafka refuses for good stops the sender too, which then raises that error.
+        """
+        self._stop_requested = stop
         async with asyncio.TaskGroup() as group:
             group.create_task(self.urgent.run(stop))
             group.create_task(self.bulk.run(stop))
@@ -134,6 +140,14 @@ class Sender:
             self._stop()
             # The lanes drain what is in flight and commit on their own way out.
             committer.cancel()
+        if self._failure is not None:
+            raise self._failure
+
+    def _halt(self, error: KafkaRefusedError) -> None:
+        if self._failure is None and self._stop_requested is not None:
+            log.error("sender stopping: %s", error)
+            self._failure = error
+            self._stop_requested.set()
 
     def _stop(self) -> None:
         """Start nothing new: records not started, and those waiting for exposure or a rate
@@ -367,7 +381,9 @@ class Sender:
         return Outgoing(self._topics.send_results, request.request_id.encode(), event)
 
     async def _publish_all(self, outgoing: list[Outgoing]) -> None:
-        """Publish every event, retrying while Kafka is unavailable, until shutdown."""
+        """Publish every event, retrying while Kafka is unavailable, until shutdown. What
+        cannot succeed is not retried: an event Kafka refuses for good is left out (logged),
+        a topic it refuses stops the sender with that error."""
         for item in outgoing:
             value = dumps(item.event)
             delay = self._settings.retry_initial_seconds
@@ -375,6 +391,12 @@ class Sender:
                 try:
                     await self._publisher.publish(item.topic, item.key, value)
                     break
+                except KafkaRecordRefusedError as exc:
+                    log.error("event left out, %s refuses it for good: %s", item.topic, exc)
+                    break
+                except KafkaRefusedError as exc:
+                    self._halt(exc)
+                    raise AbandonedError from exc
                 except KafkaUnavailableError as exc:
                     if self._stopping:
                         raise AbandonedError from exc

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import pytest
 
-from gateway.errors import KafkaUnavailableError
+from gateway.errors import GatewayError, KafkaUnavailableError
 from gateway.kafka.batching import BatchingPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
@@ -25,7 +25,7 @@ class Answers:
 
     def __init__(self, want: int) -> None:
         self.want = want
-        self.told: dict[int, tuple[KafkaUnavailableError | None, float]] = {}
+        self.told: dict[int, tuple[GatewayError | None, float]] = {}
         self.all_in = asyncio.Event()
 
     def settle(self, index: int) -> Settler:
@@ -37,7 +37,7 @@ class Settler:
         self._answers = answers
         self._index = index
 
-    def __call__(self, problem: KafkaUnavailableError | None, seconds: float) -> None:
+    def __call__(self, problem: GatewayError | None, seconds: float) -> None:
         answers = self._answers
         assert self._index not in answers.told, "told twice"
         answers.told[self._index] = (problem, seconds)

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from gateway.config import KafkaSettings, Settings
-from gateway.errors import KafkaUnavailableError
+from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
@@ -133,7 +133,8 @@ async def test_a_record_too_large_fails_alone(kafka: LocalKafka) -> None:
     finally:
         await publisher.stop()
     assert outcomes[0] is None
-    assert isinstance(outcomes[1], KafkaUnavailableError)
+    assert isinstance(outcomes[1], KafkaRecordRefusedError)
+    assert not outcomes[1].retriable
     assert "exceeds max_request_bytes" in str(outcomes[1])
     assert outcomes[2] is None
     found = await read_all(kafka, topic, 2)
@@ -219,10 +220,10 @@ async def test_enqueue_answers_each_record_by_callback_in_order(kafka: LocalKafk
     topic = new_topic(kafka)
     publisher = BatchingPublisher(kafka_settings(kafka), Metrics())
     await publisher.start()
-    answers: list[tuple[int, KafkaUnavailableError | None]] = []
+    answers: list[tuple[int, GatewayError | None]] = []
     all_answered = asyncio.Event()
 
-    def answer(i: int, error: KafkaUnavailableError | None) -> None:
+    def answer(i: int, error: GatewayError | None) -> None:
         answers.append((i, error))
         if len(answers) == 200:
             all_answered.set()
