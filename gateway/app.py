@@ -22,6 +22,7 @@ from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.inbound.reassembler import Reassembler
 from gateway.kafka.client import KafkaPublisher, KafkaRecordSource
 from gateway.kafka.follow import TopicsReader
+from gateway.kafka.health import keep_probed
 from gateway.kafka.records import Partition
 from gateway.metrics import Metrics
 from gateway.sender.exposure import Exposure
@@ -168,7 +169,11 @@ async def run_sender(
     parts = build_sender(settings, metrics, publisher, shutdown)
 
     def ready() -> tuple[bool, str]:
-        return parts.pool.bound > 0, f"{parts.pool.bound} of {len(parts.pool.clients)} bound"
+        # Ready while a bind is up and Kafka takes the role's writes: results that cannot be
+        # published mean no progress, whatever the binds do.
+        kafka_ok, kafka = publisher.health.ready(time.monotonic())
+        bound = parts.pool.bound
+        return bound > 0 and kafka_ok, f"{bound} of {len(parts.pool.clients)} bound; {kafka}"
 
     http = settings.http
     async with role_probes((http.host, http.port), metrics, "sender", ready, shared=probes):
@@ -204,6 +209,7 @@ async def _run_sender(
         asyncio.create_task(parts.follower.run(), name="outcomes-follower"),
         asyncio.create_task(_report_rate(parts.gate, metrics, settings.smpp.system_id)),
         asyncio.create_task(_forward(stop, sending_stop), name="stop-forwarder"),
+        asyncio.create_task(keep_probed(publisher), name="kafka-prober"),
     ]
     try:
         await _consume(parts, sending_stop)

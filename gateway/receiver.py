@@ -4,7 +4,8 @@ Each bind (bind_receiver, or transceiver by configuration) hands its DELIVER_SMs
 :class:`~gateway.inbound.publisher.DeliverSmPublisher`, which answers each one only after
 Kafka acknowledged its event; parts of concatenated SMS go to the parts topic, which the
 role's :class:`~gateway.inbound.reassembler.Reassembler` turns into whole messages.
-``/readyz`` is ready while at least one bind is up and a broker answered recently.
+``/readyz`` is ready while at least one bind is up and Kafka takes the role's writes (the
+latest publish succeeded, or, when nothing was published for a while, a broker answered).
 
 Shutdown drains in order: take no more DELIVER_SMs (new ones are answered ESME_RX_T_APPN, so
 the provider delivers them again), answer the ones being stored (until the drain deadline: the
@@ -26,8 +27,8 @@ from gateway.errors import ConfigError
 from gateway.http.probes import ProbeServer
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.inbound.reassembler import Reassembler
-from gateway.ingress.health import WriteHealth
 from gateway.kafka.batching import BatchingPublisher
+from gateway.kafka.health import keep_probed
 from gateway.metrics import Metrics
 from gateway.shutdown import Shutdown, run_until
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
@@ -35,9 +36,6 @@ from gateway.transport.smpp_client import BindMode, SmppClient
 from gateway.transport.smpp_connection import SmppConnection
 
 log = logging.getLogger(__name__)
-
-# How often the brokers are asked whether they answer, for /readyz.
-READINESS_INTERVAL_SECONDS = 5.0
 
 
 @functools.cache
@@ -83,7 +81,6 @@ class Receiver:
             for i in range(settings.receiver.binds)
         ]
         self.reassembler = Reassembler(settings, metrics, publisher, shutdown=self.shutdown)
-        self.health = WriteHealth(READINESS_INTERVAL_SECONDS)
 
     @property
     def bound(self) -> int:
@@ -92,7 +89,7 @@ class Receiver:
     def ready(self) -> tuple[bool, str]:
         """(ready, why) for /readyz: a bind up and Kafka answering."""
         bound = f"{self.bound} of {len(self.clients)} bound"
-        kafka_ok, kafka = self.health.ready(time.monotonic())
+        kafka_ok, kafka = self._publisher.health.ready(time.monotonic())
         return self.bound > 0 and kafka_ok, f"{bound}; {kafka}"
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,7 +97,7 @@ class Receiver:
         reassembly_stop = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             binds = [tasks.create_task(c.run(), name=f"{c.name}-bind") for c in self.clients]
-            prober = tasks.create_task(self._probe_forever(), name="receiver-prober")
+            prober = tasks.create_task(keep_probed(self._publisher), name="receiver-prober")
             reassembling = tasks.create_task(
                 self.reassembler.run(reassembly_stop), name="reassembler"
             )
@@ -117,20 +114,7 @@ class Receiver:
 
     async def probe(self) -> None:
         """Ask the brokers whether they answer; the outcome feeds :meth:`ready`."""
-        try:
-            async with asyncio.timeout(READINESS_INTERVAL_SECONDS):
-                ok = await self._publisher.reachable()
-        except TimeoutError:
-            ok = False
-        if ok:
-            self.health.succeeded(time.monotonic())
-        else:
-            self.health.failed("no broker answered a metadata request")
-
-    async def _probe_forever(self) -> None:
-        while True:
-            await self.probe()
-            await asyncio.sleep(READINESS_INTERVAL_SECONDS)
+        await self._publisher.probe()
 
     async def _drain(self) -> None:
         self.inbound.close()
