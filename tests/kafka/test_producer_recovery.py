@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from gateway.config import KafkaSettings, Settings
-from gateway.errors import GatewayError, KafkaRecordRefusedError
+from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
@@ -178,3 +178,25 @@ async def test_publishing_recovers_after_batches_expired_without_a_leader(
     assert replaced, during
     found = set(await values_on(own_kafka, topic, during["ok"] + len(after)))
     assert set(after) <= found
+
+
+@pytest.mark.parametrize("kind", sorted(PUBLISHERS))
+async def test_with_the_broker_gone_stop_is_bounded_and_answers_every_caller(
+    own_kafka: LocalKafka, kind: str
+) -> None:
+    topic = f"recovery.stop.{uuid.uuid4().hex[:8]}"
+    own_kafka.create_topics([topic], partitions=3)
+    publisher = PUBLISHERS[kind](kafka_settings(own_kafka), Metrics())
+    await publisher.start()
+    await publisher.publish(topic, b"k", b"before")  # the topic's metadata is known
+    await asyncio.to_thread(own_kafka.stop)
+    waiting = [
+        asyncio.create_task(publisher.publish(topic, b"%d" % i, b"during")) for i in range(50)
+    ]
+    await asyncio.sleep(0.5)  # every record is with the producer, which retries in vain
+    assert not any(task.done() for task in waiting)
+    started = time.monotonic()
+    await publisher.stop(timeout_seconds=2.0)
+    assert time.monotonic() - started < 4.0
+    outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 1)
+    assert all(isinstance(outcome, KafkaUnavailableError) for outcome in outcomes), outcomes
