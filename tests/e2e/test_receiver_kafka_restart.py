@@ -1,7 +1,7 @@
 """``smsc-gateway receiver`` as a process through a broker stopped with SIGTERM and started
 again, while delivery reports keep coming.
 
-As for the sender (``test_producer_recovery.py``): batches expire while the partitions have
+As for the sender (``test_sender_kafka_restart.py``): batches expire while the partitions have
 no leader, which breaks the idempotent producer's sequence; the receiver must replace its
 producer, answer ESME_RX_T_APPN meanwhile (the provider delivers those reports again), say
 503 on ``/readyz`` while it cannot publish and 200 once it can, and end with every report on
@@ -26,7 +26,7 @@ from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr
 from tests.e2e.receiver_support import receiver_env, start_receiver
 from tests.e2e.support import read_events
-from tests.e2e.test_producer_recovery import new_topics, wait_ready
+from tests.e2e.test_sender_kafka_restart import new_topics, wait_ready
 
 pytestmark = pytest.mark.kafka
 
@@ -70,7 +70,7 @@ async def test_receiver_recovers_after_batches_expired_without_a_leader(
         env = receiver_env(own_kafka, topics, simulator.port, PASSWORD) | {
             "GATEWAY_KAFKA_REQUEST_TIMEOUT_SECONDS": "1",
             "GATEWAY_KAFKA_DELIVERY_TIMEOUT_SECONDS": "3",
-            # See test_producer_recovery: the producer sees the partitions without a leader.
+            # See test_sender_kafka_restart: the producer sees the partitions without a leader.
             "GATEWAY_KAFKA_METADATA_MAX_AGE_SECONDS": "0.01",
         }
         log = tmp_path / "receiver.log"
