@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import pytest
 
-from gateway.errors import GatewayError, KafkaUnavailableError
+from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.kafka.batching import BatchingPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
@@ -81,7 +81,9 @@ async def test_a_record_too_large_is_refused_at_once(kafka: LocalKafka) -> None:
     try:
         await publisher.publish(topic, b"k", b"known")  # the partitions are known
         publisher.offer(topic, b"k", b"x" * 100_000, answers.settle(0))
-        assert isinstance(answers.told[0][0], KafkaUnavailableError)  # told before returning
+        refused = answers.told[0][0]  # told before returning, and for good: never retried
+        assert isinstance(refused, KafkaRecordRefusedError)
+        assert not refused.retriable
         publisher.offer(topic, b"k", b"fine", answers.settle(1))
         async with asyncio.timeout(30):
             await answers.all_in.wait()
