@@ -171,6 +171,8 @@ class BatchingPublisher:
         """Refuse new records, hand over every record taken, wait for their answers, close;
         what is not acknowledged within ``timeout_seconds`` (and a second) fails."""
         self._stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_seconds  # one allowance for the drains and the close
         if self._drains:
             await asyncio.wait(set(self._drains), timeout=timeout_seconds)
         for drain in self._drains:
@@ -179,7 +181,7 @@ class BatchingPublisher:
         for lane in self._lanes.values():
             while (batch := lane.next_batch()) is not None:
                 self._fail(lane, batch, KafkaUnavailableError("the publisher stopped"))
-        await self._kafka.stop(timeout_seconds)
+        await self._kafka.stop(max(0.0, deadline - loop.time()))
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
