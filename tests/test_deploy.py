@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.cli import ROLES
-from gateway.config import Settings
+from gateway.cli import LEFTOVER_GRACE_SECONDS, ROLES
+from gateway.config import Settings, load_settings
+from gateway.shutdown import CLOSE_SECONDS, STEP_DRAIN_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
@@ -370,3 +371,38 @@ def test_the_build_context_leaves_out_the_workspace() -> None:
     assert allowed == {"pyproject.toml", "constraints.txt", "README.md", "gateway"}
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE.read_text(), re.MULTILINE)
     assert {name for line in copied for name in line.split()} <= allowed
+
+
+def _longest_stop_seconds(environment: dict[str, Any]) -> float:
+    """The most a role may take from SIGTERM to exit: the longest drain its settings give any
+    role it runs, the close, and the cancellations after (gateway.shutdown, gateway.cli)."""
+    overrides = {k: v for k, v in environment.items() if k.startswith("GATEWAY_")}
+    settings = load_settings(overrides)
+    drains = (
+        settings.sender.drain_timeout_seconds,
+        settings.receiver.drain_timeout_seconds,
+        settings.ingress.drain_timeout_seconds,
+        STEP_DRAIN_SECONDS,
+    )
+    return max(drains) + CLOSE_SECONDS + 2 * LEFTOVER_GRACE_SECONDS
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, f"write stop_grace_period in whole seconds: {duration!r}"
+    return float(match.group(1))
+
+
+def test_compose_gives_every_role_the_time_its_drain_needs() -> None:
+    for name, (_, service) in gateway_services().items():
+        grace = _seconds(service.get("stop_grace_period", "10s"))
+        needed = _longest_stop_seconds(service.get("environment", {}))
+        assert grace >= needed, f"{name}: stop_grace_period {grace} s, its drain needs {needed} s"
+
+
+def test_the_chart_gives_every_role_the_time_its_drain_needs() -> None:
+    values = load_yaml(CHART / "values.yaml")
+    environment = {k: str(v) for k, v in values["env"].items()}
+    for spec in chart_roles().values():
+        environment |= {k: str(v) for k, v in spec["env"].items()}
+    assert values["terminationGracePeriodSeconds"] >= _longest_stop_seconds(environment)
