@@ -77,9 +77,11 @@ class HttpApiSimulator:
         self._clock = clock
         self._wall_clock = wall_clock
         self.inbox = Inbox(self.config.inbox, self.config.window_seconds)
-        self.calls = CallDesk(self.config.calls, self.config.window_seconds, self.centre.balances)
         self._in_flight: Counter[tuple[str, str]] = Counter()
         self.numbers, self.downloads, self.phones = self._account_scripts(clock, wall_clock)
+        # One blacklist per login: phones.php's, which wait_call.php refuses too.
+        window, balances = self.config.window_seconds, self.centre.balances
+        self.calls = CallDesk(self.config.calls, window, balances, self.phones.blacklisted)
         self._scripts: dict[str, ScriptHandler] = {
             s.name: s for s in (self.numbers, self.downloads, self.phones)
         }
@@ -101,7 +103,13 @@ class HttpApiSimulator:
                 config, balances, window_seconds=window, clock=clock, wall_clock=wall_clock
             ),
             DownloadsScript(config, window_seconds=window, clock=clock, wall_clock=wall_clock),
-            PhonesScript(config, window_seconds=window, clock=clock, wall_clock=wall_clock),
+            PhonesScript(
+                config,
+                window_seconds=window,
+                clock=clock,
+                wall_clock=wall_clock,
+                blacklist=self.config.calls.blacklist,
+            ),
         )
 
     @property

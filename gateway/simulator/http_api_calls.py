@@ -9,14 +9,17 @@ within a minute (concurrency is the server's). After the call "the Server record
 of the call in the form of an incoming message with the text "[waitcall] "" and reports it
 to the client's handler (``waitcall=1``, ``phone``, ``ts``).
 
-Where the seed is silent this simulator chooses: the number given is picked among
-``numbers`` by the phone (stable per phone), the service costs ``cost`` per request, and a
-call is reported only while its number is open (``window_seconds`` after it was given).
+The blacklist is the account's one, kept by phones.php (:mod:`.phones`): the seed's error 5
+names no lock type, so an entry of any type (seed 004: all messages, mass mailings, single
+messages) refuses the phone here. Where the seed is silent this simulator chooses: the
+number given is picked among ``numbers`` by the phone (stable per phone), the service costs
+``cost`` per request, and a call is reported only while its number is open
+(``window_seconds`` after it was given).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -41,16 +44,18 @@ class IssuedNumber:
 
 
 class CallDesk:
-    """Numbers given out per phone, the blacklist, and the rules of wait_call.php."""
+    """Numbers given out per phone and the rules of wait_call.php; ``blacklisted(login,
+    phone)`` asks the account's blacklist, the one phones.php keeps."""
 
     def __init__(
         self,
         config: CallDeskConfig,
         window_seconds: float,
         balances: MutableMapping[str, Decimal],
+        blacklisted: Callable[[str, str], bool],
     ) -> None:
         self.config = config
-        self.blacklist = {p.lstrip("+") for p in config.blacklist}
+        self._blacklisted = blacklisted
         self.issued: list[IssuedNumber] = []
         self.placed = 0  # calls reported
         self._open: dict[str, IssuedNumber] = {}
@@ -66,7 +71,7 @@ class CallDesk:
             return ApiError(1)
         if self._requests.add((login, phone), mono) > self.config.identical_per_window:
             return ApiError(9, "duplicate request, wait a minute")
-        if phone in self.blacklist:
+        if self._blacklisted(login, phone):
             return ApiError(5, "phone is in the black list")
         if phone.startswith(self.config.refused_prefixes) and self.config.refused_prefixes:
             return ApiError(6, "cost is not available")

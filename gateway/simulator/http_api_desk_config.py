@@ -53,7 +53,8 @@ class CallDeskConfig:
     cost: Decimal = Decimal("1.00")
     identical_per_window: int = WAIT_CALL_IDENTICAL_PER_WINDOW
     window_seconds: float = CALL_WINDOW_SECONDS
-    # Phones on the client's blacklist (error 5); tests add more at run time.
+    # Phones on every login's blacklist from the start (type 0, all messages): phones.php
+    # lists them and wait_call.php refuses them (error 5), as any phone added through it.
     blacklist: tuple[str, ...] = ()
     # Phones whose cost the account's settings leave unknown (error 6).
     refused_prefixes: tuple[str, ...] = ()

@@ -36,7 +36,7 @@ from typing import Any
 from .account_config import AccountScriptsConfig
 from .http_api_centre import ApiError
 from .http_api_scripts import IdenticalRequests, ScriptReply, render_id, render_items, render_ok
-from .phones_book import DETAILS, NO_RECORDS, PhoneBook, phones_of
+from .phones_book import BLOCK_ALL, DETAILS, NO_RECORDS, PhoneBook, phones_of
 
 Params = Mapping[str, str]
 
@@ -53,8 +53,10 @@ class PhonesScript:
         window_seconds: float,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
+        blacklist: tuple[str, ...] = (),
     ) -> None:
         self._config = config
+        self._listed_from_start = tuple(p.lstrip("+") for p in blacklist)
         self._wall_clock = wall_clock
         self._identical = IdenticalRequests(
             config.phones_identical_per_window, window_seconds, clock
@@ -77,10 +79,18 @@ class PhonesScript:
         }
 
     def book(self, login: str) -> PhoneBook:
+        """The login's book; a new one starts with the configured blacklist (all messages)."""
         book = self.books.get(login)
         if book is None:
             book = self.books[login] = PhoneBook(lambda: next(self._ids), self._date)
+            for phone in self._listed_from_start:
+                book.add_black(phone, BLOCK_ALL)
         return book
+
+    def blacklisted(self, login: str, phone: str) -> bool:
+        """Whether ``phone`` is on the login's blacklist, whatever the entry's type: the
+        blacklist wait_call.php refuses (error 5) is this one."""
+        return phone.lstrip("+") in self.book(login).blacklist
 
     def answer(self, login: str, params: Params, fmt: int) -> ScriptReply | ApiError:
         if self._identical.refused(login, params):

@@ -22,7 +22,8 @@ DETAILS = ("lnm", "fnm", "mnm", "bd", "myid", "cmt", "tags", "pho")
 # move_group: 1 moves the contact to the group, 2 adds the group, 3 removes it (contact page).
 MOVE, ADD_GROUP, REMOVE_GROUP = 1, 2, 3
 # Blacklist types (seed 004): 0 all messages, 1 mass mailings, 2 single messages.
-BLACKLIST_TYPES = (0, 1, 2)
+BLOCK_ALL = 0
+BLACKLIST_TYPES = (BLOCK_ALL, 1, 2)
 _SEPARATORS = re.compile(r"[^0-9+]+")
 
 NO_RECORDS = ApiError(3, "no records found")

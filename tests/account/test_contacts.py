@@ -9,7 +9,13 @@ import pytest
 
 from gateway.account.contacts import BlacklistType, GroupMove
 from gateway.account.downloads import TaskRef
-from gateway.http_api.errors import NothingFoundError, OperationFailedError, ParametersError
+from gateway.http_api.errors import (
+    BlacklistedError,
+    NothingFoundError,
+    OperationFailedError,
+    ParametersError,
+)
+from gateway.simulator.http_api_desk_config import CallDeskConfig
 from tests.account.accountkit import MemorySink, account, raw_call, raw_xml
 
 PHONE = "79001112233"
@@ -110,6 +116,25 @@ async def test_blacklist_add_is_idempotent_get_pages_back_with_prev_id_delete() 
         with pytest.raises(NothingFoundError):
             await a.contacts.delete_black("79000000004")
         assert await a.contacts.blacklist(prev_id=ids[0]) == []
+
+
+async def test_wait_call_refuses_the_phones_on_the_blacklist_phones_php_keeps() -> None:
+    configured = "79007770000"
+    async with account({"calls": CallDeskConfig(blacklist=(configured,))}) as a:
+        # Listed through phones.php, of any type: wait_call.php answers error 5.
+        for block in BlacklistType:
+            await a.contacts.add_black(PHONE, block)
+            with pytest.raises(BlacklistedError):
+                await a.client.wait_call(PHONE)
+        await a.contacts.delete_black(PHONE)
+        assert (await a.client.wait_call(PHONE)).call_to
+        # Listed by configuration: phones.php shows it, and deleting it lets the call through.
+        listed = await a.contacts.blacklist()
+        assert [(e.phone, e.type) for e in listed] == [(configured, BlacklistType.ALL)]
+        with pytest.raises(BlacklistedError):
+            await a.client.wait_call(configured)
+        await a.contacts.delete_black(configured)
+        assert (await a.client.wait_call(configured)).call_to
 
 
 async def test_three_identical_requests_a_minute_and_the_other_fmts() -> None:
