@@ -36,15 +36,10 @@ from gateway.receiver import run_receiver
 
 
 async def run_simulator(settings: Settings, _: Metrics, stop: asyncio.Event) -> None:
-    """Run the SMSC simulator until ``stop`` is set."""
-    from gateway.simulator.smpp_server import SmppSimulator  # noqa: PLC0415 - not a prod role
+    """Run the SMSC simulator (SMPP and the HTTP API) until ``stop`` is set."""
+    from gateway.simulator.serve import serve  # noqa: PLC0415 - not a prod role
 
-    async with SmppSimulator(settings.simulator) as simulator:
-        print(f"SMPP simulator listening on {settings.simulator.host}:{simulator.port}", flush=True)
-        if simulator.tls_port is not None:
-            host = settings.simulator.host
-            print(f"SMPP simulator listening with TLS on {host}:{simulator.tls_port}", flush=True)
-        await stop.wait()
+    await serve(settings.simulator, stop, lambda line: print(line, flush=True))
 
 
 ROLES: dict[str, RoleRunner] = {

@@ -82,6 +82,9 @@ class SimulatorConfig:
     ``tls_port`` (None: no TLS, 0: any free port) adds a TLS listener with the PEM
     ``tls_cert_file`` and ``tls_key_file``. ``max_recorded_parts`` bounds the per-account
     record of when parts were accepted (0: counts only).
+
+    ``http_api_*``: the HTTP API that ``smsc-gateway simulate`` serves beside SMPP, with the
+    same accounts (port None: none, 0: any free port), see :mod:`.serve`.
     """
 
     host: str = "127.0.0.1"
@@ -120,6 +123,11 @@ class SimulatorConfig:
     incoming_codings: tuple[str, ...] = ("gsm", "latin1", "ucs2", "binary")
     incoming_concat: tuple[str, ...] = ("udh8", "udh16", "sar")
     incoming_shuffle: bool = True
+    # The HTTP API beside SMPP in ``smsc-gateway simulate`` (:mod:`.serve`).
+    http_api_port: int | None = 0
+    http_api_webhook_url: str | None = field(default=None, repr=False)  # may carry a secret
+    http_api_call_after_seconds: float | None = None
+    http_api_incoming_rate_per_second: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
@@ -131,6 +139,7 @@ class SimulatorConfig:
             *self._rule_problems(),
             *self._tls_problems(),
             *self._incoming_problems(),
+            *self._http_api_problems(),
         ]
         if problems:
             raise ConfigError("invalid simulator config: " + "; ".join(problems))
@@ -224,6 +233,21 @@ class SimulatorConfig:
         modes = set(self.incoming_concat) - set(CONCAT_MODES)
         if modes or not self.incoming_concat:
             problems.append(f"incoming_concat: each one of {', '.join(CONCAT_MODES)}")
+        return problems
+
+    def _http_api_problems(self) -> list[str]:
+        problems = []
+        if self.http_api_port is not None and not 0 <= self.http_api_port <= 0xFFFF:
+            problems.append(f"http_api_port {self.http_api_port} is not 0..65535")
+        url = self.http_api_webhook_url
+        if url is not None and not url.startswith(("http://", "https://")):
+            problems.append("http_api_webhook_url must be an http:// or https:// URL")
+        after = self.http_api_call_after_seconds
+        if (after is not None and after < 0) or self.http_api_incoming_rate_per_second < 0:
+            problems.append(
+                "http_api_call_after_seconds and http_api_incoming_rate_per_second "
+                "must not be negative"
+            )
         return problems
 
     def _tls_problems(self) -> list[str]:
