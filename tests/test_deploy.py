@@ -376,7 +376,7 @@ def test_the_build_context_leaves_out_the_workspace() -> None:
 def _longest_stop_seconds(environment: dict[str, Any]) -> float:
     """The most a role may take from SIGTERM to exit: the longest drain its settings give any
     role it runs, the close, and the cancellations after (gateway.shutdown, gateway.cli)."""
-    overrides = {k: v for k, v in environment.items() if k.startswith("GATEWAY_")}
+    overrides = {k: v for k, v in environment.items() if k.endswith("_DRAIN_TIMEOUT_SECONDS")}
     settings = load_settings(overrides)
     drains = (
         settings.sender.drain_timeout_seconds,
@@ -406,3 +406,19 @@ def test_the_chart_gives_every_role_the_time_its_drain_needs() -> None:
     for spec in chart_roles().values():
         environment |= {k: str(v) for k, v in spec["env"].items()}
     assert values["terminationGracePeriodSeconds"] >= _longest_stop_seconds(environment)
+
+
+def test_compose_runs_the_poller_on_the_simulated_http_api_which_calls_the_ingress() -> None:
+    services = compose_services()
+    simulator = services["simulator"]["environment"]
+    poller = services["poller"]["environment"]
+    ingress = services["ingress"]["environment"]
+    port = simulator["GATEWAY_SIMULATOR_HTTP_API_PORT"]
+    assert services["simulator"]["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert poller["GATEWAY_HTTP_API_BASE_URLS"].endswith(f":-http://simulator:{port}}}")
+    login = poller["GATEWAY_HTTP_API_LOGIN"].removesuffix("}").rpartition(":-")[2]
+    password = poller["GATEWAY_HTTP_API_PASSWORD"].removesuffix("}").rpartition(":-")[2]
+    assert f"{login}:{password}" in simulator["GATEWAY_SIMULATOR_ACCOUNTS"].split(",")
+    handler = f"http://ingress:{ingress['GATEWAY_INGRESS_PORT']}{ingress['GATEWAY_INGRESS_PATH']}"
+    secret = ingress["GATEWAY_INGRESS_SECRET"]
+    assert simulator["GATEWAY_SIMULATOR_HTTP_API_WEBHOOK_URL"] == f"{handler}?md5={secret}"
