@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,10 +17,9 @@ from aiohttp import web
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.pdu import SubmitSmResp
 from tests.simulator.esme import Esme
+from tests.simulator.simulate_support import START_SECONDS, simulate_process, stop_process
 
 LOGIN, PASSWORD = "shop", "s3cret"
-START_SECONDS = 30.0
-STOP_SECONDS = 10.0
 
 
 @dataclass
@@ -80,51 +78,15 @@ async def handler_server() -> AsyncIterator[tuple[Handler, str]]:
 
 @contextlib.asynccontextmanager
 async def simulate(**settings: str) -> AsyncIterator[Simulate]:
-    """``smsc-gateway simulate`` with ``settings`` (GATEWAY_SIMULATOR_*), stopped by SIGTERM."""
+    """``smsc-gateway simulate`` with ``settings`` (GATEWAY_SIMULATOR_*), calling a handler."""
     async with handler_server() as (handler, url):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env |= {f"GATEWAY_SIMULATOR_{k.upper()}": v for k, v in settings.items()}
-        env |= {
+        given = {f"GATEWAY_SIMULATOR_{k.upper()}": v for k, v in settings.items()}
+        given |= {
             "GATEWAY_SIMULATOR_ACCOUNTS": f"{LOGIN}:{PASSWORD}",
             "GATEWAY_SIMULATOR_HTTP_API_WEBHOOK_URL": url,
         }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway",
-            "simulate",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            smpp, http = await asyncio.wait_for(_addresses(process), START_SECONDS)
+        async with simulate_process(given) as (smpp, http):
             yield Simulate(smpp, http, handler)
-        finally:
-            await _stop(process)
-
-
-async def _addresses(process: asyncio.subprocess.Process) -> tuple[int, str]:
-    assert process.stdout is not None
-    smpp, http = None, None
-    while smpp is None or http is None:
-        line = (await process.stdout.readline()).decode()
-        assert line, "simulate exited before it listened"
-        if line.startswith("SMPP simulator listening on "):
-            smpp = int(line.rsplit(":", 1)[1])
-        elif line.startswith("HTTP API simulator listening on "):
-            http = line.split(" on ", 1)[1].strip()
-    return smpp, http
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_SECONDS)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 async def test_simulate_serves_smpp_and_the_http_api_with_the_same_accounts() -> None:
@@ -213,7 +175,7 @@ async def test_simulate_without_the_http_api_serves_smpp_only() -> None:
     try:
         first = await asyncio.wait_for(process.stdout.readline(), START_SECONDS)
     finally:
-        await _stop(process)
+        await stop_process(process)
     lines = [first.decode(), *(await process.stdout.read()).decode().splitlines()]
     assert lines[0].startswith("SMPP simulator listening on ")
     assert not [line for line in lines if "HTTP API" in line]
