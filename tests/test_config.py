@@ -295,6 +295,7 @@ def test_field_level_redaction_matches_the_dataclasses() -> None:
         ("SmppSettings", "password"),
         ("KafkaSettings", "sasl_password"),
         ("SimulatorConfig", "accounts"),
+        ("SimulatorConfig", "http_api_webhook_url"),  # the handler URL carries its secret
     }
 
 

@@ -42,6 +42,8 @@ SECRETS = {
     "GATEWAY_INGRESS_SECRET": "hook-secret-Vb4",
     "GATEWAY_INGRESS_PATH_TOKEN": "path-token-Jd02",
     "GATEWAY_KAFKA_SASL_PASSWORD": "sasl-pass-Qe55",
+    # Nothing is sent through the simulated HTTP API here, so this handler is never called.
+    "GATEWAY_SIMULATOR_HTTP_API_WEBHOOK_URL": "http://127.0.0.1:9/hook?sha1=sim-hook-Wm62",
 }
 RECEIVER_PASSWORD = "Rc7vYt2e"
 LOGIN = "gw-login"
