@@ -74,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log.level, secrets=secret_values(settings))
-    # The ingress runs on uvloop unless told otherwise (gateway/ingress/loop.py).
-    factory = loop_factory(settings.ingress.event_loop) if args.command == "ingress" else None
+    # The ingress and the correlator run on uvloop unless told otherwise (gateway/ingress/loop.py).
+    loops = {"ingress": settings.ingress.event_loop, "correlator": settings.correlator.event_loop}
+    factory = loop_factory(loops[args.command]) if args.command in loops else None
     loop_runner = asyncio.Runner(loop_factory=factory)
     try:
         code, abandoned = loop_runner.run(_serve(ROLES[args.command], settings))

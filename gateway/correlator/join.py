@@ -46,7 +46,15 @@ from .model import (
     part_key,
     replayed_key,
 )
-from .records import Channel, InvalidInputError, Outbound, Report, Step, Tick, parse_report
+from .records import (
+    Channel,
+    InvalidInputError,
+    Outbound,
+    Report,
+    RouteRecord,
+    Step,
+    parse_report,
+)
 
 V = TypeVar("V")
 
@@ -105,9 +113,7 @@ class Correlator:
         self.part_count = 0
         self.held_count = 0
 
-    def handle(
-        self, record: SubmittedMessage | RoutedReport | Tick, partition: int, now: float
-    ) -> Step:
+    def handle(self, record: RouteRecord, partition: int, now: float) -> Step:
         """Apply one route-topic record of ``partition``."""
         if isinstance(record, SubmittedMessage):
             return self.submitted(record, partition, now)
@@ -243,7 +249,7 @@ class Correlator:
         step.outbound.append(_message_outbound(updated, finals, _decided(finals), True))
         expires_at = now + self._settings.done_ttl_seconds
         for sibling_key, sibling in zip(entry.sibling_keys, finals, strict=True):
-            self._parts.put(sibling_key, replace(sibling, completed=True, expires_at=expires_at))
+            self._parts.put(sibling_key, sibling.completed_until(expires_at))
             self._part_deadlines.add(entry.partition, sibling_key, expires_at)
 
     def _expire_message(self, entry: PartEntry, step: Step) -> None:
@@ -324,11 +330,7 @@ class Correlator:
         self._forget_held(key)
         self.held_count -= len(waiting.reports)
         for held in waiting.reports:
-            joined = self.report(held.report, waiting.partition, now)
-            step.outbound.extend(joined.outbound)
-            step.joined += joined.joined
-            step.latencies.extend(joined.latencies)
-            step.dead_lettered.extend(joined.dead_lettered)
+            step.extend(self.report(held.report, waiting.partition, now))
 
     def _expire_held(self, key: str, partition: int, now: float, step: Step) -> None:
         waiting = self._held.get(key)

@@ -3,8 +3,9 @@
 faust owns the consumer (in a thread of its own), so the offsets are asked through its
 public consumer API (assignment, high watermarks, earliest offsets) and the group's
 committed offsets through an admin client, never from the consumer's internals. Only the
-topics the agents read are reported (the inputs and the route topic); the changelogs are
-read to rebuild tables, not consumed by the group.
+topics the agents read are reported (the route topic: the inputs are read by the route stage,
+whose consumer reports its own group's lag); the changelogs are read to rebuild tables, not
+consumed by the group.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter as Count
+from dataclasses import dataclass, field
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from gateway.metrics import Children, Metrics
@@ -10,6 +13,29 @@ from .records import Step
 
 # Submit to report: seconds for most DLRs, up to the provider's 24 h validity for the rest.
 _LATENCY_BUCKETS = (1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 172800)
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a run of records did, summed, so metrics are updated once per batch."""
+
+    joined: int = 0
+    held: int = 0
+    dead_lettered: Count[str] = field(default_factory=Count)
+    expired_complete: int = 0
+    expired_incomplete: int = 0
+    latencies: list[tuple[float, bool]] = field(default_factory=list)
+    routed: Count[str] = field(default_factory=Count)
+
+    def add(self, step: Step) -> None:
+        self.joined += step.joined
+        self.held += step.held
+        if step.dead_lettered:
+            self.dead_lettered.update(step.dead_lettered)
+        self.expired_complete += step.expired_complete
+        self.expired_incomplete += step.expired_incomplete
+        if step.latencies:
+            self.latencies += step.latencies
 
 
 class CorrelatorMetrics:
@@ -68,20 +94,22 @@ class CorrelatorMetrics:
         self._parts_size = self.table_entries.labels("parts")
         self._latency = {True: self.latency.labels("true"), False: self.latency.labels("false")}
 
-    def observe(self, step: Step) -> None:
-        """Count what one step did."""
-        if step.joined:
-            self.joined.inc(step.joined)
-        if step.held:
-            self.held.inc(step.held)
-        for reason in step.dead_lettered:
-            self._dead(reason).inc()
-        if step.expired_complete:
-            self.expired.labels("true").inc(step.expired_complete)
-        if step.expired_incomplete:
-            self.expired.labels("false").inc(step.expired_incomplete)
-        for seconds, final in step.latencies:
+    def observe(self, tally: Tally) -> None:
+        """Count what a run of records did, and start a new tally."""
+        if tally.joined:
+            self.joined.inc(tally.joined)
+        if tally.held:
+            self.held.inc(tally.held)
+        for reason, count in tally.dead_lettered.items():
+            self._dead(reason).inc(count)
+        if tally.expired_complete:
+            self.expired.labels("true").inc(tally.expired_complete)
+        if tally.expired_incomplete:
+            self.expired.labels("false").inc(tally.expired_incomplete)
+        for seconds, final in tally.latencies:
             self._latency[final].observe(seconds)
+        for topic, count in tally.routed.items():
+            self.routed_from(topic).inc(count)
 
     def sizes(self, parts: int, held: int) -> None:
         self._parts_size.set(parts)

@@ -7,7 +7,7 @@ seconds (floats) inside the correlator and RFC 3339 on the wire of public events
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from gateway.smpp.receipt import normalize_message_id
 SUBMITTED = "submitted"
 REPORT = "report"
 TICK = "tick"
+BATCH = "batch"
 
 
 def part_key(message_id: str, phone: str) -> str:
@@ -28,6 +29,8 @@ def part_key(message_id: str, phone: str) -> str:
 
 def normalize_phone(phone: str) -> str:
     """Digits only, as in send results; reports may carry a ``+`` or spaces."""
+    if phone.isdigit():  # already normalized: the common case, on every join
+        return phone
     return "".join(ch for ch in phone if ch.isdigit())
 
 
@@ -160,7 +163,29 @@ class PartEntry:
         """The entry with its first final status recorded (unchanged if it had one)."""
         if self.final_status is not None:
             return self
-        return replace(self, final_status=status, final_at=at)
+        return self._with(status, at, self.completed, self.expires_at)
+
+    def completed_until(self, expires_at: float) -> PartEntry:
+        """The entry of a part whose message is complete, kept until ``expires_at``."""
+        return self._with(self.final_status, self.final_at, True, expires_at)
+
+    def _with(
+        self, final_status: str | None, final_at: float | None, completed: bool, expires_at: float
+    ) -> PartEntry:
+        # Spelled out rather than dataclasses.replace(): this runs on every join.
+        return PartEntry(
+            self.request_id,
+            self.phone,
+            self.tags,
+            self.submitted_at,
+            self.message_ids,
+            self.index,
+            self.partition,
+            expires_at,
+            final_status,
+            final_at,
+            completed,
+        )
 
 
 def encode_entry(entry: PartEntry) -> bytes:

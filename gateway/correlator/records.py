@@ -18,6 +18,7 @@ from gateway.errors import GatewayError
 from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 
 from .model import (
+    BATCH,
     REPORT,
     SUBMITTED,
     TICK,
@@ -68,6 +69,16 @@ class Step:
     expired_complete: int = 0
     expired_incomplete: int = 0
     latencies: list[tuple[float, bool]] = field(default_factory=list)
+
+    def extend(self, other: Step) -> None:
+        """Add what ``other`` produced and counted, after what this step has."""
+        self.outbound += other.outbound
+        self.joined += other.joined
+        self.held += other.held
+        self.dead_lettered += other.dead_lettered
+        self.expired_complete += other.expired_complete
+        self.expired_incomplete += other.expired_incomplete
+        self.latencies += other.latencies
 
     def dead_letter(
         self,
@@ -194,11 +205,45 @@ def _submitted(
     return SubmittedMessage(request_id, normalize_phone(phone), distinct, tags, at)
 
 
-def parse_route_record(value: bytes | None) -> SubmittedMessage | RoutedReport | Tick:
-    """A record of the internal route topic."""
+RouteRecord = SubmittedMessage | RoutedReport | Tick
+
+
+def route_batch(documents: list[dict[str, Any]]) -> bytes:
+    """One record of the route topic carrying many route documents, in order."""
+    return orjson.dumps({"kind": BATCH, "items": documents})
+
+
+def parse_route_record(value: bytes | None) -> RouteRecord:
+    """A record of the internal route topic that carries one document."""
+    items = parse_route_records(value)
+    if len(items) != 1:
+        raise InvalidInputError("invalid_route_record", "expected one route document")
+    if isinstance(items[0], InvalidInputError):
+        raise items[0]
+    return items[0]
+
+
+def parse_route_records(value: bytes | None) -> list[RouteRecord | InvalidInputError]:
+    """The documents of a route-topic record, in order: a batch carries many, the record of
+    a single document (as the route stage wrote them before batching, and ticks) one. A
+    document that cannot be read comes back as its error, in its place."""
     doc = load_json(value)
+    if doc.get("kind") != BATCH:
+        return [_route_document(doc)]
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise InvalidInputError("invalid_route_record", "a batch without items")
+    return [
+        _route_document(item)
+        if isinstance(item, dict)
+        else InvalidInputError("invalid_route_record", "a batch item that is not an object")
+        for item in items
+    ]
+
+
+def _route_document(doc: dict[str, Any]) -> RouteRecord | InvalidInputError:
+    kind = doc.get("kind")
     try:
-        kind = doc["kind"]
         if kind == SUBMITTED:
             return SubmittedMessage.from_record(doc)
         if kind == REPORT:
@@ -206,8 +251,8 @@ def parse_route_record(value: bytes | None) -> SubmittedMessage | RoutedReport |
         if kind == TICK:
             return Tick()
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InvalidInputError("invalid_route_record", f"malformed {kind} record: {exc}") from exc
-    raise InvalidInputError("invalid_route_record", f"unknown record kind {kind!r}")
+        return InvalidInputError("invalid_route_record", f"malformed {kind} record: {exc}")
+    return InvalidInputError("invalid_route_record", f"unknown record kind {kind!r}")
 
 
 def _timestamp(value: object, name: str) -> float:

@@ -14,6 +14,10 @@ from gateway.events.dead_letter import Origin
 from .model import RoutedReport
 from .records import Channel, InvalidInputError, Outbound, Step, parse_report, parse_send_result
 
+# A report travels inside a route record as JSON text (escaped), many to a record: one this
+# size is no delivery report, and must not make its route record too large for Kafka.
+MAX_REPORT_BYTES = 64 * 1024
+
 
 def route_send_result(origin: Origin, key: bytes | None, value: bytes | None, now: float) -> Step:
     """One route record per accepted recipient, keyed by its phone; a bad result is
@@ -33,6 +37,8 @@ def route_report(origin: Origin, key: bytes | None, value: bytes | None, now: fl
     """The report, with its origin and original bytes, keyed by its phone."""
     step = Step()
     try:
+        if value is not None and len(value) > MAX_REPORT_BYTES:
+            raise InvalidInputError("too_large", f"a report over {MAX_REPORT_BYTES} bytes")
         report = parse_report(value)
     except InvalidInputError as exc:
         step.dead_letter(origin, key, value, code=exc.code, reason=str(exc), at=now)

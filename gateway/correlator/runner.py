@@ -1,11 +1,16 @@
-"""The correlator role: topics checked, probes up, the faust app run in the gateway's loop.
+"""The correlator role: topics checked, probes up, the route stage and the faust app run in
+the gateway's loop.
 
 faust's own ``Worker`` is not used: it wants to own the event loop, the signals and logging.
 The app is a mode ``Service`` and runs as one here, started after the topics are prepared and
-stopped (agents, then consumer commit after a producer flush, then producer) when SIGTERM sets
-``stop`` or when faust crashes. faust's stop waits for Kafka without a bound of its own (a
-commit, a flush): it is given up at the role's close deadline (:mod:`gateway.shutdown`); what it
-did not commit is processed again by the next worker, with the same event ids.
+stopped (agents, then consumer commit after a producer flush, then producer) when SIGTERM
+sets ``stop``, when faust crashes, or when an output or the route stage fails; the route stage
+(:mod:`gateway.correlator.router`) runs beside it as a task.
+
+At a stop, the route stage gets the drain (:mod:`gateway.shutdown`) to see what it produced
+acknowledged and commit it; faust's stop waits for Kafka without a bound of its own (a commit,
+a flush) and is given up at the role's close deadline. What either did not commit is
+processed again by the next worker, with the same event ids.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown, run_until
 
 from .faustapp import CorrelatorApp
 from .lag import reporting_lag
-from .topology import prepare_topics
+from .records import Channel
+from .router import Router
+from .topology import carry_over_offsets, prepare_topics
 
 log = logging.getLogger(__name__)
 
@@ -46,51 +53,99 @@ async def run_correlator(
         raise ConfigError("invalid configuration:\n  GATEWAY_CORRELATOR: " + "; ".join(problems))
     _quiet_faust_logs()
     worker = CorrelatorApp(settings, metrics)
+    router = _router(settings, metrics, worker)
     http = settings.http
     async with role_probes(
-        (http.host, http.port), metrics, "correlator", lambda: _ready(worker), shared=probes
+        (http.host, http.port), metrics, "correlator", lambda: _ready(worker, router), shared=probes
     ):
         inputs = [settings.topics.send_results, settings.topics.dlr]
         if await prepare_topics(
             settings.kafka, settings.correlator, worker.changelog_topics, inputs, stop
         ):
-            consumed = [*inputs, settings.correlator.route_topic]
-            await _run_app(
-                worker, stop, metrics, consumed, shutdown or Shutdown(STEP_DRAIN_SECONDS)
-            )
+            app_id = settings.correlator.app_id
+            await carry_over_offsets(settings.kafka, app_id, _route_group(app_id), inputs)
+            shutdown = shutdown or Shutdown(STEP_DRAIN_SECONDS)
+            await _run(worker, router, stop, shutdown, metrics)
 
 
-async def _run_app(
+def _router(settings: Settings, metrics: Metrics, worker: CorrelatorApp) -> Router:
+    c, topics = settings.correlator, settings.topics
+    return Router(
+        settings.kafka,
+        metrics,
+        worker.metrics,
+        worker.sends,
+        group_id=_route_group(c.app_id),
+        partitions=c.partitions,
+        inputs=(topics.send_results, topics.dlr),
+        topics={Channel.ROUTE: c.route_topic, Channel.DEAD_LETTER: topics.dead_letter},
+        commit_interval_seconds=c.commit_interval_seconds,
+    )
+
+
+def _route_group(app_id: str) -> str:
+    return f"{app_id}-route"
+
+
+async def _run(
     worker: CorrelatorApp,
+    router: Router,
     stop: asyncio.Event,
-    metrics: Metrics,
-    consumed: list[str],
     shutdown: Shutdown,
+    metrics: Metrics,
 ) -> None:
-    app = worker.app
-    await app.start()
-    log.info("correlator started")
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app.wait_until_stopped())]
+    routing_stop = asyncio.Event()
+    await worker.start()
+    # After the app: the route stage produces through faust's producer.
+    routing = asyncio.create_task(router.run(routing_stop), name="correlator-route")
     try:
-        async with reporting_lag(app, worker.settings.kafka, metrics, consumed):
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        log.info("correlator started")
+        # The route stage's consumer group reports the inputs' lag itself; this is the join's.
+        topics = [worker.settings.correlator.route_topic]
+        async with reporting_lag(worker.app, worker.settings.kafka, metrics, topics):
+            await _until_done(stop, worker, routing)
+    finally:
+        routing_stop.set()
+        await run_until(routing, shutdown.drain_deadline, "stopping the route stage")
+        crashed, reason = worker.app.crashed, worker.app.crash_reason
+        await run_until(worker.stop(), shutdown.close_deadline, "stopping the faust app")
+        log.info("correlator stopped")
+    if crashed:
+        raise CorrelatorCrashedError(f"the correlator's faust app crashed: {reason!r}")
+    if worker.outputs.acks.failure is not None:
+        failure = worker.outputs.acks.failure
+        raise CorrelatorCrashedError(f"a status could not be stored: {failure}") from failure
+    routed = routing.exception() if routing.done() and not routing.cancelled() else None
+    if routed is not None:
+        raise CorrelatorCrashedError(f"the route stage failed: {routed!r}") from routed
+
+
+async def _until_done(
+    stop: asyncio.Event, worker: CorrelatorApp, routing: asyncio.Task[None]
+) -> None:
+    """Until stopped, or until faust, the outputs or the route stage give up."""
+    waiters = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(worker.app.wait_until_stopped()),
+        asyncio.ensure_future(worker.failed.wait()),
+    ]
+    try:
+        await asyncio.wait([*waiters, routing], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
-        crashed, reason = app.crashed, app.crash_reason
-        await run_until(app.stop(), shutdown.close_deadline, "stopping the faust app")
-        log.info("correlator stopped")
-    if crashed:
-        raise CorrelatorCrashedError(f"the correlator's faust app crashed: {reason!r}")
 
 
-def _ready(worker: CorrelatorApp) -> tuple[bool, str]:
+def _ready(worker: CorrelatorApp, router: Router) -> tuple[bool, str]:
     if not worker.recovered.is_set():
         return False, "recovering tables"
     if worker.app.rebalancing:
         return False, "rebalancing"
-    return True, f"{worker.correlator.part_count} parts, {worker.correlator.held_count} held"
+    if not router.started.is_set():
+        return False, "route stage starting"
+    join = worker.reports.correlator
+    return True, f"{join.part_count} parts, {join.held_count} held"
 
 
 def _quiet_faust_logs() -> None:

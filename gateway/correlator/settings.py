@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STORES = frozenset({"rocksdb", "memory"})
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,8 +15,9 @@ class CorrelatorSettings:
     # Internal topic keyed by phone that both inputs are repartitioned onto (docs/correlator.md).
     route_topic: str = "smsc.correlator.route.v1"
     # Partitions of the route topic and of both changelogs: the most workers that share the
-    # work. Fixed once created; the correlator refuses to start on a mismatch.
-    partitions: int = 6
+    # work. Fixed once created; the correlator refuses to start on a mismatch. Twelve: room
+    # for twelve workers, some ten times a large account's reports (docs/correlator.md).
+    partitions: int = 12
     replication_factor: int = 3
     route_retention_seconds: float = 604800.0
     store: str = "rocksdb"
@@ -29,12 +31,16 @@ class CorrelatorSettings:
     done_ttl_seconds: float = 3600.0
     tick_interval_seconds: float = 1.0
     commit_interval_seconds: float = 1.0
+    # uvloop (libuv under asyncio) or asyncio's own loop; docs/benchmarks.md measures both.
+    event_loop: str = "uvloop"
 
     def problems(self) -> list[str]:
         """What is wrong with these settings, all at once."""
         found = []
         if self.store not in STORES:
             found.append(f"store must be one of {', '.join(sorted(STORES))}")
+        if self.event_loop not in EVENT_LOOPS:
+            found.append(f"event_loop must be one of {', '.join(EVENT_LOOPS)}")
         if self.partitions < 1 or self.replication_factor < 1:
             found.append("partitions and replication_factor must be at least 1")
         durations = {

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
 _WAIT_SECONDS = 2.0
+COORDINATOR_WAIT_SECONDS = 60.0
+_T = TypeVar("_T")
 
 
 class CopartitioningError(ConfigError):
@@ -74,15 +77,26 @@ async def prepare_topics(
         counts = await _partition_counts(admin, list(configs))
         wrong = mismatches(counts, settings.partitions)
         if wrong:
-            raise CopartitioningError(
-                f"the route topic and the changelogs must all have {settings.partitions} "
-                f"partitions (GATEWAY_CORRELATOR_PARTITIONS): {'; '.join(wrong)}"
-            )
+            raise CopartitioningError(_mismatch_message(counts, settings.partitions, wrong))
         return await _wait_for(admin, inputs, stop)
     except KafkaError as exc:
         raise KafkaUnavailableError(f"cannot prepare the correlator's topics: {exc}") from exc
     finally:
         await admin.close()
+
+
+def _mismatch_message(counts: Mapping[str, int], expected: int, wrong: list[str]) -> str:
+    message = (
+        f"the route topic and the changelogs must all have {expected} partitions "
+        f"(GATEWAY_CORRELATOR_PARTITIONS): {'; '.join(wrong)}"
+    )
+    existing = set(counts.values())
+    if len(existing) == 1:  # created with another count, by an older default or setting
+        message += (
+            f". They were created with {existing.pop()}: set GATEWAY_CORRELATOR_PARTITIONS to "
+            "that (the count of existing topics cannot change)"
+        )
+    return message
 
 
 async def _create_missing(
@@ -129,3 +143,64 @@ async def _wait_for(admin: Any, names: Sequence[str], stop: asyncio.Event) -> bo
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), _WAIT_SECONDS)
     return False
+
+
+async def carry_over_offsets(
+    kafka: KafkaSettings, source_group: str, target_group: str, topics: Sequence[str]
+) -> dict[TopicPartition, int]:
+    """Give ``target_group`` the offsets ``source_group`` committed for ``topics``, unless it
+    has offsets for them already; returns what was carried over.
+
+    The route stage was a faust agent in the app's consumer group before it became a consumer
+    group of its own (``<app_id>-route``): without its offsets, the first start after the
+    upgrade would route the inputs' whole retention again, and every message whose entries
+    expired since would be announced once more, as incomplete.
+    """
+    try:
+        offsets = await _retrying(
+            lambda: _offsets_to_carry(kafka, source_group, target_group, set(topics))
+        )
+        if offsets:
+            consumer = AIOKafkaConsumer(
+                **client_options(kafka), group_id=target_group, enable_auto_commit=False
+            )
+            await consumer.start()
+            try:
+                consumer.assign(list(offsets))
+                await consumer.commit(offsets)
+            finally:
+                await consumer.stop()
+            log.info("route offsets carried over from %s to %s", source_group, target_group)
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"cannot carry the route offsets over: {exc}") from exc
+    return offsets
+
+
+async def _retrying(attempt: Callable[[], Awaitable[_T]]) -> _T:
+    """``attempt()`` again while Kafka answers with a retriable error (a fresh cluster has no
+    group coordinator for a few seconds), for at most COORDINATOR_WAIT_SECONDS."""
+    deadline = asyncio.get_running_loop().time() + COORDINATOR_WAIT_SECONDS
+    while True:
+        try:
+            return await attempt()
+        except KafkaError as exc:
+            if not exc.retriable or asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(_WAIT_SECONDS / 4)
+
+
+async def _offsets_to_carry(
+    kafka: KafkaSettings, source_group: str, target_group: str, topics: set[str]
+) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(**client_options(kafka))
+    await admin.start()
+    try:
+        target = await admin.list_consumer_group_offsets(target_group)
+        if any(tp.topic in topics and meta.offset >= 0 for tp, meta in target.items()):
+            return {}
+        source = await admin.list_consumer_group_offsets(source_group)
+    finally:
+        await admin.close()
+    return {
+        tp: meta.offset for tp, meta in source.items() if tp.topic in topics and meta.offset >= 0
+    }

@@ -44,13 +44,16 @@ def dead_letter_event(
     occurred_at: datetime,
     identity: bytes | None = None,
 ) -> dict[str, Any]:
-    """The event; for Kafka input its id is derived from topic, partition and offset.
+    """The event; for Kafka input its id is derived from topic, partition and offset (and the
+    origin's ``detail`` when it names a part of the record, as one document of a batch).
 
     Other input is identified by ``identity`` when given (the part of the input that stays
     the same when the peer sends it again), else by its bytes.
     """
     if origin.kind == "kafka":
         parts: tuple[object, ...] = (origin.topic, origin.partition, origin.offset)
+        if origin.detail is not None:
+            parts += (origin.detail,)
     else:
         parts = (origin.kind, origin.detail, value if identity is None else identity)
     event = envelope(SCHEMA, stable_event_id(SCHEMA, *parts), occurred_at)

@@ -26,6 +26,6 @@ def loop_factory(name: str) -> LoopFactory | None:
     try:
         import uvloop  # noqa: PLC0415 - optional: only this role asks for it
     except ImportError:
-        log.warning("uvloop is not installed; the ingress runs on asyncio's event loop")
+        log.warning("uvloop is not installed; running on asyncio's event loop")
         return None
     return uvloop.new_event_loop

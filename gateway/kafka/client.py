@@ -203,7 +203,11 @@ class KafkaRecordSource:
         group_id: str,
         on_revoked: RevokeHandler,
         claims: bool = False,
+        fetch_min_bytes: int = 1,
+        fetch_max_wait_seconds: float = 0.5,
     ) -> None:
+        """``fetch_min_bytes`` and ``fetch_max_wait_seconds``: the broker answers a fetch once
+        it has that much or that time has passed (aiokafka's defaults: 1 byte, 0.5 s)."""
         self._metrics = metrics
         self._settings = settings
         self._topics = list(topics)
@@ -227,6 +231,8 @@ class KafkaRecordSource:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=None,
+            fetch_min_bytes=fetch_min_bytes,
+            fetch_max_wait_ms=int(fetch_max_wait_seconds * 1000),
         )
         self._lag = LagReporter(
             metrics.kafka_consumer_lag, group_id, AiokafkaOffsets(self._consumer)

@@ -9,7 +9,13 @@ import orjson
 
 from gateway.correlator.join import Correlator, JoinSettings
 from gateway.correlator.model import HeldReports, PartEntry, RoutedReport, SubmittedMessage
-from gateway.correlator.records import Channel, Step, parse_route_record
+from gateway.correlator.records import (
+    Channel,
+    InvalidInputError,
+    Step,
+    parse_route_records,
+    route_batch,
+)
 from gateway.correlator.route import route_report, route_send_result
 from gateway.events.dead_letter import Origin
 from gateway.events.delivery import DeliveryReport, dlr_event
@@ -73,17 +79,15 @@ class Harness:
         return checked(self.correlator.tick(partition, now))
 
     def _through_route(self, routed: Step, now: float) -> Step:
+        """As the worker does: the route documents travel as one batch record."""
         total = Step(outbound=[o for o in routed.outbound if o.channel != Channel.ROUTE])
         total.dead_lettered += routed.dead_lettered
-        for out in routed.outbound:
-            if out.channel is Channel.ROUTE:
-                record = parse_route_record(orjson.dumps(out.document))
+        documents = [o.document for o in routed.outbound if o.channel is Channel.ROUTE]
+        if documents:
+            for record in parse_route_records(route_batch(documents)):
+                assert not isinstance(record, InvalidInputError)
                 assert isinstance(record, SubmittedMessage | RoutedReport)
-                step = self.correlator.handle(record, 0, now)
-                total.outbound += step.outbound
-                total.joined += step.joined
-                total.held += step.held
-                total.dead_lettered += step.dead_lettered
+                total.extend(self.correlator.handle(record, 0, now))
         return checked(total)
 
     def _origin(self, topic: str) -> Origin:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
 import sys
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,13 +65,34 @@ class CorrelatorProcess:
         await self.process.wait()
 
     async def stop(self) -> int:
+        """SIGTERM, and the exit status; SIGKILL (and TimeoutError) if it does not stop."""
         assert self.process is not None
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.process.wait(), 60)
+        try:
+            return await asyncio.wait_for(self.process.wait(), 60)
+        except TimeoutError:
+            await self.kill()
+            raise
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.returncode
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
+
+
+@contextlib.asynccontextmanager
+async def running(process: CorrelatorProcess) -> AsyncIterator[CorrelatorProcess]:
+    """The process started, and stopped on the way out whatever happened (never left
+    behind); its exit status is in ``returncode`` afterwards."""
+    await process.start()
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            await process.stop()
 
 
 @dataclass

@@ -6,8 +6,10 @@ import asyncio
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-from gateway.config import KafkaSettings
+from gateway.config import KafkaSettings, TopicSettings
 from gateway.correlator.deadlines import DeadlineIndex
 from gateway.correlator.model import (
     HeldReport,
@@ -21,7 +23,12 @@ from gateway.correlator.model import (
     part_key,
 )
 from gateway.correlator.settings import CorrelatorSettings
-from gateway.correlator.topology import CopartitioningError, mismatches, prepare_topics
+from gateway.correlator.topology import (
+    CopartitioningError,
+    carry_over_offsets,
+    mismatches,
+    prepare_topics,
+)
 from gateway.events.dead_letter import Origin
 from gateway.localkafka import LocalKafka
 
@@ -84,3 +91,43 @@ async def test_start_refuses_a_changelog_with_another_partition_count(kafka: Loc
     assert await prepare_topics(
         kafka_settings, settings, [f"correlator-{run}-held-changelog"], [], asyncio.Event()
     )
+
+
+async def _commit(kafka: LocalKafka, group: str, offsets: dict[TopicPartition, int]) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
+async def _committed(kafka: LocalKafka, group: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        return {tp: m.offset for tp, m in (await admin.list_consumer_group_offsets(group)).items()}
+    finally:
+        await admin.close()
+
+
+@pytest.mark.kafka
+async def test_the_route_group_starts_where_the_apps_route_agent_stopped(
+    kafka: LocalKafka, topics: TopicSettings
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    app, route = f"correlator-{run}", f"correlator-{run}-route"
+    inputs = [topics.send_results, topics.dlr]
+    old = {TopicPartition(topics.send_results, 0): 7, TopicPartition(topics.dlr, 2): 12}
+    elsewhere = {TopicPartition(topics.status, 1): 3}  # the app's, but not an input
+    await _commit(kafka, app, old | elsewhere)
+    settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers)
+    assert await carry_over_offsets(settings, app, route, inputs) == old
+    assert await _committed(kafka, route) == old
+    # Once the route group has offsets of its own, they are its: nothing is carried again.
+    await _commit(kafka, route, {TopicPartition(topics.dlr, 2): 40})
+    assert await carry_over_offsets(settings, app, route, inputs) == {}
+    assert (await _committed(kafka, route))[TopicPartition(topics.dlr, 2)] == 40

@@ -1,0 +1,120 @@
+"""faust tables written the way a busy agent needs: the store at once, the changelog by the agent.
+
+A faust table is two things: a local store per partition (RocksDB or memory), and a
+compacted changelog topic with the same partitions, from which faust restores the store on
+recovery or on a rebalance. ``table[key] = value`` writes both: the store, then a changelog
+record handed to faust's producer buffer, which a task sends one record at a time, each
+send yielding to the event loop three times (``Topic.publish_message`` waits for the
+producer's ``maybe_start``, a ``mode`` stampede wrapper that sleeps three times per call). The
+conductor stops delivering records while that buffer holds more than 100, so under load a
+worker's table writes run at a third of the event loop's turns, and the agent with them.
+
+So the agents write the same two things themselves (:class:`TableStore`): the value goes into
+the table's store (``table.data``, which puts it in the store partition of the event being
+processed, as ``table[key]`` does) and the change is noted; after the step the agent hands the
+noted changes to faust's producer directly (:meth:`Changelog.send`), to the changelog
+partition numbered like the event's partition (what ``Table.partition_for_key`` picks for a
+table that is not ``use_partitioner``), and records each acknowledged offset in the store
+(``set_persisted_offset``, as faust's own changelog callback does, so a kept RocksDB directory
+reads only the changelog's tail at the next start). Recovery, standby replicas and partition
+ownership stay faust's: they only read the changelog topic and the store.
+
+The changes count among the event's outputs (:mod:`gateway.correlator.outputs`): the event is
+acked only once its changelog records are acknowledged too; and faust flushes its producer
+before every commit anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from faust.types import TP
+
+from .outputs import Sends, Settle
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One table change waiting for its changelog record: value None deletes the key."""
+
+    store: Any  # the faust table's store (table.data)
+    topic: str
+    key: bytes
+    value: bytes | None
+
+
+class TableStore(Generic[V]):
+    """A faust table of bytes seen as a :class:`~gateway.correlator.join.Store` of ``V``;
+    writes go to the table's store and are noted in ``changes``."""
+
+    def __init__(
+        self,
+        table: Any,
+        encode: Callable[[V], bytes],
+        decode: Callable[[bytes], V],
+        changelog: Changelog,
+    ) -> None:
+        self.table = table
+        self._store = table.data
+        self._topic = table.changelog_topic.get_topic_name()
+        self._encode = encode
+        self._decode = decode
+        self._changes = changelog.pending
+
+    def get(self, key: str) -> V | None:
+        raw = self._store.get(key.encode())
+        return None if raw is None else self._decode(raw)
+
+    def put(self, key: str, value: V) -> None:
+        raw, store_key = self._encode(value), key.encode()
+        self._store[store_key] = raw
+        self._changes.append(Change(self._store, self._topic, store_key, raw))
+
+    def delete(self, key: str) -> None:
+        store_key = key.encode()
+        try:
+            del self._store[store_key]
+        except KeyError:
+            return
+        self._changes.append(Change(self._store, self._topic, store_key, None))
+
+    def items(self) -> Iterator[tuple[str, V]]:
+        for key, raw in self._store.items():
+            yield key.decode(), self._decode(raw)
+
+
+class Changelog:
+    """The changes the tables noted during a step, sent through the worker's producer."""
+
+    def __init__(self, sends: Sends) -> None:
+        self._sends = sends
+        self.pending: list[Change] = []
+
+    def take(self) -> list[Change]:
+        """The pending changes, the last one per key only (compaction would keep no other),
+        and none pending any more."""
+        latest: dict[tuple[str, bytes], Change] = {}
+        for change in self.pending:
+            latest[(change.topic, change.key)] = change
+        self.pending.clear()
+        return list(latest.values())
+
+    async def send(self, changes: list[Change], partition: int, settle: Settle) -> None:
+        """Send ``changes`` to ``partition`` of their changelogs; ``settle`` is called once per
+        change with Kafka's answer, after the store recorded the change's offset."""
+        for change in changes:
+            stored = functools.partial(_persisted, change.store)
+            await self._sends.send(
+                change.topic, change.key, change.value, settle, partition=partition, stored=stored
+            )
+
+
+def _persisted(store: Any, metadata: Any) -> None:
+    """As faust's own changelog callback: the store remembers the offset it has, so a kept
+    RocksDB directory reads only the changelog's tail at the next start."""
+    store.set_persisted_offset(TP(metadata.topic, metadata.partition), metadata.offset)
