@@ -26,6 +26,7 @@ from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown, run_until
 
 from .faustapp import CorrelatorApp
 from .lag import reporting_lag
+from .localstore import discard_stale_partitions
 from .records import Channel
 from .router import Router
 from .topology import carry_over_offsets, prepare_topics
@@ -62,6 +63,10 @@ async def run_correlator(
         if await prepare_topics(
             settings.kafka, settings.correlator, worker.changelog_topics, inputs, stop
         ):
+            # A kept RocksDB directory ahead of its changelogs (Kafka lost data) is wiped
+            # partition by partition, so faust restores instead of refusing to start.
+            tables = worker.reports.tables
+            await discard_stale_partitions(settings.kafka, tables, settings.correlator.partitions)
             app_id = settings.correlator.app_id
             await carry_over_offsets(settings.kafka, app_id, _route_group(app_id), inputs)
             shutdown = shutdown or Shutdown(STEP_DRAIN_SECONDS)
