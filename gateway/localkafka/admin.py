@@ -1,10 +1,11 @@
-"""Talking to the broker: readiness by metadata, and topic creation, from sync code."""
+"""Talking to the brokers: readiness by metadata, topic creation and leaders, from sync code."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -12,11 +13,18 @@ from aiokafka.errors import KafkaError
 
 from gateway.localkafka.process import LocalKafkaError
 
-NODE_ID = 1
 PROBE_INTERVAL_SECONDS = 0.2
 _TOPIC_ALREADY_EXISTS = 36
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionState:
+    """A partition as the metadata shows it: its leader's id (-1: none) and in-sync replicas."""
+
+    leader: int
+    isr: tuple[int, ...]
 
 
 def run_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
@@ -29,8 +37,9 @@ def run_coroutine(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         return pool.submit(lambda: asyncio.run(factory())).result()
 
 
-async def broker_answers(bootstrap_servers: str, timeout_seconds: float) -> bool:
-    """Whether the broker answers a metadata request listing itself as an available broker."""
+async def available_brokers(bootstrap_servers: str, timeout_seconds: float) -> set[int]:
+    """The node ids of the brokers a metadata answer lists as available (in KRaft: registered
+    and not fenced); empty when no broker answers within the timeout."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_seconds * 1000)
     )
@@ -39,14 +48,18 @@ async def broker_answers(bootstrap_servers: str, timeout_seconds: float) -> bool
             await admin.start()
             cluster = await admin.describe_cluster()
     except (KafkaError, OSError, TimeoutError):
-        return False
+        return set()
     finally:
         await admin.close()
-    return any(broker["node_id"] == NODE_ID for broker in cluster["brokers"])
+    return {int(broker["node_id"]) for broker in cluster["brokers"]}
 
 
 async def create_topics(
-    bootstrap_servers: str, names: list[str], partitions: int, timeout_seconds: float
+    bootstrap_servers: str,
+    names: list[str],
+    partitions: int,
+    timeout_seconds: float,
+    replication_factor: int = 1,
 ) -> None:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_seconds * 1000)
@@ -54,7 +67,8 @@ async def create_topics(
     try:
         async with asyncio.timeout(timeout_seconds):
             await admin.start()
-            response = await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+            new = [NewTopic(name, partitions, replication_factor) for name in names]
+            response = await admin.create_topics(new)
             failures = [
                 f"{error[0]}: error {error[1]} {error[2] if len(error) > 2 else ''}".rstrip()
                 for error in response.topic_errors
@@ -82,3 +96,48 @@ async def _all_have_leaders(admin: Any, names: list[str]) -> bool:
         and all(partition["leader"] >= 0 for partition in topic["partitions"])
         for topic in topics
     )
+
+
+async def partition_states(
+    bootstrap_servers: str, topics: list[str] | None, timeout_seconds: float
+) -> dict[tuple[str, int], PartitionState]:
+    """Each partition of ``topics`` (None: of every topic) by (topic, number), as the
+    metadata says now.
+
+    A broker that just died can still be the one asked, and a topic being created has no
+    leader yet; the question is then put again (to another broker) until the timeout.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds
+    while True:
+        try:
+            return await _partition_states(bootstrap_servers, topics, deadline - loop.time())
+        except (KafkaError, OSError, TimeoutError, LocalKafkaError) as exc:
+            if loop.time() + PROBE_INTERVAL_SECONDS >= deadline:
+                what = topics or "the topics"
+                raise LocalKafkaError(f"describing {what} failed: {exc!r}") from exc
+        await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+
+
+async def _partition_states(
+    bootstrap_servers: str, topics: list[str] | None, timeout_seconds: float
+) -> dict[tuple[str, int], PartitionState]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_seconds * 1000)
+    )
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            await admin.start()
+            described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    failed = [f"{t['topic']}: error {t['error_code']}" for t in described if t["error_code"]]
+    if failed:
+        raise LocalKafkaError("describing topics failed: " + "; ".join(failed))
+    return {
+        (t["topic"], int(p["partition"])): PartitionState(
+            int(p["leader"]), tuple(int(n) for n in p["isr"])
+        )
+        for t in described
+        for p in t["partitions"]
+    }

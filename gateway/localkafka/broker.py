@@ -7,39 +7,39 @@ role, listening on 127.0.0.1 only; its jars come from :mod:`gateway.localkafka.f
 from __future__ import annotations
 
 import atexit
-import base64
 import functools
 import os
 import shutil
-import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from gateway.localkafka.admin import (
-    NODE_ID,
     PROBE_INTERVAL_SECONDS,
-    broker_answers,
+    available_brokers,
     create_topics,
     run_coroutine,
 )
 from gateway.localkafka.fetching import PINNED_VERSION, fetch
+from gateway.localkafka.node import KafkaNode, find_java, new_kafka_uuid
 from gateway.localkafka.ports import HOST, free_ports, port_accepts
-from gateway.localkafka.process import (
-    LocalKafkaError,
-    death_signal_prefix,
-    file_tail,
-    tail,
-    terminate,
-)
+from gateway.localkafka.process import LocalKafkaError
 
-_LOG4J_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"
-_FORMAT_TIMEOUT_SECONDS = 120.0
+NODE_ID = 1
 _PROBE_TIMEOUT_SECONDS = 5.0
+
+
+def common_properties(num_partitions: int) -> dict[str, str]:
+    """Settings every local broker gets, alone or in a cluster."""
+    return {
+        "num.partitions": str(num_partitions),
+        "auto.create.topics.enable": "true",
+        # Tests should not wait three seconds for every consumer group to form.
+        "group.initial.rebalance.delay.ms": "0",
+    }
 
 
 class LocalKafka:
@@ -85,7 +85,7 @@ class LocalKafka:
         self._data_dir = Path(data_dir).resolve() if data_dir is not None else None
         self._owns_data_dir = data_dir is None
         self._keep_data = keep_data
-        self._process: subprocess.Popen[bytes] | None = None
+        self._node: KafkaNode | None = None
         self._atexit_registered = False
 
     @property
@@ -96,11 +96,11 @@ class LocalKafka:
     @property
     def pid(self) -> int | None:
         """Process id of the running broker JVM, None when it is not running."""
-        return self._process.pid if self._process is not None else None
+        return self._node.pid if self._node is not None else None
 
     def is_running(self) -> bool:
         """Whether the broker process is alive (not whether it is ready)."""
-        return self._process is not None and self._process.poll() is None
+        return self._node is not None and self._node.is_running()
 
     def start(self, timeout_seconds: float = 120.0) -> None:
         """Start the broker and return once it answers metadata requests; no-op if running.
@@ -113,23 +113,21 @@ class LocalKafka:
         if self.is_running():
             return
         libs = fetch(self.version)
-        java = _find_java()
+        java = find_java()
         deadline = time.monotonic() + timeout_seconds
-        data_dir = self._ensure_data_dir()
-        settings = self._server_properties(data_dir)
-        config = data_dir / "server.properties"
-        config.write_text(_properties_text(settings))
+        node = self._ensure_node()
+        node.write_config(self._server_properties(node))
         if not self._atexit_registered:
             # Stop the JVM and remove the temporary data when the interpreter exits normally,
             # even if nobody called close().
             atexit.register(self.close)
             self._atexit_registered = True
         # Format only a fresh directory: a restart must keep the cluster id and the data.
-        if not (Path(settings["log.dirs"].split(",")[0]) / "meta.properties").is_file():
-            self._format(java, libs, config, deadline)
-        self._launch(java, libs, config, data_dir)
+        if not node.formatted():
+            node.format(java, libs, ["--cluster-id", new_kafka_uuid(), "--standalone"], deadline)
+        node.launch(java, libs)
         try:
-            self._wait_until_ready(deadline, timeout_seconds)
+            self._wait_until_ready(node, deadline, timeout_seconds)
         except BaseException:
             self.stop()
             raise
@@ -140,9 +138,8 @@ class LocalKafka:
         Sends SIGTERM (a clean shutdown that flushes the logs), and SIGKILL if the process is
         still there after ``timeout_seconds``. No-op if the broker is not running.
         """
-        process, self._process = self._process, None
-        if process is not None:
-            terminate(process, timeout_seconds)
+        if self._node is not None:
+            self._node.stop(timeout_seconds)
 
     def close(self, timeout_seconds: float = 30.0) -> None:
         """Stop the broker and delete its data directory unless it is the caller's or kept."""
@@ -153,6 +150,7 @@ class LocalKafka:
         if self._data_dir is not None and self._owns_data_dir and not self._keep_data:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
+            self._node = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -180,35 +178,22 @@ class LocalKafka:
 
     def log_tail(self) -> str:
         """The last lines of the broker's log and of the JVM's console output, for diagnostics."""
-        if self._data_dir is None:
-            return ""
-        parts = []
-        for path in (self._data_dir / "logs" / "server.log", self._data_dir / "console.log"):
-            text = file_tail(path)
-            if text:
-                parts.append(f"--- last lines of {path} ---\n{text}")
-        return "\n".join(parts)
+        return self._node.log_tail() if self._node is not None else ""
 
-    def _ensure_data_dir(self) -> Path:
+    def _ensure_node(self) -> KafkaNode:
         if self._data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix="localkafka-"))
-        (self._data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        return self._data_dir
+        if self._node is None:
+            self._node = KafkaNode(
+                NODE_ID, self.port, self.controller_port, self._data_dir, self._heap
+            )
+        return self._node
 
-    def _server_properties(self, data_dir: Path) -> dict[str, str]:
-        controller = f"{HOST}:{self.controller_port}"
+    def _server_properties(self, node: KafkaNode) -> dict[str, str]:
         settings = {
-            "process.roles": "broker,controller",
-            "node.id": str(NODE_ID),
-            "controller.quorum.bootstrap.servers": controller,
-            "controller.listener.names": "CONTROLLER",
-            "listeners": f"PLAINTEXT://{self.bootstrap_servers},CONTROLLER://{controller}",
-            "advertised.listeners": f"PLAINTEXT://{self.bootstrap_servers}",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(data_dir / "kraft"),
-            "num.partitions": str(self.num_partitions),
-            "auto.create.topics.enable": "true",
+            **node.listener_properties(),
+            "controller.quorum.bootstrap.servers": node.controller_endpoint,
+            **common_properties(self.num_partitions),
             # A single broker cannot hold more than one replica of the internal topics, and
             # fewer of their partitions make the first consumer group join faster.
             "offsets.topic.replication.factor": "1",
@@ -218,76 +203,13 @@ class LocalKafka:
             "transaction.state.log.num.partitions": "1",
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
-            # Tests should not wait three seconds for every consumer group to form.
-            "group.initial.rebalance.delay.ms": "0",
         }
         settings.update(self._extra_config)
         return settings
 
-    def _java_command(self, java: str, libs: Path, data_dir: Path) -> list[str]:
-        return [
-            java,
-            f"-Xmx{self._heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={_LOG4J_CONFIG}",
-            f"-Dkafka.logs.dir={data_dir / 'logs'}",
-            "-cp",
-            f"{libs}/*",
-        ]
-
-    def _format(self, java: str, libs: Path, config: Path, deadline: float) -> None:
-        """Format the empty data directory as a single-node cluster with a new cluster id."""
-        assert self._data_dir is not None
-        command = [
-            *self._java_command(java, libs, self._data_dir),
-            "kafka.tools.StorageTool",
-            "format",
-            "--config",
-            str(config),
-            "--cluster-id",
-            _new_cluster_id(),
-            "--standalone",
-        ]
-        timeout = max(1.0, min(_FORMAT_TIMEOUT_SECONDS, deadline - time.monotonic()))
-        try:
-            result = subprocess.run(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise LocalKafkaError(f"formatting {self._data_dir} took over {timeout:.0f} s") from exc
-        if result.returncode != 0:
-            raise LocalKafkaError(
-                f"formatting the Kafka data directory {self._data_dir} failed "
-                f"(exit {result.returncode}):\n{tail(result.stdout)}"
-            )
-
-    def _launch(self, java: str, libs: Path, config: Path, data_dir: Path) -> None:
-        command = [*self._java_command(java, libs, data_dir), "kafka.Kafka", str(config)]
-        with (data_dir / "console.log").open("ab") as console:
-            # Own session: Ctrl-C in a terminal reaches Python, which then stops the broker
-            # cleanly, and stop() can signal the whole group.
-            self._process = subprocess.Popen(
-                [*death_signal_prefix(), *command],
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                cwd=data_dir,
-                start_new_session=True,
-            )
-
-    def _wait_until_ready(self, deadline: float, timeout_seconds: float) -> None:
+    def _wait_until_ready(self, node: KafkaNode, deadline: float, timeout_seconds: float) -> None:
         while True:
-            process = self._process
-            assert process is not None
-            code = process.poll()
+            code = node.exit_code()
             if code is not None:
                 raise LocalKafkaError(
                     f"the Kafka broker exited with code {code} before it was ready\n"
@@ -302,39 +224,8 @@ class LocalKafka:
             probe_timeout = min(remaining, _PROBE_TIMEOUT_SECONDS)
             # The TCP check first keeps aiokafka from logging connection errors while the
             # JVM is still booting.
-            if port_accepts(self.port) and run_coroutine(
-                functools.partial(broker_answers, self.bootstrap_servers, probe_timeout)
+            if port_accepts(self.port) and NODE_ID in run_coroutine(
+                functools.partial(available_brokers, self.bootstrap_servers, probe_timeout)
             ):
                 return
             time.sleep(PROBE_INTERVAL_SECONDS)
-
-
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def _find_java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
-    java = shutil.which("java")
-    if java is None:
-        raise LocalKafkaError(
-            "Java 17 or newer is needed to run the local Kafka broker, but `java` is not on "
-            "PATH and JAVA_HOME is not set (Debian: apt-get install openjdk-17-jre-headless)"
-        )
-    return java
-
-
-def _new_cluster_id() -> str:
-    """A random cluster id in Kafka's format: a UUID as unpadded URL-safe base64."""
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        # Kafka's own generator avoids a leading '-', which command lines take for an option.
-        if not cluster_id.startswith("-"):
-            return cluster_id
-
-
-def _properties_text(settings: Mapping[str, str]) -> str:
-    # Backslash is the escape character of .properties files; nothing else here needs escaping.
-    lines = (key + "=" + value.replace("\\", "\\\\") + "\n" for key, value in settings.items())
-    return "".join(lines)

@@ -43,6 +43,11 @@ def terminate(process: subprocess.Popen[bytes], timeout_seconds: float) -> None:
             return
         except subprocess.TimeoutExpired:
             pass
+    kill(process)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``process`` and its process group, and reap it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
