@@ -22,12 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from gateway.config import TopicSettings
 from gateway.events.delivery import DeliveryReport, dlr_event
 from gateway.events.send_result import RecipientOutcome, send_result_event
-from gateway.localkafka import LocalKafka
+from gateway.localkafka import RunningKafka
 from tests.e2e.test_send_path import free_port, vars_of
 
 
 def correlator_env(
-    kafka: LocalKafka, topics: TopicSettings, run: str, data_dir: Path, **extra: str
+    kafka: RunningKafka, topics: TopicSettings, run: str, data_dir: Path, **extra: str
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env |= {f"GATEWAY_TOPICS_{name.upper()}": value for name, value in vars_of(topics).items()}

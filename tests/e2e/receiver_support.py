@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 from gateway.config import TopicSettings
-from gateway.localkafka import LocalKafka
+from gateway.localkafka import RunningKafka
 from tests.e2e.test_send_path import free_port, sender_env
 
 
 def receiver_env(
-    kafka: LocalKafka, topics: TopicSettings, smpp_port: int, password: str
+    kafka: RunningKafka, topics: TopicSettings, smpp_port: int, password: str
 ) -> dict[str, str]:
     """The environment of ``smsc-gateway receiver`` bound to the simulator on ``smpp_port``."""
     env = sender_env(kafka, topics, smpp_port, free_port(), "unused")

@@ -11,12 +11,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from gateway.config import Settings, TopicSettings
-from gateway.localkafka import LocalKafka
+from gateway.localkafka import RunningKafka
 from tests.eventcheck import validate_event
 
 
 def sender_settings(
-    kafka: LocalKafka, topics: TopicSettings, smpp_port: int, group_id: str, password: str
+    kafka: RunningKafka, topics: TopicSettings, smpp_port: int, group_id: str, password: str
 ) -> Settings:
     """Settings of a sender bound to the local simulator, probes on a free port."""
     base = Settings()
@@ -37,7 +37,7 @@ def sender_settings(
 
 
 async def results_by_request(
-    kafka: LocalKafka, topic: str, want: int, wait_seconds: float = 60
+    kafka: RunningKafka, topic: str, want: int, wait_seconds: float = 60
 ) -> dict[str, dict[str, Any]]:
     """The last result of each request_id, each validated, until ``want`` requests have one."""
     consumer = AIOKafkaConsumer(
@@ -59,7 +59,7 @@ async def results_by_request(
 
 
 async def read_events(
-    kafka: LocalKafka,
+    kafka: RunningKafka,
     topics: str | Sequence[str],
     enough: Callable[[list[dict[str, Any]]], bool],
     wait_seconds: float = 60,

@@ -27,7 +27,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gateway.config import TopicSettings
-from gateway.localkafka import LocalKafka
+from gateway.localkafka import LocalKafka, RunningKafka
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from tests.eventcheck import validate_event
 
@@ -54,7 +54,7 @@ class SenderRun:
 
 
 def sender_env(
-    kafka: LocalKafka, topics: TopicSettings, smpp_port: int, http_port: int, group_id: str
+    kafka: RunningKafka, topics: TopicSettings, smpp_port: int, http_port: int, group_id: str
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env |= {f"GATEWAY_TOPICS_{name.upper()}": value for name, value in vars_of(topics).items()}

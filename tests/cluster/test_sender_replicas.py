@@ -1,0 +1,221 @@
+"""Two sender replicas sharing one account, on the three-broker cluster, with faults mid-run.
+
+- The broker leading partition 0 of the results topic is SIGKILLed while 10,000 requests
+  are being sent, and started again: every request ends with exactly one result (a result
+  stored twice carries one event_id), none fails, every delivery report reaches Kafka, and
+  requests submitted twice stay within the replicas' in-flight windows.
+- One of the two replicas is SIGKILLed: the other takes its partitions. The test prints how
+  long the consumer group took to move them and how many requests were submitted twice,
+  bounded by the dead replica's in-flight window (the SMPP window times its binds).
+
+Both replicas bind the same login, two binds each, with ``system_type`` MCON4: the
+simulator enforces the provider's one-connection-per-login rule otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gateway.config import TopicSettings
+from gateway.localkafka import LocalKafkaCluster
+from gateway.simulator import SimulatorConfig, SmppSimulator
+from tests.cluster.senderkit import (
+    PASSWORD,
+    Replica,
+    Seen,
+    follow,
+    group_members,
+    produce,
+    replica_env,
+    requests,
+    wait_for,
+)
+from tests.eventcheck import validate_event
+
+pytestmark = [pytest.mark.kafka, pytest.mark.cluster]
+
+COUNT = 10_000
+KEYS = 500
+WINDOW = 64
+BINDS = 2
+# Paced so that the run is still going when the killed broker is back (about 25 s in all).
+RATE_PER_REPLICA = "200"
+
+
+def simulator_config() -> SimulatorConfig:
+    return SimulatorConfig(
+        accounts={"gateway": PASSWORD},
+        rate_limit_per_second=None,
+        duplicate_window_seconds=None,  # count resends ourselves instead of refusing them
+        max_recorded_submits=2 * COUNT,
+        dlr_retry_seconds=1.0,
+    )
+
+
+def replicas(
+    cluster: LocalKafkaCluster, topics: TopicSettings, port: int, run: str, tmp_path: Path
+) -> list[Replica]:
+    settings = {
+        "SMPP_SYSTEM_TYPE": "MCON4",
+        "SMPP_BINDS": str(BINDS),
+        "SMPP_WINDOW": str(WINDOW),
+        "RATE_PER_SECOND": RATE_PER_REPLICA,
+    }
+    return [
+        Replica(
+            name, replica_env(cluster, topics, port, f"group-{run}", **settings), tmp_path / name
+        )
+        for name in ("sender-a", "sender-b")
+    ]
+
+
+def resubmitted(simulator: SmppSimulator) -> int:
+    """Requests the provider received more than once (each request has its own phone)."""
+    per_phone = Counter(record.destination_addr for record in simulator.submits)
+    assert len(per_phone) == COUNT
+    return sum(1 for n in per_phone.values() if n > 1)
+
+
+def check_results(
+    seen: Seen, topics: TopicSettings, simulator: SmppSimulator, *, reports: bool
+) -> dict[str, int]:
+    """Every request one result (by event_id), none failed, every report on Kafka."""
+    results = seen.of(topics.send_results)
+    for event in results[:: len(results) // 20]:
+        validate_event(event)
+    by_request = seen.ids_by(topics.send_results, "request_id")
+    assert len(by_request) == COUNT
+    assert all(len(ids) == 1 for ids in by_request.values()), "one result per request"
+    assert Counter(e["outcome"] for e in results) == {"accepted": len(results)}
+    if reports:
+        reported = {e["message_id"] for e in seen.of(topics.dlr)}
+        submitted = {record.message_id for record in simulator.submits}
+        assert submitted <= reported, f"{len(submitted - reported)} delivery reports not on Kafka"
+    return {"result records": len(results), "stored twice": len(results) - COUNT}
+
+
+async def test_results_leader_sigkilled_mid_run_with_two_replicas(
+    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path
+) -> None:
+    topics, run = cluster_topics, uuid.uuid4().hex[:6]
+    await produce(cluster.bootstrap_servers, topics.send, requests(run, COUNT, KEYS, reports=True))
+    seen, done = Seen(), asyncio.Event()
+    reader = asyncio.create_task(
+        follow(cluster.bootstrap_servers, [topics.send_results, topics.dlr], seen, done)
+    )
+    async with SmppSimulator(simulator_config()) as simulator:
+        senders = replicas(cluster, topics, simulator.port, run, tmp_path)
+        try:
+            started = time.monotonic()
+            for sender in senders:
+                await sender.start()
+            await wait_for("traffic", lambda: simulator.stats.submits >= COUNT // 4, 120, *senders)
+            leader = await asyncio.to_thread(cluster.leader_of, topics.send_results, 0)
+            killed_at = simulator.stats.submits
+            cluster.kill_broker(leader)
+            t_kill = time.monotonic()
+            moved = await asyncio.to_thread(_new_leader, cluster, topics.send_results, leader)
+            failover = time.monotonic() - t_kill
+            cluster.launch_broker(leader)  # from this thread: the JVM is tied to its starter
+            await asyncio.to_thread(cluster.wait_available, [leader])
+            back = time.monotonic() - t_kill
+            restarted_at = simulator.stats.submits
+
+            def complete() -> bool:
+                return len(seen.ids_by(topics.send_results, "request_id")) >= COUNT and {
+                    r.message_id for r in simulator.submits
+                } <= {e["message_id"] for e in seen.of(topics.dlr)}
+
+            await wait_for("every result and report", complete, 240, *senders)
+            elapsed = time.monotonic() - started
+        finally:
+            codes = [await sender.stop() for sender in senders]
+            done.set()
+            await reader
+        figures = check_results(seen, topics, simulator, reports=True)
+        twice = resubmitted(simulator)
+
+    print(
+        f"\nleader of {topics.send_results}:0 was broker {leader}, SIGKILLed after "
+        f"{killed_at} submits; partition 0 led by broker {moved} after {failover:.1f} s; "
+        f"broker {leader} available again after {back:.1f} s ({restarted_at} submits by then); "
+        f"{COUNT} requests done in {elapsed:.1f} s; {figures['result records']} result records "
+        f"({figures['stored twice']} stored twice, same event_id); {twice} requests submitted "
+        f"twice (bound {2 * WINDOW * BINDS}); {simulator.stats.dlrs_acked} reports acknowledged"
+    )
+    assert killed_at < COUNT, "the kill must come in the middle of the run"
+    assert codes == [0, 0], "\n".join(s.tail() for s in senders)
+    assert twice <= 2 * WINDOW * BINDS
+
+
+def _new_leader(cluster: LocalKafkaCluster, topic: str, old: int) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        leader = cluster.leader_of(topic, 0)
+        if leader not in (old, -1):
+            return leader
+        time.sleep(0.2)
+    raise AssertionError(f"{topic}:0 has no new leader 60 s after broker {old} was killed")
+
+
+async def test_one_replica_sigkilled_the_other_takes_its_partitions(
+    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path
+) -> None:
+    topics, run = cluster_topics, uuid.uuid4().hex[:6]
+    await produce(cluster.bootstrap_servers, topics.send, requests(run, COUNT, KEYS, reports=False))
+    seen, done = Seen(), asyncio.Event()
+    reader = asyncio.create_task(
+        follow(cluster.bootstrap_servers, [topics.send_results], seen, done)
+    )
+    group = f"group-{run}"
+    async with SmppSimulator(simulator_config()) as simulator:
+        survivor, victim = replicas(cluster, topics, simulator.port, run, tmp_path)
+        try:
+            await survivor.start()
+            await victim.start()
+            await wait_for("both replicas sending", lambda: simulator.stats.submits >= COUNT // 4,
+                           120, survivor, victim)  # fmt: skip
+            assert await group_members(cluster.bootstrap_servers, group) == ("Stable", 2)
+            await victim.kill()
+            t_kill, killed_at = time.monotonic(), simulator.stats.submits
+            moved = await _group_moved(cluster.bootstrap_servers, group, survivor)
+
+            def complete() -> bool:
+                return len(seen.ids_by(topics.send_results, "request_id")) >= COUNT
+
+            await wait_for("every result", complete, 240, survivor)
+            finished = time.monotonic() - t_kill
+        finally:
+            code = await survivor.stop()
+            await victim.stop()
+            done.set()
+            await reader
+        figures = check_results(seen, topics, simulator, reports=False)
+        twice = resubmitted(simulator)
+
+    print(
+        f"\nreplica SIGKILLed after {killed_at} submits; the group had one member, Stable, "
+        f"{moved:.1f} s later; the survivor finished {finished:.1f} s after the kill; "
+        f"{figures['result records']} result records ({figures['stored twice']} stored twice, "
+        f"same event_id); {twice} requests submitted twice (bound: the dead replica's window "
+        f"{WINDOW} x {BINDS} binds = {WINDOW * BINDS})"
+    )
+    assert killed_at < COUNT, "the kill must come in the middle of the run"
+    assert code == 0, survivor.tail()
+    assert twice <= WINDOW * BINDS
+
+
+async def _group_moved(bootstrap: str, group: str, survivor: Replica) -> float:
+    """Seconds until the group is Stable again with the survivor as its only member."""
+    started = time.monotonic()
+    while await group_members(bootstrap, group) != ("Stable", 1):
+        assert survivor.alive(), survivor.tail()
+        assert time.monotonic() - started < 120, "the group did not settle within 120 s"
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
