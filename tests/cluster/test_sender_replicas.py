@@ -25,12 +25,13 @@ import pytest
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
 from gateway.simulator import SimulatorConfig, SmppSimulator
-from tests.cluster.senderkit import (
+from tests.cluster.rolekit import (
     PASSWORD,
     Replica,
     Seen,
     follow,
     group_members,
+    new_leader,
     produce,
     replica_env,
     requests,
@@ -120,7 +121,7 @@ async def test_results_leader_sigkilled_mid_run_with_two_replicas(
             killed_at = simulator.stats.submits
             cluster.kill_broker(leader)
             t_kill = time.monotonic()
-            moved = await asyncio.to_thread(_new_leader, cluster, topics.send_results, leader)
+            moved = await asyncio.to_thread(new_leader, cluster, topics.send_results, leader)
             failover = time.monotonic() - t_kill
             cluster.launch_broker(leader)  # from this thread: the JVM is tied to its starter
             await asyncio.to_thread(cluster.wait_available, [leader])
@@ -152,16 +153,6 @@ async def test_results_leader_sigkilled_mid_run_with_two_replicas(
     assert killed_at < COUNT, "the kill must come in the middle of the run"
     assert codes == [0, 0], "\n".join(s.tail() for s in senders)
     assert twice <= 2 * WINDOW * BINDS
-
-
-def _new_leader(cluster: LocalKafkaCluster, topic: str, old: int) -> int:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        leader = cluster.leader_of(topic, 0)
-        if leader not in (old, -1):
-            return leader
-        time.sleep(0.2)
-    raise AssertionError(f"{topic}:0 has no new leader 60 s after broker {old} was killed")
 
 
 async def test_one_replica_sigkilled_the_other_takes_its_partitions(

@@ -1,4 +1,5 @@
-"""Sender replicas as processes on the cluster, the requests they take, what they publish."""
+"""Roles as processes on the cluster: replicas, the requests they take, what they publish,
+and the cluster's view of leaders and groups."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from gateway.config import TopicSettings
-from gateway.localkafka import RunningKafka
+from gateway.localkafka import LocalKafkaCluster, RunningKafka
 from tests.e2e.test_send_path import free_port, sender_env
 
 PASSWORD = "clu-pw"
@@ -166,3 +167,15 @@ async def group_members(bootstrap: str, group_id: str) -> tuple[str, int] | None
         await admin.close()
     (group,) = response.to_object()["groups"]
     return str(group["state"]), len(group["members"])
+
+
+def new_leader(cluster: LocalKafkaCluster, topic: str, old: int, partition: int = 0) -> int:
+    """The broker leading the partition once it is no longer ``old`` (blocking: run it in a
+    thread); fails after 60 s."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        leader = cluster.leader_of(topic, partition)
+        if leader not in (old, -1):
+            return leader
+        time.sleep(0.2)
+    raise AssertionError(f"{topic}:{partition} has no new leader 60 s after broker {old} died")
