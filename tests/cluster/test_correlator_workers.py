@@ -77,6 +77,9 @@ async def _until(
     return time.monotonic() - started
 
 
+# faust's rebalance and the restore of the dead worker's tables take minutes on a loaded
+# machine; the waits inside stay bounded (300 s, then 600 s).
+@pytest.mark.timeout(1200)
 async def test_two_workers_one_sigkilled_every_report_joined_once(
     cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path
 ) -> None:
