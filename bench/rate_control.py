@@ -13,8 +13,15 @@ Scenarios (each a fresh topic, a fresh sender process, the simulator in this pro
   and throttling answers are at most 1 % of submits (see :func:`follow_time`).
 - ``urgent``: 50,000 bulk requests queued at a 30/s limit, then 40 urgent requests one every
   0.5 s; reports the time from producing an urgent request to the provider receiving it.
+- ``shared2-static``, ``shared3-static``, ``shared2-adaptive``, ``shared3-adaptive``: two or
+  three sender replicas (one consumer group, one bind each on one login with MCONn) share
+  an account limited to 1,000/s for 60 s. *static*: each replica's rate is the account's
+  divided by the replicas; *adaptive*: the same, and each may probe up to the account's
+  rate (``GATEWAY_RATE_MAX_PER_SECOND``). Reports the aggregate goodput and throttling
+  answers from 10 s on, per-key order across the replicas, and each replica's allowed rate.
 
-Run: ``.venv/bin/python bench/rate_control.py [--scenarios steady30,steady1000,...]``.
+Run: ``.venv/bin/python bench/rate_control.py [--scenarios steady30,steady1000,...]
+[--brokers 3]`` (``--brokers 3``: on the local three-broker cluster instead of one broker).
 """
 
 from __future__ import annotations
@@ -37,8 +44,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.benchkit import free_port
-from gateway.localkafka import LocalKafka
+from bench.benchkit import cpu_seconds, free_port
+from gateway.localkafka import LocalKafka, LocalKafkaCluster, RunningKafka
 from gateway.simulator import SimulatorConfig, SmppSimulator
 
 KEYS = 200
@@ -48,7 +55,7 @@ SUSTAIN = 5
 
 @dataclass
 class Run:
-    kafka: LocalKafka
+    kafka: RunningKafka
     name: str
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
@@ -382,21 +389,99 @@ async def urgent(run: Run) -> dict[str, Any]:
     }
 
 
+async def shared(run: Run, replicas: int, mode: str) -> dict[str, Any]:
+    limit, seconds, settled = 1000.0, 60, 10
+    requests = bulk_requests(run.tag, int(limit * seconds * 1.3) + 500)
+    run.kafka.create_topics([run.topic("send"), run.topic("priority"), run.topic("results")])
+    await produce(run.kafka.bootstrap_servers, run.topic("send"), requests)
+    extra = {"GATEWAY_SMPP_SYSTEM_TYPE": f"MCON{replicas}"}
+    if mode == "adaptive":
+        extra["GATEWAY_RATE_MAX_PER_SECOND"] = str(limit)
+    async with simulator(limit) as sim:
+        ports = [free_port() for _ in range(replicas)]
+        senders = [await start_sender(run, sim.port, limit / replicas, extra, p) for p in ports]
+        t0 = await wait_sending(sim)
+        sampling = asyncio.create_task(sample_every(sim, seconds, None, interval=0.1))
+        cpu = asyncio.create_task(cpu_between([s.pid for s in senders], settled, seconds))
+        allowed = await asyncio.gather(*(watch_allowed(p, seconds) for p in ports))
+        samples, cpu_seconds_used = await sampling, await cpu
+        for sender in senders:
+            sender.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(sender.wait() for sender in senders))
+        throttled = [(t0 + t, count) for t, _, count in samples]
+        per_second = phase_seconds(sim, throttled, t0 + settled, t0 + seconds)
+        results = await read_results(run.kafka.bootstrap_servers, run.topic("results"))
+        order = order_kept(sim)
+    return {
+        "scenario": run.name,
+        "replicas": replicas,
+        "mode": mode,
+        **shared_summary(per_second, limit, [rates[settled:] for rates in allowed]),
+        # All replicas' CPU per accepted part, and the share of a core each one used.
+        "senders_cpu_us_per_part": round(
+            sum(cpu_seconds_used) * 1e6 / max(1, sum(a for a, _ in per_second))
+        ),
+        "replica_core_share": [round(c / (seconds - settled), 2) for c in cpu_seconds_used],
+        "failed_results": sum(e["outcome"] != "accepted" for e in results),
+        "order_kept": order,
+    }
+
+
+async def cpu_between(pids: list[int], start: float, end: float) -> list[float]:
+    """Each process's CPU seconds between ``start`` and ``end`` seconds from now."""
+    await asyncio.sleep(start)
+    before = [cpu_seconds(pid) for pid in pids]
+    await asyncio.sleep(end - start)
+    return [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
+
+
+def shared_summary(
+    seconds: list[tuple[int, int]], limit: float, allowed: list[list[float | None]]
+) -> dict[str, Any]:
+    """Aggregate goodput and throttling over ``seconds``; the seconds short of 95 % of the
+    limit, each with its throttling answers and the replicas' summed allowed rate: short
+    with no throttling and the allowed rate at the limit means the replicas did not keep
+    up (a loaded machine), not that rate control held them back."""
+    accepted = sum(a for a, _ in seconds)
+    throttled = sum(t for _, t in seconds)
+    summed = [sum(r[k] or 0.0 for r in allowed) for k in range(len(seconds))]
+    short = [
+        (k, a, t, round(summed[k]))
+        for k, (a, t) in enumerate(seconds)
+        if k < len(summed) and a < 0.95 * limit
+    ]
+    return {
+        "limit": limit,
+        "goodput_share_after_10s": accepted / len(seconds) / limit,
+        "worst_second_share": min(a for a, _ in seconds) / limit,
+        "throttled_share_after_10s": throttled / max(1, accepted + throttled),
+        "throttled_after_10s": throttled,
+        "short_seconds": short,
+        "accepted_per_second": [a for a, _ in seconds],
+        "allowed_per_second": [[round(x) if x else x for x in r] for r in allowed],
+    }
+
+
 SCENARIOS = {
     "steady30": lambda k: steady(Run(k, "steady30"), 30, 30, 60),
     "steady1000": lambda k: steady(Run(k, "steady1000"), 1000, 1000, 60),
     "misconfigured": lambda k: steady(Run(k, "misconfigured"), 1000, 1500, 30),
     "change": lambda k: change(Run(k, "change")),
     "urgent": lambda k: urgent(Run(k, "urgent")),
+    "shared2-static": lambda k: shared(Run(k, "shared2-static"), 2, "static"),
+    "shared3-static": lambda k: shared(Run(k, "shared3-static"), 3, "static"),
+    "shared2-adaptive": lambda k: shared(Run(k, "shared2-adaptive"), 2, "adaptive"),
+    "shared3-adaptive": lambda k: shared(Run(k, "shared3-adaptive"), 3, "adaptive"),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--brokers", type=int, choices=(1, 3), default=1)
     args = parser.parse_args()
-    with LocalKafka(num_partitions=3) as kafka:
-        kafka.start()
+    kafka = LocalKafka(num_partitions=3) if args.brokers == 1 else LocalKafkaCluster()
+    with kafka:
         for name in args.scenarios.split(","):
             # Other work on a shared machine moves every figure; the load says how much.
             started = time.strftime("%H:%M:%S", time.gmtime())

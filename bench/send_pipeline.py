@@ -27,7 +27,9 @@ The figure to watch is ``c ÷ (a + b)``: what the pipeline costs per result over
 two hops cost on their own.
 
 Run: ``make bench`` or ``.venv/bin/python bench/send_pipeline.py [--count N]
-[--windows 1,64,512] [--profile PATH] [--py-spy DIR]``.
+[--windows 1,64,512] [--brokers 1,3] [--profile PATH] [--py-spy DIR]``: ``--brokers 3`` runs
+on the local three-broker cluster (replication factor 3, ``min.insync.replicas`` 2), ``1,3``
+on a single broker and then on the cluster.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchkit import cpu_seconds, free_port
-from gateway.localkafka import LocalKafka
+from gateway.localkafka import LocalKafka, LocalKafkaCluster, RunningKafka
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCEPTED = b'"outcome":"accepted"'
@@ -69,6 +71,7 @@ class Measured:
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    brokers: int
     window: int
     count: int
     kafka: Measured
@@ -154,7 +157,7 @@ async def measure(
     ]
 
 
-def gateway_env(kafka: LocalKafka, run: str, window: int, smpp_port: int) -> dict[str, str]:
+def gateway_env(kafka: RunningKafka, run: str, window: int, smpp_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     return env | {
         "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
@@ -193,7 +196,7 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         print(f"warning: process {process.pid} exited with {process.returncode}")
 
 
-async def kafka_floor(kafka: LocalKafka, run: str, count: int) -> Measured:
+async def kafka_floor(kafka: RunningKafka, run: str, count: int) -> Measured:
     """(a): the plain consume -> produce loop as its own process."""
     source, target = f"bench.floor-in.{run}", f"bench.floor-out.{run}"
     floor = await asyncio.create_subprocess_exec(
@@ -309,7 +312,7 @@ async def pipeline(env: dict[str, str], options: Options, window: int, simulator
     )
 
 
-async def one_window(kafka: LocalKafka, window: int, options: Options) -> Row:
+async def one_window(kafka: RunningKafka, brokers: int, window: int, options: Options) -> Row:
     run = uuid.uuid4().hex[:8]
     smpp_port = free_port()
     env = gateway_env(kafka, run, window, smpp_port)
@@ -328,20 +331,20 @@ async def one_window(kafka: LocalKafka, window: int, options: Options) -> Row:
         full = await pipeline(env, options, window, simulator.pid)
     finally:
         await stop(simulator)
-    return Row(window, options.count, floor, hop, full)
+    return Row(brokers, window, options.count, floor, hop, full)
 
 
 def report(rows: Sequence[Row]) -> None:
     print(
-        "| window | requests | (a) Kafka floor results/s | (a) µs/result "
+        "| brokers | window | requests | (a) Kafka floor results/s | (a) µs/result "
         "| (b) SMPP floor submits/s | (b) µs/submit | (c) pipeline results/s "
         "| (c) sender µs/result | simulator µs/result in (b), (c) | c ÷ (a + b) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         a, b, c = r.kafka, r.smpp, r.pipeline
         print(
-            f"| {r.window} | {r.count} | {a.per_second:,.0f} | {a.cpu_us:,.0f} "
+            f"| {r.brokers} | {r.window} | {r.count} | {a.per_second:,.0f} | {a.cpu_us:,.0f} "
             f"| {b.per_second:,.0f} | {b.cpu_us:,.0f} | {c.per_second:,.0f} | {c.cpu_us:,.0f} "
             f"| {b.simulator_cpu_us or 0:,.0f}, {c.simulator_cpu_us or 0:,.0f} "
             f"| {r.ratio:.2f} |"
@@ -350,13 +353,14 @@ def report(rows: Sequence[Row]) -> None:
     for r in rows:
         a, b, c = r.kafka, r.smpp, r.pipeline
         print(
-            f"window {r.window}: accepted (b) {b.accepted}/{r.count}, (c) {c.accepted}/{r.count}; "
+            f"{r.brokers} broker(s), window {r.window}: accepted (b) {b.accepted}/{r.count}, "
+            f"(c) {c.accepted}/{r.count}; "
             f"mean result size (a) {a.mean_bytes or 0:.0f} B, (c) {c.mean_bytes or 0:.0f} B"
         )
     base = rows[0].pipeline.per_second
     print(
-        f"pipeline throughput relative to window {rows[0].window}: "
-        + ", ".join(f"w{r.window}={r.pipeline.per_second / base:.1f}x" for r in rows)
+        "pipeline throughput relative to the first row: "
+        + ", ".join(f"{r.brokers}b w{r.window}={r.pipeline.per_second / base:.2f}x" for r in rows)
     )
     print(
         "CPU counted: (a) the floor process, (b) the SmppClient process, (c) the sender "
@@ -368,6 +372,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20000)
     parser.add_argument("--windows", default="1,64,512")
+    parser.add_argument("--brokers", default="1", help="1, 3 (the cluster) or 1,3")
     parser.add_argument("--profile", help="write a cProfile of the sender to PROFILE.w<window>")
     parser.add_argument(
         "--py-spy", type=Path, help="sample the sender with py-spy into DIR/sender.w<window>.txt"
@@ -376,9 +381,15 @@ def main() -> None:
     options = Options(args.count, args.profile, args.py_spy)
     windows = [int(w) for w in args.windows.split(",")]
     print(f"load average at start: {Path('/proc/loadavg').read_text().strip()}", flush=True)
-    with LocalKafka(num_partitions=3) as kafka:
-        kafka.start()
-        rows = [asyncio.run(one_window(kafka, w, options)) for w in windows]
+    rows = []
+    for brokers in (int(b) for b in args.brokers.split(",")):
+        kafka = LocalKafka(num_partitions=3) if brokers == 1 else LocalKafkaCluster()
+        with kafka:
+            kafka.start()
+            for w in windows:
+                load = Path("/proc/loadavg").read_text().strip()
+                print(f"{brokers} broker(s), window {w}: load {load}", flush=True)
+                rows.append(asyncio.run(one_window(kafka, brokers, w, options)))
     print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}\n")
     report(rows)
     if options.py_spy is not None:
