@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -76,11 +76,26 @@ def replicas(
     ]
 
 
-def resubmitted(simulator: SmppSimulator) -> int:
-    """Requests the provider received more than once (each request has its own phone)."""
-    per_phone = Counter(record.destination_addr for record in simulator.submits)
-    assert len(per_phone) == COUNT
-    return sum(1 for n in per_phone.values() if n > 1)
+def resubmitted(simulator: SmppSimulator, seen: Seen, topics: TopicSettings) -> int:
+    """Requests the provider received more than once (each request has its own phone).
+
+    Each is identifiable: its one result names one of its submits' message ids, so the
+    other submits are the duplicates (their delivery reports match no result).
+    """
+    ids_by_phone: dict[str, set[str]] = defaultdict(set)
+    for record in simulator.submits:
+        ids_by_phone[record.destination_addr].add(record.message_id)
+    assert len(ids_by_phone) == COUNT
+    resulted = {
+        recipient["phone"]: set(recipient["message_ids"])
+        for event in seen.of(topics.send_results)
+        for recipient in event["recipients"]
+    }
+    twice = {phone: ids for phone, ids in ids_by_phone.items() if len(ids) > 1}
+    for phone, ids in twice.items():
+        assert len(resulted[phone]) == 1, (phone, resulted[phone])
+        assert resulted[phone] < ids, (phone, ids, resulted[phone])
+    return len(twice)
 
 
 def check_results(
@@ -140,7 +155,7 @@ async def test_results_leader_sigkilled_mid_run_with_two_replicas(
             done.set()
             await reader
         figures = check_results(seen, topics, simulator, reports=True)
-        twice = resubmitted(simulator)
+        twice = resubmitted(simulator, seen, topics)
 
     print(
         f"\nleader of {topics.send_results}:0 was broker {leader}, SIGKILLed after "
@@ -170,12 +185,14 @@ async def test_one_replica_sigkilled_the_other_takes_its_partitions(
         try:
             await survivor.start()
             await victim.start()
-            await wait_for("both replicas sending", lambda: simulator.stats.submits >= COUNT // 4,
+            await _group_settles(cluster.bootstrap_servers, group, 2, survivor, victim)
+            # Both replicas sending: the victim dies with requests in flight.
+            both = simulator.stats.submits + COUNT // 10
+            await wait_for("both replicas sending", lambda: simulator.stats.submits >= both,
                            120, survivor, victim)  # fmt: skip
-            assert await group_members(cluster.bootstrap_servers, group) == ("Stable", 2)
             await victim.kill()
             t_kill, killed_at = time.monotonic(), simulator.stats.submits
-            moved = await _group_moved(cluster.bootstrap_servers, group, survivor)
+            moved = await _group_settles(cluster.bootstrap_servers, group, 1, survivor)
 
             def complete() -> bool:
                 return len(seen.ids_by(topics.send_results, "request_id")) >= COUNT
@@ -188,7 +205,7 @@ async def test_one_replica_sigkilled_the_other_takes_its_partitions(
             done.set()
             await reader
         figures = check_results(seen, topics, simulator, reports=False)
-        twice = resubmitted(simulator)
+        twice = resubmitted(simulator, seen, topics)
 
     print(
         f"\nreplica SIGKILLed after {killed_at} submits; the group had one member, Stable, "
@@ -202,11 +219,12 @@ async def test_one_replica_sigkilled_the_other_takes_its_partitions(
     assert twice <= WINDOW * BINDS
 
 
-async def _group_moved(bootstrap: str, group: str, survivor: Replica) -> float:
-    """Seconds until the group is Stable again with the survivor as its only member."""
+async def _group_settles(bootstrap: str, group: str, members: int, *replicas: Replica) -> float:
+    """Seconds until the group is Stable with ``members`` members."""
     started = time.monotonic()
-    while await group_members(bootstrap, group) != ("Stable", 1):
-        assert survivor.alive(), survivor.tail()
-        assert time.monotonic() - started < 120, "the group did not settle within 120 s"
+    while await group_members(bootstrap, group) != ("Stable", members):
+        for replica in replicas:
+            assert replica.alive(), replica.tail()
+        assert time.monotonic() - started < 120, f"the group did not settle on {members} in 120 s"
         await asyncio.sleep(0.2)
     return time.monotonic() - started
