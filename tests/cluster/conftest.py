@@ -1,7 +1,9 @@
 """The three-broker cluster the fault tests run on, started once for this directory.
 
 Each test leaves the cluster whole for the next: the ``cluster`` fixture brings back any
-broker a test took down, and waits until it is a full member again.
+broker a test took down, and waits until it is a full member again. The figures the tests
+report (failover times, requests submitted twice, ...) are printed at the end of the run's
+summary, so CI logs keep them without ``-s``.
 """
 
 from __future__ import annotations
@@ -10,19 +12,44 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
+from tests.cluster.rolekit import Figures
+
+_FIGURES = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="package")
-def cluster_once() -> Iterator[LocalKafkaCluster]:
+def cluster_once(request: pytest.FixtureRequest) -> Iterator[LocalKafkaCluster]:
     started = time.monotonic()
     with LocalKafkaCluster(num_partitions=3) as cluster:
-        print(f"\nthree-broker cluster up in {time.monotonic() - started:.1f} s")
+        line = f"three-broker cluster up in {time.monotonic() - started:.1f} s"
+        request.config.stash.setdefault(_FIGURES, []).append(line)
         yield cluster
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    """Report one line of a test's figures: printed now and in the run's summary."""
+    lines = request.config.stash.setdefault(_FIGURES, [])
+
+    def report(line: str) -> None:
+        print(line)
+        lines.append(f"{request.node.name}: {line}")
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(_FIGURES, [])
+    if lines:
+        terminalreporter.section("figures of the fault tests on the three-broker cluster")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

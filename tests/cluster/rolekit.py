@@ -25,6 +25,9 @@ from tests.e2e.test_send_path import free_port, sender_env
 
 PASSWORD = "clu-pw"
 
+#: Reports one line of a test's figures (the ``figures`` fixture).
+Figures = Callable[[str], None]
+
 
 def requests(run: str, count: int, keys: int, *, reports: bool) -> list[tuple[bytes, bytes]]:
     """(key, value) of ``count`` single-part send requests over ``keys`` keys; the text holds

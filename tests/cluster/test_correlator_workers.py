@@ -19,6 +19,7 @@ import pytest
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
+from tests.cluster.rolekit import Figures
 from tests.correlator.runkit import (
     Collected,
     CorrelatorProcess,
@@ -81,7 +82,7 @@ async def _until(
 # machine; the waits inside stay bounded (300 s, then 600 s).
 @pytest.mark.timeout(1200)
 async def test_two_workers_one_sigkilled_every_report_joined_once(
-    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path
+    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path, figures: Figures
 ) -> None:
     topics, run = cluster_topics, uuid.uuid4().hex[:6]
     traffic = build_traffic(topics, run, SENDS, STRAYS, seed=14)
@@ -101,14 +102,10 @@ async def test_two_workers_one_sigkilled_every_report_joined_once(
             lambda: len(seen.events) > len(traffic.parts) // 3, seen, 300, survivor, victim
         )
         await victim.kill()
-        killed_at, t_kill = len(seen.events), time.monotonic()
+        killed_at = len(seen.events)
         await feeding
         took = await _until(lambda: len(seen.events) >= expected, seen, 600, survivor)
-        print(
-            f"\nworker SIGKILLed after {killed_at} of {expected} events; the survivor "
-            f"published the rest {took:.1f} s after the kill ({time.monotonic() - started:.0f} s "
-            f"in all)"
-        )
+        finished = time.monotonic() - started
         await asyncio.sleep(2 * 0.5)  # a few more ticks: nothing else may come
     finally:
         done.set()
@@ -117,7 +114,12 @@ async def test_two_workers_one_sigkilled_every_report_joined_once(
         code = await survivor.stop()
     assert code == 0, survivor.tail()
     assert killed_at < expected, "the kill must come in the middle of the run"
-    print(f"kill to the last event: {time.monotonic() - t_kill:.0f} s")
+    repeated = sum(1 for docs in seen.events.values() if len(docs) > 1)
+    figures(
+        f"worker SIGKILLed after {killed_at} of {expected} events; the survivor published "
+        f"the rest {took:.1f} s after the kill ({finished:.0f} s in all); {repeated} events "
+        f"published more than once"
+    )
     _check_dead_letters(seen, traffic, topics)
     _check_statuses(seen, traffic, run)
     _check_repeats(seen)

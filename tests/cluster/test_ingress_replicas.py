@@ -24,7 +24,7 @@ from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
 from gateway.simulator.webhook import WebhookCaller
 from gateway.simulator.webhook_request import HandlerUrl
-from tests.cluster.rolekit import Replica, Seen, follow, new_leader
+from tests.cluster.rolekit import Figures, Replica, Seen, follow, new_leader
 from tests.e2e.test_send_path import free_port, vars_of
 from tests.eventcheck import validate_event
 from tests.ingress.ingress_support import SECRET
@@ -72,7 +72,7 @@ def answers(callers: list[WebhookCaller]) -> Counter[int | None]:
 
 
 async def test_two_ingress_replicas_while_a_broker_restarts(
-    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path
+    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path, figures: Figures
 ) -> None:
     topics = cluster_topics
     replicas = [
@@ -134,8 +134,8 @@ async def test_two_ingress_replicas_while_a_broker_restarts(
     for event in events[:: max(1, len(events) // 30)]:
         validate_event(event)
     ids = Counter(e["event_id"] for e in events)
-    print(
-        f"\nbroker {leader} (leader of {topics.dlr}:0) SIGKILLed after {COUNT // 5} callbacks; "
+    figures(
+        f"broker {leader} (leader of {topics.dlr}:0) SIGKILLed after {COUNT // 5} callbacks; "
         f"new leaders after {moments['moved'] - moments['kill']:.1f} s; broker back after "
         f"{moments['back'] - moments['kill']:.1f} s; answers {dict(total)}; 503s before the "
         f"kill {snapshots['before the kill']}, by the time leaders had moved "

@@ -25,7 +25,7 @@ import pytest
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
 from gateway.simulator import SimulatorConfig, SmppSimulator
-from tests.cluster.rolekit import Replica, new_leader
+from tests.cluster.rolekit import Figures, Replica, new_leader
 from tests.e2e.receiver_support import receiver_env
 from tests.e2e.support import read_events
 from tests.e2e.test_receiver_crash import COUNT, KILL_AFTER, PASSWORD, queue_traffic
@@ -43,7 +43,7 @@ async def acked_at_least(simulator: SmppSimulator, count: int, receiver: Replica
 
 
 async def test_broker_sigkilled_mid_run_of_deliver_sms_loses_nothing(
-    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path
+    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path, figures: Figures
 ) -> None:
     topics, run = cluster_topics, uuid.uuid4().hex[:6]
 
@@ -80,8 +80,8 @@ async def test_broker_sigkilled_mid_run_of_deliver_sms_loses_nothing(
             cluster.launch_broker(leader)  # from this thread: the JVM is tied to its starter
         await asyncio.to_thread(cluster.wait_available, [leader])
 
-    print(
-        f"\nbroker {leader} (leader of {topics.dlr}:0) SIGKILLed with {acked_at_kill} of "
+    figures(
+        f"broker {leader} (leader of {topics.dlr}:0) SIGKILLed with {acked_at_kill} of "
         f"{COUNT} DELIVER_SMs acknowledged; new leader after {moved:.1f} s; all acknowledged "
         f"{settled:.1f} s after the kill; {stats.incoming_sent} sent, {stats.incoming_refused} "
         f"refused (temporary error), {stats.incoming_timed_out} timed out; {len(events)} events "

@@ -27,6 +27,7 @@ from gateway.localkafka import LocalKafkaCluster
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from tests.cluster.rolekit import (
     PASSWORD,
+    Figures,
     Replica,
     Seen,
     follow,
@@ -117,7 +118,7 @@ def check_results(
 
 
 async def test_results_leader_sigkilled_mid_run_with_two_replicas(
-    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path
+    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path, figures: Figures
 ) -> None:
     topics, run = cluster_topics, uuid.uuid4().hex[:6]
     await produce(cluster.bootstrap_servers, topics.send, requests(run, COUNT, KEYS, reports=True))
@@ -154,15 +155,15 @@ async def test_results_leader_sigkilled_mid_run_with_two_replicas(
             codes = [await sender.stop() for sender in senders]
             done.set()
             await reader
-        figures = check_results(seen, topics, simulator, reports=True)
+        counts = check_results(seen, topics, simulator, reports=True)
         twice = resubmitted(simulator, seen, topics)
 
-    print(
-        f"\nleader of {topics.send_results}:0 was broker {leader}, SIGKILLed after "
+    figures(
+        f"leader of {topics.send_results}:0 was broker {leader}, SIGKILLed after "
         f"{killed_at} submits; partition 0 led by broker {moved} after {failover:.1f} s; "
         f"broker {leader} available again after {back:.1f} s ({restarted_at} submits by then); "
-        f"{COUNT} requests done in {elapsed:.1f} s; {figures['result records']} result records "
-        f"({figures['stored twice']} stored twice, same event_id); {twice} requests submitted "
+        f"{COUNT} requests done in {elapsed:.1f} s; {counts['result records']} result records "
+        f"({counts['stored twice']} stored twice, same event_id); {twice} requests submitted "
         f"twice (bound {2 * WINDOW * BINDS}); {simulator.stats.dlrs_acked} reports acknowledged"
     )
     assert killed_at < COUNT, "the kill must come in the middle of the run"
@@ -171,7 +172,7 @@ async def test_results_leader_sigkilled_mid_run_with_two_replicas(
 
 
 async def test_one_replica_sigkilled_the_other_takes_its_partitions(
-    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path
+    cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path, figures: Figures
 ) -> None:
     topics, run = cluster_topics, uuid.uuid4().hex[:6]
     await produce(cluster.bootstrap_servers, topics.send, requests(run, COUNT, KEYS, reports=False))
@@ -204,13 +205,13 @@ async def test_one_replica_sigkilled_the_other_takes_its_partitions(
             await victim.stop()
             done.set()
             await reader
-        figures = check_results(seen, topics, simulator, reports=False)
+        counts = check_results(seen, topics, simulator, reports=False)
         twice = resubmitted(simulator, seen, topics)
 
-    print(
-        f"\nreplica SIGKILLed after {killed_at} submits; the group had one member, Stable, "
+    figures(
+        f"replica SIGKILLed after {killed_at} submits; the group had one member, Stable, "
         f"{moved:.1f} s later; the survivor finished {finished:.1f} s after the kill; "
-        f"{figures['result records']} result records ({figures['stored twice']} stored twice, "
+        f"{counts['result records']} result records ({counts['stored twice']} stored twice, "
         f"same event_id); {twice} requests submitted twice (bound: the dead replica's window "
         f"{WINDOW} x {BINDS} binds = {WINDOW * BINDS})"
     )
