@@ -77,6 +77,29 @@ def replicas(
     ]
 
 
+async def start_both(
+    cluster: LocalKafkaCluster,
+    topics: TopicSettings,
+    run: str,
+    senders: list[Replica],
+    *,
+    reports: bool,
+) -> None:
+    """Start the replicas, and produce the requests once the group holds both.
+
+    Requests waiting while the second replica joins would meet a defect these tests are not
+    about: the first replica, draining its revoked partitions for longer than the group's
+    rebalance timeout, is dropped from the group while it still submits them, and the
+    second submits them again (see test_sender_scale_up.py).
+    """
+    for sender in senders:
+        await sender.start()
+    await _group_settles(cluster.bootstrap_servers, f"group-{run}", len(senders), *senders)
+    await produce(
+        cluster.bootstrap_servers, topics.send, requests(run, COUNT, KEYS, reports=reports)
+    )
+
+
 def resubmitted(simulator: SmppSimulator, seen: Seen, topics: TopicSettings) -> int:
     """Requests the provider received more than once (each request has its own phone).
 
@@ -121,7 +144,6 @@ async def test_results_leader_sigkilled_mid_run_with_two_replicas(
     cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path, figures: Figures
 ) -> None:
     topics, run = cluster_topics, uuid.uuid4().hex[:6]
-    await produce(cluster.bootstrap_servers, topics.send, requests(run, COUNT, KEYS, reports=True))
     seen, done = Seen(), asyncio.Event()
     reader = asyncio.create_task(
         follow(cluster.bootstrap_servers, [topics.send_results, topics.dlr], seen, done)
@@ -129,9 +151,8 @@ async def test_results_leader_sigkilled_mid_run_with_two_replicas(
     async with SmppSimulator(simulator_config()) as simulator:
         senders = replicas(cluster, topics, simulator.port, run, tmp_path)
         try:
+            await start_both(cluster, topics, run, senders, reports=True)
             started = time.monotonic()
-            for sender in senders:
-                await sender.start()
             await wait_for("traffic", lambda: simulator.stats.submits >= COUNT // 4, 120, *senders)
             leader = await asyncio.to_thread(cluster.leader_of, topics.send_results, 0)
             killed_at = simulator.stats.submits
@@ -175,7 +196,6 @@ async def test_one_replica_sigkilled_the_other_takes_its_partitions(
     cluster: LocalKafkaCluster, cluster_topics: TopicSettings, tmp_path: Path, figures: Figures
 ) -> None:
     topics, run = cluster_topics, uuid.uuid4().hex[:6]
-    await produce(cluster.bootstrap_servers, topics.send, requests(run, COUNT, KEYS, reports=False))
     seen, done = Seen(), asyncio.Event()
     reader = asyncio.create_task(
         follow(cluster.bootstrap_servers, [topics.send_results], seen, done)
@@ -184,9 +204,7 @@ async def test_one_replica_sigkilled_the_other_takes_its_partitions(
     async with SmppSimulator(simulator_config()) as simulator:
         survivor, victim = replicas(cluster, topics, simulator.port, run, tmp_path)
         try:
-            await survivor.start()
-            await victim.start()
-            await _group_settles(cluster.bootstrap_servers, group, 2, survivor, victim)
+            await start_both(cluster, topics, run, [survivor, victim], reports=False)
             # Both replicas sending: the victim dies with requests in flight.
             both = simulator.stats.submits + COUNT // 10
             await wait_for("both replicas sending", lambda: simulator.stats.submits >= both,
