@@ -16,6 +16,7 @@ acks=all writes go on; with two down, they are refused.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import functools
 import shutil
 import tempfile
@@ -129,9 +130,14 @@ class LocalKafkaCluster:
             raise
 
     def stop(self, timeout_seconds: float = 30.0) -> None:
-        """Stop every broker (SIGTERM, SIGKILL after the timeout); keep ports and data."""
-        for node in self._nodes.values():
-            node.stop(timeout_seconds)
+        """Stop every broker (SIGTERM, SIGKILL after the timeout); keep ports and data.
+
+        All at once: stopped one after another, the last ones would try their controlled
+        shutdown against a controller quorum already gone, and wait out the timeout.
+        """
+        nodes = list(self._nodes.values())
+        with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:
+            list(pool.map(lambda node: node.stop(timeout_seconds), nodes))
 
     def close(self, timeout_seconds: float = 30.0) -> None:
         """Stop every broker and delete the data unless it is the caller's or kept."""
