@@ -14,11 +14,15 @@ Scenarios (each a fresh topic, a fresh sender process, the simulator in this pro
 - ``urgent``: 50,000 bulk requests queued at a 30/s limit, then 40 urgent requests one every
   0.5 s; reports the time from producing an urgent request to the provider receiving it.
 - ``shared2-static``, ``shared3-static``, ``shared2-adaptive``, ``shared3-adaptive``: two or
-  three sender replicas (one consumer group, one bind each on one login with MCONn) share
-  an account limited to 1,000/s for 60 s. *static*: each replica's rate is the account's
-  divided by the replicas; *adaptive*: the same, and each may probe up to the account's
-  rate (``GATEWAY_RATE_MAX_PER_SECOND``). Reports the aggregate goodput and throttling
-  answers from 10 s on, per-key order across the replicas, and each replica's allowed rate.
+  three sender replicas (one consumer group, one bind each on one login with MCONn; the
+  backlog produced once the group holds them all) share an account limited to 1,000/s for
+  60 s. *static*: each replica's rate is the account's divided by the replicas;
+  *adaptive*: the same, and each may probe up to the account's rate
+  (``GATEWAY_RATE_MAX_PER_SECOND``). The send topic has 6 partitions (an even split for two
+  and three replicas) and a backlog of 2.5 times what the account takes in the run, so
+  every replica has work to the end (the benchmark reports what each partition had left).
+  Reports the aggregate goodput and throttling answers from 10 s on, per-key order across
+  the replicas, and each replica's allowed rate.
 
 Run: ``.venv/bin/python bench/rate_control.py [--scenarios steady30,steady1000,...]
 [--brokers 3]`` (``--brokers 3``: on the local three-broker cluster instead of one broker).
@@ -34,13 +38,15 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,6 +55,8 @@ from gateway.localkafka import LocalKafka, LocalKafkaCluster, RunningKafka
 from gateway.simulator import SimulatorConfig, SmppSimulator
 
 KEYS = 200
+# Partitions of the send topic in the shared-account scenarios: an even split for 2 and 3.
+SHARED_PARTITIONS = 6
 # Seconds a followed change must hold: every one of them at 98 % of the new limit or more.
 SUSTAIN = 5
 
@@ -391,20 +399,28 @@ async def urgent(run: Run) -> dict[str, Any]:
 
 async def shared(run: Run, replicas: int, mode: str) -> dict[str, Any]:
     limit, seconds, settled = 1000.0, 60, 10
-    requests = bulk_requests(run.tag, int(limit * seconds * 1.3) + 500)
-    run.kafka.create_topics([run.topic("send"), run.topic("priority"), run.topic("results")])
-    await produce(run.kafka.bootstrap_servers, run.topic("send"), requests)
+    requests = bulk_requests(run.tag, int(limit * seconds * 2.5))
+    names = [run.topic("send"), run.topic("priority"), run.topic("results")]
+    run.kafka.create_topics(names, partitions=SHARED_PARTITIONS)
     extra = {"GATEWAY_SMPP_SYSTEM_TYPE": f"MCON{replicas}"}
-    if mode == "adaptive":
+    if mode.startswith("adaptive"):
         extra["GATEWAY_RATE_MAX_PER_SECOND"] = str(limit)
     async with simulator(limit) as sim:
         ports = [free_port() for _ in range(replicas)]
         senders = [await start_sender(run, sim.port, limit / replicas, extra, p) for p in ports]
+        # The backlog comes once the group holds every replica: replicas joining a backlog
+        # in flight meet a known defect (tests/cluster/test_sender_scale_up.py) that would
+        # be measured here instead of the sharing.
+        await group_settles(run.kafka.bootstrap_servers, f"bench-{run.tag}", replicas)
+        await produce(run.kafka.bootstrap_servers, run.topic("send"), requests)
         t0 = await wait_sending(sim)
         sampling = asyncio.create_task(sample_every(sim, seconds, None, interval=0.1))
         cpu = asyncio.create_task(cpu_between([s.pid for s in senders], settled, seconds))
         allowed = await asyncio.gather(*(watch_allowed(p, seconds) for p in ports))
         samples, cpu_seconds_used = await sampling, await cpu
+        left = await backlog_left(
+            run.kafka.bootstrap_servers, f"bench-{run.tag}", run.topic("send")
+        )
         for sender in senders:
             sender.send_signal(signal.SIGTERM)
         await asyncio.gather(*(sender.wait() for sender in senders))
@@ -424,7 +440,40 @@ async def shared(run: Run, replicas: int, mode: str) -> dict[str, Any]:
         "replica_core_share": [round(c / (seconds - settled), 2) for c in cpu_seconds_used],
         "failed_results": sum(e["outcome"] != "accepted" for e in results),
         "order_kept": order,
+        "backlog_left_per_partition": left,
     }
+
+
+async def backlog_left(bootstrap: str, group: str, topic: str) -> list[int]:
+    """Records of each partition of ``topic`` past the group's committed offset."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(SHARED_PARTITIONS)]
+        ends = await consumer.end_offsets(partitions)
+        return [ends[tp] - (await consumer.committed(tp) or 0) for tp in partitions]
+    finally:
+        await consumer.stop()
+
+
+async def group_settles(bootstrap: str, group: str, members: int) -> None:
+    """Return once the consumer group is Stable with ``members`` members (at most 120 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while loop.time() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            (response,) = await admin.describe_consumer_groups([group])
+            (described,) = response.to_object()["groups"]
+            if (described["state"], len(described["members"])) == ("Stable", members):
+                return
+        except KafkaError:
+            pass
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"group {group} did not settle on {members} members in 120 s")
 
 
 async def cpu_between(pids: list[int], start: float, end: float) -> list[float]:
@@ -462,16 +511,23 @@ def shared_summary(
     }
 
 
-SCENARIOS = {
+SHARED_MODES = ("static", "adaptive")
+
+
+Scenario = Callable[[RunningKafka], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def shared_scenario(replicas: int, mode: str) -> Scenario:
+    return lambda kafka: shared(Run(kafka, f"shared{replicas}-{mode}"), replicas, mode)
+
+
+SCENARIOS: dict[str, Scenario] = {
     "steady30": lambda k: steady(Run(k, "steady30"), 30, 30, 60),
     "steady1000": lambda k: steady(Run(k, "steady1000"), 1000, 1000, 60),
     "misconfigured": lambda k: steady(Run(k, "misconfigured"), 1000, 1500, 30),
     "change": lambda k: change(Run(k, "change")),
     "urgent": lambda k: urgent(Run(k, "urgent")),
-    "shared2-static": lambda k: shared(Run(k, "shared2-static"), 2, "static"),
-    "shared3-static": lambda k: shared(Run(k, "shared3-static"), 3, "static"),
-    "shared2-adaptive": lambda k: shared(Run(k, "shared2-adaptive"), 2, "adaptive"),
-    "shared3-adaptive": lambda k: shared(Run(k, "shared3-adaptive"), 3, "adaptive"),
+    **{f"shared{n}-{mode}": shared_scenario(n, mode) for n in (2, 3) for mode in SHARED_MODES},
 }
 
 
