@@ -408,9 +408,8 @@ async def shared(run: Run, replicas: int, mode: str) -> dict[str, Any]:
     async with simulator(limit) as sim:
         ports = [free_port() for _ in range(replicas)]
         senders = [await start_sender(run, sim.port, limit / replicas, extra, p) for p in ports]
-        # The backlog comes once the group holds every replica: replicas joining a backlog
-        # in flight meet a known defect (tests/cluster/test_sender_scale_up.py) that would
-        # be measured here instead of the sharing.
+        # The backlog comes once the group holds every replica, so the run measures the
+        # sharing, not the joins' rebalances.
         await group_settles(run.kafka.bootstrap_servers, f"bench-{run.tag}", replicas)
         await produce(run.kafka.bootstrap_servers, run.topic("send"), requests)
         t0 = await wait_sending(sim)

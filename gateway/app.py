@@ -106,6 +106,9 @@ def build_sender(
             group_id=group_id,
             on_revoked=on_revoked,
             claims=True,
+            # Results another replica published before a rebalance are known before its
+            # partitions' records are taken up here again.
+            settle=follower.read_to_now,
         )
 
     group_id = settings.sender.group_id

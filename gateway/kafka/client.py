@@ -192,6 +192,11 @@ class KafkaRecordSource:
     With ``claims``, it keeps the group's claims (:mod:`gateway.kafka.claims`): records are
     marked as replays, :meth:`claim` makes a claim durable before records start, and every
     commit carries the claim along.
+
+    ``settle``, when given, is awaited after every assignment before records are fetched
+    (given up after the request timeout): the sender reads the results already on Kafka
+    there, so a request the partition's previous owner finished is known as done even when
+    its offset was not committed past it.
     """
 
     def __init__(
@@ -205,6 +210,7 @@ class KafkaRecordSource:
         claims: bool = False,
         fetch_min_bytes: int = 1,
         fetch_max_wait_seconds: float = 0.5,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """``fetch_min_bytes`` and ``fetch_max_wait_seconds``: the broker answers a fetch once
         it has that much or that time has passed (aiokafka's defaults: 1 byte, 0.5 s)."""
@@ -213,6 +219,7 @@ class KafkaRecordSource:
         self._topics = list(topics)
         self._group_id = group_id
         self._keeps_claims = claims
+        self._settle = settle
         self._claims = Claims()
         self._commit_lock = asyncio.Lock()
         self._admin: AIOKafkaAdminClient | None = None
@@ -299,17 +306,14 @@ class KafkaRecordSource:
 
     async def _assigned(self, assigned: Sequence[TopicPartition]) -> None:
         """Read what the group committed for the partitions now ours (claims included)."""
-        if not self._keeps_claims:
-            for tp in assigned:
-                self._claims.assigned(Partition(tp.topic, tp.partition), None, None)
-            return
-        found: dict[TopicPartition, Any] = {}
         self._reading_claims.clear()
         try:
-            async with asyncio.timeout(self._settings.request_timeout_seconds):
-                found = await self._read_committed(list(assigned))
-        except (KafkaError, TimeoutError) as exc:
-            log.warning("claims of %s not read; replays will not be recognised: %r", assigned, exc)
+            await self._settle_assignment()
+            if not self._keeps_claims:
+                for tp in assigned:
+                    self._claims.assigned(Partition(tp.topic, tp.partition), None, None)
+                return
+            found = await self._claims_found(assigned)
         finally:
             self._reading_claims.set()
         for tp in assigned:
@@ -317,6 +321,23 @@ class KafkaRecordSource:
             offset = committed.offset if committed is not None and committed.offset >= 0 else None
             metadata = committed.metadata if committed is not None else None
             self._claims.assigned(Partition(tp.topic, tp.partition), offset, metadata)
+
+    async def _settle_assignment(self) -> None:
+        if self._settle is None:
+            return
+        try:
+            async with asyncio.timeout(self._settings.request_timeout_seconds):
+                await self._settle()
+        except (KafkaUnavailableError, TimeoutError) as exc:
+            log.warning("not settled before fetching: %r", exc)
+
+    async def _claims_found(self, assigned: Sequence[TopicPartition]) -> dict[TopicPartition, Any]:
+        try:
+            async with asyncio.timeout(self._settings.request_timeout_seconds):
+                return await self._read_committed(list(assigned))
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("claims of %s not read; replays will not be recognised: %r", assigned, exc)
+            return {}
 
     async def _read_committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, Any]:
         """The group's committed offsets and metadata, retried while the coordinator moves."""

@@ -10,6 +10,15 @@ durable that they may be started (a *claim*, :mod:`gateway.kafka.claims`), so th
 crash their next consumer knows them as replays; while Kafka does not take the claim, nothing
 starts.
 
+A rebalance (:meth:`Lane.on_revoked`) must end before the group's rebalance timeout, or the
+group hands the partitions on while this consumer still works on them and both submit the
+same requests. So the records of revoked partitions that have not reached the provider
+(waiting for their key's turn, an exposure slot or a rate permit) are cancelled at once and
+left, uncommitted, for the partitions' next owner; records fetched but not started are
+dropped. Only those that may have reached the provider (:meth:`Flight.finishing`) are waited
+for, until the revoke deadline (at most ``REVOKE_SECONDS``); what is left then is cancelled
+and comes back to the next owner as a replay. Then the offsets are committed.
+
 Shutdown (:meth:`Lane.close`, deadlines from :class:`~gateway.shutdown.Shutdown`): records
 fetched but not started are left for the next consumer at once, even while the lane waits
 for a free slot; the records in flight get until the drain deadline and are then cancelled
@@ -20,7 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 
 from gateway.errors import KafkaUnavailableError
 from gateway.kafka.records import ClaimingSource, Partition, Record
@@ -30,12 +40,30 @@ from .offsets import OffsetTracker
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Record], Awaitable[bool]]
+
+@dataclass(slots=True, eq=False)
+class Flight:
+    """A record the lane started; ``finishing`` once it must run to its outcome here."""
+
+    record: Record
+    finishing: bool = False
+
+    def finish_here(self) -> None:
+        """Part of the record may reach the provider (or its outcome is being published):
+        a revoke waits for it instead of leaving it to the next owner."""
+        self.finishing = True
+
+
+Handler = Callable[[Flight], Awaitable[bool]]
 
 # How long records cancelled at the drain deadline get to unwind.
 _CANCEL_GRACE_SECONDS = 0.5
 # Waits between attempts to claim records while Kafka does not take the claim.
 _CLAIM_RETRY_SECONDS = (0.2, 5.0)
+# The longest a revoke waits for its records that reached the provider: half the consumer
+# group's rebalance timeout (aiokafka's default, the session timeout: 10 s), so the member
+# rejoins in time and keeps its place.
+REVOKE_SECONDS = 5.0
 
 
 class Lane:
@@ -50,6 +78,7 @@ class Lane:
         max_in_flight: int,
         fetch_max_records: int,
         drain_timeout_seconds: float,
+        revoke_timeout_seconds: float = REVOKE_SECONDS,
         shutdown: Shutdown | None = None,
     ) -> None:
         self.name = name
@@ -58,9 +87,14 @@ class Lane:
         self._free = max_in_flight
         self._fetch_max = fetch_max_records
         self._drain_timeout = drain_timeout_seconds
+        self._revoke_timeout = min(revoke_timeout_seconds, drain_timeout_seconds)
         self._shutdown = shutdown or Shutdown(drain_timeout_seconds)
         self._tracker: OffsetTracker[Partition] = OffsetTracker()
-        self._workers: set[asyncio.Task[None]] = set()
+        self._workers: dict[asyncio.Task[None], Flight] = {}
+        # Revokes so far, and the revoke each partition was last taken away by: a record
+        # fetched before its partition's revoke is not started.
+        self._revokes = 0
+        self._revoked_by: dict[Partition, int] = {}
         self._progress = asyncio.Event()
         self._closing = False
         self.admitting = asyncio.Event()
@@ -73,10 +107,14 @@ class Lane:
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and start records until ``stop``; then finish them (or give up) and commit."""
         while not stop.is_set() and not self._closing:
+            revokes = self._revokes
             records = await self._claimed(await self._source.fetch(0.1, self._fetch_max))
             for record in records:
                 if not await self._admit():
                     break  # fetched but not started: left uncommitted for the next consumer
+                if self._revoked_by.get(record.source, -1) > revokes:
+                    self._free += 1  # its partition was revoked since: the next owner's
+                    continue
                 self._start(record)
         await self.drain()
         await self._shutdown.step(f"{self.name}: final offset commit", self.commit())
@@ -100,31 +138,45 @@ class Lane:
         self._tracker.committed(offsets)
 
     async def on_revoked(self, partitions: set[Partition]) -> None:
-        """Before a rebalance takes partitions away: let their records finish, then commit."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._drain_timeout
-        while any(self._tracker.pending(p) for p in partitions) and loop.time() < deadline:
-            self._progress.clear()
-            waiter = asyncio.ensure_future(self._progress.wait())
-            await asyncio.wait([waiter], timeout=0.5)
-            waiter.cancel()
+        """Before a rebalance takes partitions away: leave their records that have not
+        reached the provider, let the others finish until the revoke deadline, commit."""
+        self._revokes += 1
+        self._revoked_by.update(dict.fromkeys(partitions, self._revokes))
+        theirs = {t: f for t, f in self._workers.items() if f.record.source in partitions}
+        left = [task for task, flight in theirs.items() if not flight.finishing]
+        for task in left:
+            task.cancel()
+        late = await self._end(theirs, self._revoke_timeout)
+        if left or late:
+            log.info(
+                "%s: partitions revoked; %d requests left to their next owner before reaching "
+                "the provider, %d given up after it (they come back as replays)",
+                self.name,
+                len(left),
+                late,
+            )
         await self.commit()
         self._tracker.forget(partitions)
 
     async def drain(self) -> None:
         """Wait for the records in flight until the drain deadline; cancel what is left."""
-        if not self._workers:
-            return
-        _, late = await asyncio.wait(set(self._workers), timeout=self._shutdown.drain_left())
+        late = await self._end(self._workers, self._shutdown.drain_left())
+        if late:
+            log.warning(
+                "%s: %d requests given up at shutdown; they will be redelivered", self.name, late
+            )
+
+    @staticmethod
+    async def _end(tasks: Collection[asyncio.Task[None]], seconds: float) -> int:
+        """Wait ``seconds`` for ``tasks``, then cancel those left; how many were."""
+        if not tasks:
+            return 0
+        _, late = await asyncio.wait(set(tasks), timeout=seconds)
         for task in late:
             task.cancel()
         if late:
-            log.warning(
-                "%s: %d requests given up at shutdown; they will be redelivered",
-                self.name,
-                len(late),
-            )
             await asyncio.wait(late, timeout=_CANCEL_GRACE_SECONDS)
+        return len(late)
 
     async def _claimed(self, records: list[Record]) -> list[Record]:
         """``records`` once claimed (those still ours); none if the lane closes first."""
@@ -156,13 +208,18 @@ class Lane:
 
     def _start(self, record: Record) -> None:
         self._tracker.track(record.source, record.offset)
-        task = asyncio.create_task(self._run_one(record))
-        self._workers.add(task)
-        task.add_done_callback(self._workers.discard)
+        flight = Flight(record)
+        task = asyncio.create_task(self._run_one(flight))
+        self._workers[task] = flight
+        task.add_done_callback(self._ended)
 
-    async def _run_one(self, record: Record) -> None:
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._workers.pop(task, None)
+
+    async def _run_one(self, flight: Flight) -> None:
+        record = flight.record
         try:
-            if await self._handler(record):
+            if await self._handler(flight):
                 self._tracker.complete(record.source, record.offset)
         finally:
             self._free += 1

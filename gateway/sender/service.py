@@ -43,7 +43,7 @@ from gateway.shutdown import Shutdown
 
 from .compose import ComposedMessage, CompositionError, compose_recipients
 from .exposure import Exposure
-from .lane import Handler, Lane
+from .lane import REVOKE_SECONDS, Flight, Handler, Lane
 from .ordering import KeyOrder
 from .outcomes import KnownOutcomes
 from .submission import AbandonedError, Submission
@@ -123,6 +123,7 @@ class Sender:
             max_in_flight=self._settings.max_in_flight,
             fetch_max_records=self._settings.fetch_max_records,
             drain_timeout_seconds=self._settings.drain_timeout_seconds,
+            revoke_timeout_seconds=REVOKE_SECONDS,
             shutdown=self.shutdown,
         )
 
@@ -161,26 +162,27 @@ class Sender:
         if self._http is not None:
             self._http.stop()
 
-    async def _urgent_record(self, record: Record) -> bool:
+    async def _urgent_record(self, flight: Flight) -> bool:
         self.bulk.admitting.clear()  # bulk waits while urgent requests are pending
         try:
-            return await self._process(record, urgent=True)
+            return await self._process(flight, urgent=True)
         finally:
             if self.urgent.in_flight <= 1:
                 self.bulk.admitting.set()
 
-    async def _bulk_record(self, record: Record) -> bool:
-        return await self._process(record, urgent=False)
+    async def _bulk_record(self, flight: Flight) -> bool:
+        return await self._process(flight, urgent=False)
 
-    async def _process(self, record: Record, *, urgent: bool) -> bool:
+    async def _process(self, flight: Flight, *, urgent: bool) -> bool:
         """Handle one record; True once its outcome is durable (its offset may be committed)."""
         self._metrics.in_flight.inc()
         try:
-            return await self._process_counted(record, urgent=urgent)
+            return await self._process_counted(flight, urgent=urgent)
         finally:
             self._metrics.in_flight.dec()
 
-    async def _process_counted(self, record: Record, *, urgent: bool) -> bool:
+    async def _process_counted(self, flight: Flight, *, urgent: bool) -> bool:
+        record = flight.record
         self._requests(record.topic).inc()
         received_at = self._clock()
         parsed = parse_send_request(record.value)
@@ -192,12 +194,13 @@ class Sender:
             # The exposure slot taken in _resolve is held until the result is on Kafka.
             async with contextlib.AsyncExitStack() as exposure:
                 try:
-                    outgoing = await self._resolve(record, parsed, urgent, received_at, exposure)
+                    outgoing = await self._resolve(flight, parsed, urgent, received_at, exposure)
                 except (AbandonedError, asyncio.CancelledError):
                     raise
                 except Exception as exc:  # the task root: whatever went wrong, the record ends
                     log.exception("request could not be processed (%s)", record.topic)
                     outgoing = self._internal_failure(record, parsed, exc, received_at)
+                flight.finish_here()  # its outcome is decided: published here, not redone
                 await self._publish_all(outgoing)
         except AbandonedError:
             log.info("request left for redelivery at shutdown (%s)", record.topic)
@@ -233,12 +236,13 @@ class Sender:
 
     async def _resolve(
         self,
-        record: Record,
+        flight: Flight,
         parsed: SendRequest | InvalidRequest,
         urgent: bool,
         received_at: datetime,
         exposure: contextlib.AsyncExitStack,
     ) -> list[Outgoing]:
+        record = flight.record
         if isinstance(parsed, InvalidRequest):
             return self._invalid(record, parsed, received_at)
         transport = self._transport_for(parsed)
@@ -263,9 +267,10 @@ class Sender:
             weight = sum(m.part_count for m in messages) or len(parsed.recipients)
             await exposure.enter_async_context(self._exposure.hold(weight, urgent=urgent))
             if transport == "smpp":
-                outcomes = await self._send_all(parsed, messages, urgent, record.replay)
+                outcomes = await self._send_all(parsed, messages, urgent, flight)
             else:
                 assert self._http is not None
+                flight.finish_here()  # the HTTP transport may submit as soon as it is called
                 outcomes = await self._http.send(parsed, urgent=urgent)
         finally:
             self._order.leave(key, turn)
@@ -299,11 +304,17 @@ class Sender:
         request: SendRequest,
         messages: Sequence[ComposedMessage],
         urgent: bool,
-        replay: bool,
+        flight: Flight,
     ) -> list[tuple[RecipientOutcome, int]]:
         sends = [
             self._submission.send(
-                m.phone, request.text, m.parts, segments=m.segments, urgent=urgent, replay=replay
+                m.phone,
+                request.text,
+                m.parts,
+                segments=m.segments,
+                urgent=urgent,
+                replay=flight.record.replay,
+                submitting=flight.finish_here,
             )
             for m in messages
         ]

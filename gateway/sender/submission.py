@@ -113,13 +113,16 @@ class Submission:
         urgent: bool,
         segments: int | None = None,
         replay: bool = False,
+        submitting: Callable[[], None] = lambda: None,
     ) -> tuple[RecipientOutcome, int]:
         """The recipient's outcome and the number of submit attempts it took.
 
         ``segments`` is how many SMS the provider counts against the rate (more than the
         submits for one ``message_payload`` carrying a long text); the parts' count otherwise.
         ``replay``: the request may have been submitted before a crash (see the module
-        docstring for what a duplicate refusal then means).
+        docstring for what a duplicate refusal then means). ``submitting`` is called once the
+        permits are taken, just before the first part goes to the submitter: until then,
+        cancelling the call leaves nothing at the provider.
         """
         verdict = await self._pass_guards(phone, text)
         if verdict.action == "reject":
@@ -133,6 +136,7 @@ class Submission:
             await self._acquire(segments or len(parts), urgent)
             if self.stopping:
                 raise AbandonedError("shutting down")
+            submitting()
             for pdu in parts:
                 try:
                     response = await self._submit_part(pdu, urgent, tally)
@@ -142,6 +146,10 @@ class Submission:
                 ids.append(normalize_message_id(response.message_id))
         except AbandonedError:
             self._guards.forget(phone, text)
+            raise
+        except asyncio.CancelledError:
+            if not tally.attempts:  # nothing reached the provider: taken up again, this
+                self._guards.forget(phone, text)  # message is not its own duplicate
             raise
         except CommandStatusError as exc:
             self._guards.forget(phone, text)

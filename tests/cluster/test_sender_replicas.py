@@ -85,13 +85,9 @@ async def start_both(
     *,
     reports: bool,
 ) -> None:
-    """Start the replicas, and produce the requests once the group holds both.
-
-    Requests waiting while the second replica joins would meet a defect these tests are not
-    about: the first replica, draining its revoked partitions for longer than the group's
-    rebalance timeout, is dropped from the group while it still submits them, and the
-    second submits them again (see test_sender_scale_up.py).
-    """
+    """Start the replicas, and produce the requests once the group holds both, so the
+    figures are the fault's and not the join's (a join during a backlog is
+    test_sender_scale_up.py's)."""
     for sender in senders:
         await sender.start()
     await _group_settles(cluster.bootstrap_servers, f"group-{run}", len(senders), *senders)

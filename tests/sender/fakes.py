@@ -66,6 +66,10 @@ class FakeSource:
     def exhausted(self) -> bool:
         return not self._pending
 
+    def deliver(self, records: Iterable[Record]) -> None:
+        """Hand out ``records`` too (a partition assigned again, read from its commit)."""
+        self._pending.extend(records)
+
     async def fetch(self, timeout_seconds: float, max_records: int) -> list[Record]:
         if not self._pending:
             await asyncio.sleep(min(timeout_seconds, 0.002))

@@ -94,6 +94,7 @@ class Harness:
         default: Callable[[SubmitSm], Answer] | None = None,
         settings: SenderSettings = FAST,
         shutdown: Shutdown | None = None,
+        rate: RateSettings = UNLIMITED,
     ) -> None:
         self.timeline = Timeline()
         records = list(records)
@@ -110,7 +111,7 @@ class Harness:
         loop = asyncio.get_running_loop()
         submission = Submission(
             submitter=self.submitter,
-            gate=SubmitGate(AdaptiveRate(UNLIMITED, loop.time()), loop.time),
+            gate=SubmitGate(AdaptiveRate(rate, loop.time()), loop.time),
             guards=ProviderGuards(GuardSettings()),
             settings=settings,
             metrics=self.metrics,
