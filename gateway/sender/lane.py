@@ -109,13 +109,7 @@ class Lane:
         while not stop.is_set() and not self._closing:
             revokes = self._revokes
             records = await self._claimed(await self._source.fetch(0.1, self._fetch_max))
-            for record in records:
-                if not await self._admit():
-                    break  # fetched but not started: left uncommitted for the next consumer
-                if self._revoked_by.get(record.source, -1) > revokes:
-                    self._free += 1  # its partition was revoked since: the next owner's
-                    continue
-                self._start(record)
+            await self._start_all(records, revokes)
         await self.drain()
         await self._shutdown.step(f"{self.name}: final offset commit", self.commit())
 
@@ -205,6 +199,20 @@ class Lane:
                 self._progress.clear()
                 await self._progress.wait()
         return False
+
+    async def _start_all(self, records: list[Record], revokes: int) -> None:
+        """Start ``records`` as slots free up, except those of partitions revoked since they
+        were fetched (after ``revokes`` revokes): those are their next owner's. Once the lane
+        closes, the rest are left uncommitted for the next consumer."""
+        for record in records:
+            if self._revoked_by.get(record.source, -1) > revokes:
+                continue
+            if not await self._admit():
+                return
+            if self._revoked_by.get(record.source, -1) > revokes:
+                self._free += 1  # revoked while it waited for a slot
+                continue
+            self._start(record)
 
     def _start(self, record: Record) -> None:
         self._tracker.track(record.source, record.offset)
