@@ -92,3 +92,42 @@ async def test_records_claimed_by_a_consumer_that_went_away_are_replays(
         assert (await committed(kafka, group, tp))[0] == 4, "a claim never moves the offset"
     finally:
         await second.stop()
+
+
+async def test_records_are_fetched_only_once_a_new_assignment_has_settled(
+    kafka: LocalKafka,
+) -> None:
+    """``settle`` (the sender's read of the results to their end) comes between an
+    assignment and the first records of it."""
+    topic, group = f"settle.{uuid.uuid4().hex[:8]}", f"settle-{uuid.uuid4().hex[:8]}"
+    kafka.create_topics([topic], partitions=1)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        for i in range(COUNT):
+            await producer.send_and_wait(topic, str(i).encode())
+    finally:
+        await producer.stop()
+    settling, settled = asyncio.Event(), asyncio.Event()
+
+    async def settle() -> None:
+        settling.set()
+        await settled.wait()
+
+    settings = dataclasses.replace(
+        Settings().kafka, bootstrap_servers=kafka.bootstrap_servers, request_timeout_seconds=10
+    )
+    records = KafkaRecordSource(
+        settings, Metrics(), topics=[topic], group_id=group, on_revoked=revoked, settle=settle
+    )
+    await records.start()
+    try:
+        async with asyncio.timeout(30):
+            while not settling.is_set():
+                assert await records.fetch(0.2, COUNT) == []
+        for _ in range(5):
+            assert await records.fetch(0.2, COUNT) == [], "records before the settle ended"
+        settled.set()
+        assert [r.offset for r in await fetch_all(records, COUNT)] == list(range(COUNT))
+    finally:
+        await records.stop()
