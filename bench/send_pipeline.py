@@ -46,6 +46,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -67,6 +68,7 @@ class Measured:
     simulator_cpu_us: float | None = None
     accepted: int | None = None
     mean_bytes: float | None = None
+    gc: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,14 +304,45 @@ async def pipeline(env: dict[str, str], options: Options, window: int, simulator
         own, sim = await measure(
             bootstrap, results, options.count, [sender.pid, simulator], at_mark
         )
+        collected = await gc_summary(int(env["GATEWAY_HTTP_PORT"]))
     finally:
         for process in spies:  # py-spy writes its profile on SIGINT
             process.send_signal(signal.SIGINT)
             await asyncio.wait_for(process.wait(), 60)
         await stop(sender)  # first, so it can unbind from a simulator that is still there
     return Measured(
-        own.per_second, own.cpu_us, sim.cpu_us, accepted=own.accepted, mean_bytes=own.mean_bytes
+        own.per_second,
+        own.cpu_us,
+        sim.cpu_us,
+        accepted=own.accepted,
+        mean_bytes=own.mean_bytes,
+        gc=collected,
     )
+
+
+async def gc_summary(port: int) -> str:
+    """The sender's garbage collections since it started (count, mean and total pause by
+    generation) and its resident memory, from its ``/metrics``."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(("smsc_gc_pause_seconds_count", "smsc_gc_pause_seconds_sum")):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+        elif line.startswith("process_resident_memory_bytes"):
+            values["rss"] = float(line.rsplit(" ", 1)[1])
+    parts = []
+    for generation in range(3):
+        label = f'{{generation="{generation}"}}'
+        count = values.get(f"smsc_gc_pause_seconds_count{label}", 0.0)
+        total = values.get(f"smsc_gc_pause_seconds_sum{label}", 0.0)
+        mean = total / count * 1e3 if count else 0.0
+        parts.append(f"gen{generation} {count:.0f} × {mean:.2f} ms = {total * 1e3:.0f} ms")
+    return "; ".join(parts) + f"; resident {values.get('rss', 0.0) / 2**20:.0f} MiB"
 
 
 async def one_window(kafka: RunningKafka, brokers: int, window: int, options: Options) -> Row:
@@ -357,6 +390,7 @@ def report(rows: Sequence[Row]) -> None:
             f"(c) {c.accepted}/{r.count}; "
             f"mean result size (a) {a.mean_bytes or 0:.0f} B, (c) {c.mean_bytes or 0:.0f} B"
         )
+        print(f"window {r.window}: the sender's garbage collections: {c.gc}")
     base = rows[0].pipeline.per_second
     print(
         "pipeline throughput relative to the first row: "

@@ -2,6 +2,7 @@
 (``numbers``, ``downloads``, ``contacts``: see ``smsc-gateway <command> --help``).
 
 Settings come from the environment (``GATEWAY_<SECTION>_<FIELD>``, see docs/configuration.md);
+the garbage collector is set up the same way for every role (:mod:`gateway.gcsetup`);
 SIGTERM and SIGINT start a clean shutdown, which ends within the role's drain timeout and the
 close allowance (:mod:`gateway.shutdown`). A library task still waiting for the network after
 the role returned (a clean-up cut short at its deadline) is cancelled, given a moment, and
@@ -27,6 +28,7 @@ from gateway.app import run_sender
 from gateway.config import Settings, load_settings
 from gateway.correlator.runner import run_correlator
 from gateway.errors import GatewayError
+from gateway.gcsetup import GcPauses, configure_gc
 from gateway.http_api.poller import run_poller
 from gateway.ingress.loop import loop_factory
 from gateway.ingress.role import run_ingress
@@ -74,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log.level, secrets=secret_values(settings))
+    configure_gc()
     # The ingress and the correlator run on uvloop unless told otherwise (gateway/ingress/loop.py).
     loops = {"ingress": settings.ingress.event_loop, "correlator": settings.correlator.event_loop}
     factory = loop_factory(loops[args.command]) if args.command in loops else None
@@ -116,11 +119,16 @@ async def _serve(runner: RoleRunner, settings: Settings) -> tuple[int, bool]:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     code = 0
+    metrics = Metrics()
+    pauses = GcPauses(metrics.registry)
+    pauses.install()
     try:
-        await runner(settings, Metrics(), stop)
+        await runner(settings, metrics, stop)
     except GatewayError as exc:
         print(f"smsc-gateway: {exc}", file=sys.stderr)
         code = 1
+    finally:
+        pauses.remove()
     return code, await _cancel_leftovers()
 
 
