@@ -20,7 +20,8 @@ from gateway.http_api.metrics import HttpApiMetrics
 from gateway.http_api.transport import HttpTransport
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.inbound.reassembler import Reassembler
-from gateway.kafka.client import KafkaPublisher, KafkaRecordSource
+from gateway.kafka.batching import BatchingPublisher
+from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.follow import TopicsReader
 from gateway.kafka.health import keep_probed
 from gateway.kafka.records import Partition
@@ -61,7 +62,7 @@ class SenderParts:
 def build_sender(
     settings: Settings,
     metrics: Metrics,
-    publisher: KafkaPublisher,
+    publisher: BatchingPublisher,
     shutdown: Shutdown | None = None,
 ) -> SenderParts:
     """Every object of the sender role, wired; nothing started."""
@@ -167,7 +168,7 @@ async def run_sender(
     shutdown: Shutdown | None = None,
 ) -> None:
     """Run the sender role (with its binds' delivery reports) until ``stop`` is set."""
-    publisher = KafkaPublisher(settings.kafka, metrics)
+    publisher = BatchingPublisher(settings.kafka, metrics)
     await publisher.start()
     parts = build_sender(settings, metrics, publisher, shutdown)
 
@@ -188,7 +189,7 @@ async def _run_sender(
     settings: Settings,
     metrics: Metrics,
     stop: asyncio.Event,
-    publisher: KafkaPublisher,
+    publisher: BatchingPublisher,
     parts: SenderParts,
 ) -> None:
     # Parts of long incoming SMS stored by the binds are joined here; it stops last, after
@@ -224,7 +225,7 @@ async def _run_sender(
 
 async def _close_sender(
     parts: SenderParts,
-    publisher: KafkaPublisher,
+    publisher: BatchingPublisher,
     background: list[asyncio.Task[None]],
     reassembler: asyncio.Task[None],
     reassembly_stop: asyncio.Event,
