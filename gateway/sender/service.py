@@ -187,7 +187,11 @@ class Sender:
         received_at = self._clock()
         parsed = parse_send_request(record.value)
         request_id = parsed.request_id
-        if request_id is not None and await self._already_resolved(request_id):
+        if (
+            request_id is not None
+            and self._maybe_resolved(request_id)
+            and await self._already_resolved(request_id)
+        ):
             return True
         done = self._claim(request_id)
         try:
@@ -210,6 +214,11 @@ class Sender:
         if request_id is not None:
             self._outcomes.add(request_id.encode(), self._clock().timestamp())
         return True
+
+    def _maybe_resolved(self, request_id: str) -> bool:
+        """Whether the request is running already or its outcome is known (the common
+        answer, no, without a coroutine)."""
+        return request_id in self._running or request_id.encode() in self._outcomes
 
     async def _already_resolved(self, request_id: str) -> bool:
         running = self._running.get(request_id)

@@ -91,7 +91,8 @@ class SmppClient:
         self._bound = asyncio.Event()
         self._stopping = False
         self.reconnects = 0
-        self._window_in_use = metrics.smpp_window_in_use.labels(name)
+        # Read when scraped: a submit does not pay for it.
+        metrics.smpp_window_in_use.labels(name).set_function(self._window_in_use)
         self._latency = metrics.smpp_submit_latency.labels(name)
         self._submits = Children(metrics.smpp_submits)
         self._churn = BindChurn()
@@ -142,16 +143,21 @@ class SmppClient:
             raise ConnectionClosedError(f"{self.name} is a receiver bind; it cannot submit")
         connection = await self._connection_for_submit()
         started = time.perf_counter()
-        self._window_in_use.set(connection.session.outstanding)
         response = await connection.request(pdu, urgent=urgent)
         self._latency.observe(time.perf_counter() - started)
         self._submits(self.name, status_name(response.command_status)).inc()
-        self._window_in_use.set(connection.session.outstanding)
         if response.command_status != 0:
             raise error_for_status(response.command_status)
         if not isinstance(response, SubmitSmResp):
             raise ConnectionClosedError(f"unexpected {type(response).__name__}")
         return response
+
+    def _window_in_use(self) -> float:
+        """Requests awaiting a response on the bind (0 while it is not bound)."""
+        connection = self._connection
+        if connection is None or not self._bound.is_set():
+            return 0.0
+        return float(connection.session.outstanding)
 
     async def stop(self) -> None:
         """Stop reconnecting, let outstanding submits finish, then unbind."""
@@ -234,7 +240,6 @@ class SmppClient:
         finally:
             self._bound.clear()
             self._metrics.smpp_bound.labels(self.name).set(0)
-            self._metrics.smpp_window_in_use.labels(self.name).set(0)
         if not self._stopping:
             self.reconnects += 1
             self._metrics.smpp_reconnects.labels(self.name).inc()
