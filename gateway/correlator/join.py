@@ -9,10 +9,12 @@ State, per route-topic partition (all keyed by (provider message id, phone)):
 A report for a known part is published at once as a ``part`` status. Its first final status
 is recorded; when every part of the message has one, the ``message`` status is published and
 the parts are kept ``done_ttl`` longer to absorb repeats. A report for an unknown part is held
-until its part arrives (then joined) or until ``hold`` has passed (then dead-lettered). Parts
-that never complete expire ``entry_ttl`` after submit, publishing an incomplete ``message``
-status. Every step is a function of the stores and the record, so replaying a record after a
-crash publishes the same events with the same ``event_id``.
+until its part arrives (then joined, and kept, released, a hold longer: the stores can keep
+a step whose statuses a crash lost, and the replayed record joins them again) or until
+``hold`` has passed (then dead-lettered). Parts that never complete expire ``entry_ttl``
+after submit, publishing an incomplete ``message`` status. Every step is a function of the
+stores and the record, so replaying a record after a crash publishes the same events with
+the same ``event_id``.
 
 A *replayed* recipient (its resend after a sender crash was refused as a duplicate of the
 first submit, whose message ids no result names) leaves a marker in the parts store, keyed by
@@ -214,7 +216,7 @@ class Correlator:
         for key, waiting in held:
             self._held_deadlines.add(waiting.partition, key, self._hold_deadline(waiting))
             self._held_by_phone.setdefault(_phone_of(key), set()).add(key)
-            self.held_count += len(waiting.reports)
+            self.held_count += len(waiting.reports) if waiting.released_at is None else 0
 
     # --- joining --------------------------------------------------------------------------
 
@@ -285,8 +287,11 @@ class Correlator:
         self._parts.put(key, marker)
         self._part_deadlines.add(partition, key, expires_at)
         for held_key in sorted(self._held_by_phone.get(message.phone, ())):
-            if self._parts.get(held_key) is None:
+            part = self._parts.get(held_key)
+            if part is None:
                 self._adopt(held_key, marker, partition)
+            elif part.request_id != message.request_id:
+                continue  # released to the result that named it
             self._release(held_key, now, step)
 
     def _replay_marker(self, phone: str, now: float) -> PartEntry | None:
@@ -312,7 +317,7 @@ class Correlator:
 
     def _hold(self, key: str, routed: RoutedReport, partition: int, now: float, step: Step) -> None:
         waiting = self._held.get(key)
-        earlier = waiting.reports if waiting is not None else ()
+        earlier = waiting.reports if waiting is not None and waiting.released_at is None else ()
         if any(h.report.origin == routed.origin for h in earlier):
             return  # a replay of a report already held
         held = HeldReports(partition, (*earlier, HeldReport(routed, now)))
@@ -323,18 +328,27 @@ class Correlator:
         step.held += 1
 
     def _release(self, key: str, now: float, step: Step) -> None:
+        """Join the reports held for ``key``, whose part is now known. They stay in the held
+        table, released, for a hold: the tables may keep this step (a kept RocksDB directory,
+        a changelog another worker recovers from) while a crash lost its statuses, and the
+        record replayed then must find them to publish the same events again."""
         waiting = self._held.get(key)
         if waiting is None:
             return
-        self._held.delete(key)
-        self._forget_held(key)
-        self.held_count -= len(waiting.reports)
+        if waiting.released_at is None:
+            waiting = HeldReports(waiting.partition, waiting.reports, released_at=now)
+            self._held.put(key, waiting)
+            self._held_deadlines.add(waiting.partition, key, self._hold_deadline(waiting))
+            self.held_count -= len(waiting.reports)
         for held in waiting.reports:
             step.extend(self.report(held.report, waiting.partition, now))
 
     def _expire_held(self, key: str, partition: int, now: float, step: Step) -> None:
         waiting = self._held.get(key)
         if waiting is None:
+            return
+        if waiting.released_at is not None:
+            self._drop_released(key, waiting, now)
             return
         hold = self._settings.hold_seconds
         due = [h for h in waiting.reports if max(h.held_at, self._started_at) + hold <= now]
@@ -359,6 +373,15 @@ class Correlator:
             self._held.delete(key)
             self._forget_held(key)
 
+    def _drop_released(self, key: str, waiting: HeldReports, now: float) -> None:
+        """Reports joined a hold ago leave the held table, silently."""
+        deadline = self._hold_deadline(waiting)
+        if deadline > now:
+            self._held_deadlines.add(waiting.partition, key, deadline)
+            return
+        self._held.delete(key)
+        self._forget_held(key)
+
     def _forget_held(self, key: str) -> None:
         keys = self._held_by_phone.get(_phone_of(key))
         if keys is not None:
@@ -367,7 +390,10 @@ class Correlator:
                 del self._held_by_phone[_phone_of(key)]
 
     def _hold_deadline(self, waiting: HeldReports) -> float:
-        return max(waiting.first_held_at(), self._started_at) + self._settings.hold_seconds
+        """A hold from when the reports were first held, or from their release; and at least
+        a hold from the worker's start."""
+        since = waiting.first_held_at() if waiting.released_at is None else waiting.released_at
+        return max(since, self._started_at) + self._settings.hold_seconds
 
 
 def _phone_of(key: str) -> str:

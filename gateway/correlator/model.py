@@ -228,10 +228,16 @@ def decode_entry(data: bytes) -> PartEntry:
 
 @dataclass(frozen=True, slots=True)
 class HeldReports:
-    """The held table's value: the reports waiting for one (message id, phone)."""
+    """The held table's value: the reports waiting for one (message id, phone).
+
+    ``released_at`` is when their part came and they were joined: they stay a hold longer,
+    so that the result processed again after a crash joins them again (the tables may
+    already have that step's changes when its statuses never reached Kafka).
+    """
 
     partition: int
     reports: tuple[HeldReport, ...]
+    released_at: float | None = None
 
     def first_held_at(self) -> float:
         return min(h.held_at for h in self.reports)
@@ -239,12 +245,15 @@ class HeldReports:
 
 def encode_held(held: HeldReports) -> bytes:
     reports = [[h.report.to_record(), h.held_at] for h in held.reports]
-    return orjson.dumps([held.partition, reports])
+    if held.released_at is None:
+        return orjson.dumps([held.partition, reports])
+    return orjson.dumps([held.partition, reports, held.released_at])
 
 
 def decode_held(data: bytes) -> HeldReports:
-    partition, reports = orjson.loads(data)
+    partition, reports, *released = orjson.loads(data)  # entries before release have two
     return HeldReports(
         partition,
         tuple(HeldReport(RoutedReport.from_record(r), float(at)) for r, at in reports),
+        float(released[0]) if released else None,
     )

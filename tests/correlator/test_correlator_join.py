@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from gateway.correlator.join import JoinSettings, overall_status
+from gateway.correlator.records import Step
 from tests.correlator.joinkit import (
     T0,
     Harness,
@@ -239,3 +240,38 @@ def test_settings_problems_are_reported_together() -> None:
     assert len(bad.problems()) == 4
     assert CorrelatorSettings().problems() == []
     assert JoinSettings(1, 2, 3).hold_seconds == 1
+
+
+def test_a_result_replayed_over_its_own_table_changes_joins_its_held_reports_again() -> None:
+    """A worker killed after the tables took a result's step (its RocksDB, or the changelog a
+    new owner recovers from) but before Kafka had its statuses processes the result again
+    over tables that already hold its parts: the reports it released come out again, the
+    same events."""
+    h = Harness()
+    h.report(report("101", PHONE, when=T0 + 1), T0 + 1)
+    h.report(report("102", PHONE, "undeliverable", when=T0 + 2), T0 + 2)
+    value = result("req-L", PHONE, ("101", "102"), T0)
+    first = h.result(value, T0 + 3)
+    assert len(statuses(first, "part")) == 2
+    assert len(statuses(first, "message")) == 1
+    again = h.restart(T0 + 20).result(value, T0 + 20)
+    assert _by_event_id(again) == _by_event_id(first)
+
+
+def _by_event_id(step: Step) -> dict[str, dict[str, object]]:
+    """The events as a consumer deduplicating by ``event_id`` keeps them."""
+    return {o.document["event_id"]: o.document for o in step.outbound}
+
+
+def test_reports_joined_on_their_result_leave_the_held_table_a_hold_later_silently() -> None:
+    h = Harness()
+    h.report(report("101", PHONE, when=T0 + 1), T0 + 1)
+    h.result(result("req-1", PHONE, ("101",)), T0 + 2)
+    assert h.correlator.held_count == 0
+    assert h.tick(T0 + 2 + 59).outbound == []
+    assert h.held.data != {}  # a replay of the result within the hold joins them again
+    restarted = h.restart(T0 + 30)
+    assert restarted.correlator.held_count == 0
+    assert restarted.tick(T0 + 30 + 61).outbound == []
+    assert h.held.data == {}
+    assert restarted.report(report("101", PHONE), T0 + 100).joined == 1

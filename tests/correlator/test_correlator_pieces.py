@@ -66,6 +66,8 @@ def test_table_values_survive_their_codec() -> None:
     routed = RoutedReport(Origin("kafka", "t", 1, 7), b"\xff\x00", b'{"x":1}')
     held = HeldReports(2, (HeldReport(routed, 4.0), HeldReport(routed, 5.0)))
     assert decode_held(encode_held(held)) == held
+    released = HeldReports(2, held.reports, released_at=6.0)
+    assert decode_held(encode_held(released)) == released
 
 
 def test_key_normalizes_both_halves() -> None:

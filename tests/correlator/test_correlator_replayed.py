@@ -42,6 +42,20 @@ def test_a_report_held_before_the_replayed_result_is_joined_to_it() -> None:
     assert h.tick(T0 + SETTINGS.hold_seconds + 1).outbound == []
 
 
+def test_the_replayed_result_processed_again_after_a_crash_adopts_its_reports_again() -> None:
+    """The tables kept the adoption (RocksDB, or the changelog) but its statuses were lost."""
+    h = Harness()
+    h.report(report("500", PHONE, when=T0 - 5), now=T0 - 5)
+    h.report(report("600", "79009999999", when=T0 - 4), now=T0 - 4)
+    value = replayed_result("r1")
+    first = h.result(value, now=T0)
+    again = h.restart(T0 + 20).result(value, now=T0 + 20)
+    assert {o.document["event_id"]: o.document for o in again.outbound} == {
+        o.document["event_id"]: o.document for o in first.outbound
+    }
+    assert len(statuses(again, "part")) == 1
+
+
 def test_a_report_arriving_within_the_hold_after_the_result_is_adopted() -> None:
     h = Harness()
     h.result(replayed_result("r1"), now=T0)
