@@ -44,7 +44,9 @@ from .model import (
     PartEntry,
     RoutedReport,
     SubmittedMessage,
+    dead_lettered_key,
     from_epoch,
+    is_dead_lettered_key,
     part_key,
     replayed_key,
 )
@@ -112,6 +114,9 @@ class Correlator:
         self._part_deadlines = DeadlineIndex()
         self._held_deadlines = DeadlineIndex()
         self._held_by_phone: dict[str, set[str]] = {}
+        # Reports dead-lettered within a hold before the last recovery, by partition: the
+        # recovered stores may have that step without Kafka having its dead letters.
+        self._letter_again: dict[int, list[str]] = {}
         self.part_count = 0
         self.held_count = 0
 
@@ -178,6 +183,10 @@ class Correlator:
     def tick(self, partition: int, now: float) -> Step:
         """Dead-letter the reports held too long and expire the parts past their time."""
         step = Step()
+        for key in self._letter_again.pop(partition, ()):
+            lettered = self._held.get(key)
+            if lettered is not None:
+                self._dead_letters(lettered.reports, step)
         for key in self._held_deadlines.pop_due(partition, now):
             self._expire_held(key, partition, now, step)
         for key in self._part_deadlines.pop_due(partition, now):
@@ -209,12 +218,16 @@ class Correlator:
         self._part_deadlines.clear()
         self._held_deadlines.clear()
         self._held_by_phone.clear()
+        self._letter_again.clear()
         self.part_count = self.held_count = 0
         for key, entry in parts:
             self._part_deadlines.add(entry.partition, key, entry.expires_at)
             self.part_count += bool(entry.message_ids)
         for key, waiting in held:
             self._held_deadlines.add(waiting.partition, key, self._hold_deadline(waiting))
+            if is_dead_lettered_key(key):
+                self._letter_again.setdefault(waiting.partition, []).append(key)
+                continue
             self._held_by_phone.setdefault(_phone_of(key), set()).add(key)
             self.held_count += len(waiting.reports) if waiting.released_at is None else 0
 
@@ -353,8 +366,21 @@ class Correlator:
         hold = self._settings.hold_seconds
         due = [h for h in waiting.reports if max(h.held_at, self._started_at) + hold <= now]
         kept = tuple(h for h in waiting.reports if h not in due)
-        for held in due:
-            reason = f"no accepted send result for this message id and phone within {hold:g} s"
+        self._dead_letters(due, step)
+        self._keep_dead_lettered(key, partition, due, now)
+        self.held_count -= len(due)
+        if kept:
+            waiting = HeldReports(partition, kept)
+            self._held.put(key, waiting)
+            self._held_deadlines.add(partition, key, self._hold_deadline(waiting))
+        else:
+            self._held.delete(key)
+            self._forget_held(key)
+
+    def _dead_letters(self, reports: Iterable[HeldReport], step: Step) -> None:
+        hold = self._settings.hold_seconds
+        reason = f"no accepted send result for this message id and phone within {hold:g} s"
+        for held in reports:
             report = held.report
             step.dead_letter(
                 report.origin,
@@ -364,14 +390,22 @@ class Correlator:
                 reason=reason,
                 at=held.held_at,  # as on a replay: the same dead letter, the same content
             )
-        self.held_count -= len(due)
-        if kept:
-            waiting = HeldReports(partition, kept)
-            self._held.put(key, waiting)
-            self._held_deadlines.add(partition, key, self._hold_deadline(waiting))
-        else:
-            self._held.delete(key)
-            self._forget_held(key)
+
+    def _keep_dead_lettered(
+        self, key: str, partition: int, reports: Sequence[HeldReport], now: float
+    ) -> None:
+        """Keep the reports just dead-lettered a hold longer, so that a recovery within it
+        dead-letters them again: the stores can keep this step while a crash lost its dead
+        letters."""
+        if not reports:
+            return
+        lettered_key = dead_lettered_key(key)
+        earlier = self._held.get(lettered_key)
+        kept = HeldReports(
+            partition, (*(earlier.reports if earlier else ()), *reports), released_at=now
+        )
+        self._held.put(lettered_key, kept)
+        self._held_deadlines.add(partition, lettered_key, self._hold_deadline(kept))
 
     def _drop_released(self, key: str, waiting: HeldReports, now: float) -> None:
         """Reports joined a hold ago leave the held table, silently."""

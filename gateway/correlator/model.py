@@ -127,6 +127,16 @@ class RoutedReport:
         )
 
 
+def dead_lettered_key(key: str) -> str:
+    """The held table's key of the reports dead-lettered from ``key``, kept a hold so that a
+    recovery dead-letters them again; a message id never contains ``:``."""
+    return f"dead-lettered:{key}"
+
+
+def is_dead_lettered_key(key: str) -> bool:
+    return key.startswith("dead-lettered:")
+
+
 @dataclass(frozen=True, slots=True)
 class HeldReport:
     """A report that came before its submit result, waiting since ``held_at``."""

@@ -71,6 +71,25 @@ def test_a_report_nobody_claims_is_dead_lettered_after_the_hold() -> None:
     assert base64.b64decode(letter["value_base64"]) == value
     assert base64.b64decode(letter["key_base64"]) == b"999"
     assert step.dead_lettered == ["unknown_message_id"]
+    assert h.correlator.held_count == 0
+    assert h.tick(T0 + 61 + 61).outbound == []
+    assert h.held.data == {}
+
+
+def test_reports_dead_lettered_before_a_crash_are_dead_lettered_again_after_recovery() -> None:
+    """The stores may keep the step that dead-lettered a report while a crash lost the dead
+    letter: the first tick after the recovery sends it again, the same event."""
+    h = Harness()
+    h.report(report("999", PHONE), T0)
+    letters = dead_letters(h.tick(T0 + 61))
+    assert len(letters) == 1
+    restarted = h.restart(T0 + 70)
+    assert restarted.correlator.held_count == 0
+    assert dead_letters(restarted.tick(T0 + 71)) == letters
+    assert restarted.tick(T0 + 72).outbound == []
+    late = restarted.result(result("req-1", PHONE, ("999",)), T0 + 73)
+    assert late.outbound == []  # dead-lettered: not joined to a result that comes later
+    assert restarted.tick(T0 + 70 + 61).outbound == []
     assert h.held.data == {}
 
 
