@@ -74,7 +74,11 @@ async def test_every_report_joined_strays_dead_lettered_across_a_sigkill(
         await correlator.start()  # with the same state directory, as a pod restarted in place
         await feeding
         expected = len(traffic.parts) + SENDS + STRAYS
-        await _wait_until(lambda: len(seen.events) >= expected, correlator, 240, seen)
+        try:
+            await _wait_until(lambda: len(seen.events) >= expected, correlator, 240, seen)
+        except AssertionError:
+            print(_missing(seen, traffic))
+            raise
         print(f"correlated in {time.monotonic() - started:.0f} s")
         await asyncio.sleep(2 * 0.5)  # a few more ticks: nothing else may come
     finally:
@@ -87,6 +91,29 @@ async def test_every_report_joined_strays_dead_lettered_across_a_sigkill(
     _check_dead_letters(seen, traffic, topics)
     _check_statuses(seen, traffic, run)
     _check_repeats(seen)
+
+
+def _missing(seen: Collected, traffic: Traffic) -> str:
+    """What never came: the events a timeout leaves out, with the inputs' positions in the
+    feed (the join's order also depends on how far the route stage got in each input)."""
+    joined = {p["message_id"] for p in seen.of("smsc.status/1", "part")}
+    decided = {m["request_id"] for m in seen.of("smsc.status/1", "message")}
+    letters = {
+        orjson.loads(base64.b64decode(x["value_base64"]))["message_id"]
+        for x in seen.of("smsc.dead-letter/1")
+    }
+    position: dict[str, int] = {}
+    for n, (_, _, value) in enumerate(traffic.records):
+        doc = orjson.loads(value)
+        position[doc.get("message_id") or doc["request_id"]] = n
+    lines = [
+        f"part {m} of {traffic.parts[m][0]}: report at {position.get(m)}, "
+        f"result at {position.get(traffic.parts[m][0])}"
+        for m in sorted(set(traffic.parts) - joined)
+    ]
+    lines += [f"message of {r}" for r in sorted(set(traffic.overall) - decided)]
+    lines += [f"dead letter of {m}" for m in sorted(traffic.unknown - letters)]
+    return f"{len(lines)} missing:\n" + "\n".join(lines)
 
 
 def _check_statuses(seen: Collected, traffic: Traffic, run: str) -> None:
