@@ -23,18 +23,18 @@ import time
 from collections.abc import Sequence
 
 from gateway.account import cli as account_cli
-from gateway.allroles import RoleRunner, run_all
-from gateway.app import run_sender
 from gateway.config import Settings, load_settings
-from gateway.correlator.runner import run_correlator
 from gateway.errors import GatewayError
 from gateway.gcsetup import GcPauses, configure_gc
 from gateway.http_api.poller import run_poller
 from gateway.ingress.loop import loop_factory
-from gateway.ingress.role import run_ingress
+from gateway.ingress.service import run_ingress
 from gateway.logsetup import configure_logging, secret_values
 from gateway.metrics import Metrics
-from gateway.receiver import run_receiver
+from gateway.roles.all import RoleRunner, run_all
+from gateway.roles.correlator import run_correlator
+from gateway.roles.receiver import run_receiver
+from gateway.roles.sender import run_sender
 
 
 async def run_simulator(settings: Settings, _: Metrics, stop: asyncio.Event) -> None:

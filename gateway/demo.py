@@ -23,11 +23,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from gateway.app import run_sender
 from gateway.config import Settings
 from gateway.localkafka import LocalKafka
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
+from gateway.roles.sender import run_sender
 from gateway.simulator.config import DlrOutcome, SimulatorConfig
 from gateway.simulator.smpp_server import SmppSimulator
 

@@ -40,13 +40,13 @@ from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, KafkaUnavailableError
 from gateway.events.delivery import dlr_event
 from gateway.events.envelope import dumps, utc_now
-from gateway.http.probes import Readiness, role_probes
 from gateway.kafka.client import KafkaPublisher
 from gateway.kafka.cursor import CursorTopic, KafkaCursorStore
 from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
 from gateway.optout.runner import OptOutRunner, build_optout
+from gateway.roles.probes import Readiness, role_probes
 from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown
 
 from .client import SmscHttpClient

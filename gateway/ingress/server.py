@@ -13,8 +13,8 @@ import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.http.probes import ReadinessCheck
 from gateway.metrics import Metrics
+from gateway.roles.probes import ReadinessCheck
 
 from .front import HttpFront
 from .handler import Answer, CallbackHandler

@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 
-from gateway import app
 from gateway.config import Settings, TopicSettings
 from gateway.kafka.records import Publisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.roles import sender as app
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from tests.e2e.support import sender_settings
 

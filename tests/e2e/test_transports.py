@@ -15,10 +15,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gateway.app import run_sender
 from gateway.config import Settings, TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.roles.sender import run_sender
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
 from gateway.simulator.http_api_config import HttpApiSimulatorConfig

@@ -16,7 +16,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from gateway.config import KafkaSettings, Settings, TopicSettings
-from gateway.ingress.role import Ingress
+from gateway.ingress.service import Ingress
 from gateway.ingress.settings import IngressSettings
 from gateway.kafka.batching import BatchingPublisher
 from gateway.metrics import Metrics

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from gateway.config import TopicSettings
-from gateway.ingress.role import Ingress
+from gateway.ingress.service import Ingress
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.simulator.webhook import WebhookCaller

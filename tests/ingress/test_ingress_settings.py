@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
-from gateway.ingress.role import run_ingress
+from gateway.ingress.service import run_ingress
 from gateway.ingress.settings import IngressSettings
 from gateway.metrics import Metrics
 

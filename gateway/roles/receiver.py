@@ -24,12 +24,12 @@ from collections.abc import Callable
 
 from gateway.config import Settings
 from gateway.errors import ConfigError
-from gateway.http.probes import ProbeServer
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.inbound.reassembler import Reassembler
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.health import keep_probed
 from gateway.metrics import Metrics
+from gateway.roles.probes import ProbeServer
 from gateway.shutdown import Shutdown, run_until
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
 from gateway.transport.smpp_client import BindMode, SmppClient

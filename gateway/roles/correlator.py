@@ -19,17 +19,16 @@ import asyncio
 import logging
 
 from gateway.config import Settings
+from gateway.correlator.faustapp import CorrelatorApp
+from gateway.correlator.lag import reporting_lag
+from gateway.correlator.localstore import discard_stale_partitions
+from gateway.correlator.records import Channel
+from gateway.correlator.router import Router
+from gateway.correlator.topology import carry_over_offsets, prepare_topics
 from gateway.errors import ConfigError, GatewayError
-from gateway.http.probes import Readiness, role_probes
 from gateway.metrics import Metrics
+from gateway.roles.probes import Readiness, role_probes
 from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown, run_until
-
-from .faustapp import CorrelatorApp
-from .lag import reporting_lag
-from .localstore import discard_stale_partitions
-from .records import Channel
-from .router import Router
-from .topology import carry_over_offsets, prepare_topics
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from gateway.config import Settings
 from gateway.errors import GatewayError
-from gateway.http.probes import Readiness, role_probes
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
 from gateway.http_api.transport import HttpTransport
@@ -26,6 +25,7 @@ from gateway.kafka.follow import TopicsReader
 from gateway.kafka.health import keep_probed
 from gateway.kafka.records import Partition
 from gateway.metrics import Metrics
+from gateway.roles.probes import Readiness, role_probes
 from gateway.sender.exposure import Exposure
 from gateway.sender.guards import ProviderGuards
 from gateway.sender.outcomes import KnownOutcomes

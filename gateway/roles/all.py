@@ -22,13 +22,13 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from gateway.app import run_sender
 from gateway.config import Settings
-from gateway.correlator.runner import run_correlator
-from gateway.http.probes import ProbeServer, Readiness
 from gateway.http_api.poller import run_poller
-from gateway.ingress.role import run_ingress
+from gateway.ingress.service import run_ingress
 from gateway.metrics import Metrics
+from gateway.roles.correlator import run_correlator
+from gateway.roles.probes import ProbeServer, Readiness
+from gateway.roles.sender import run_sender
 from gateway.shutdown import Shutdown
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
-from gateway.receiver import settings_problems
+from gateway.roles.receiver import settings_problems
 
 
 def test_defaults_let_the_receiver_and_the_sender_share_a_host() -> None:

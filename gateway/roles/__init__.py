@@ -1,0 +1,1 @@
+"""Every role of the gateway, wired: one module per ``smsc-gateway <role>``."""
