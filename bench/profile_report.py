@@ -49,7 +49,7 @@ SPECIFIC: Sequence[tuple[str, re.Pattern[str]]] = [
             r"|^(\w+\.)?(fetch|caught_up|commit) \(gateway/kafka/client\.py"
         ),
     ),
-    ("SMPP encode and session", re.compile(r"gateway/(smpp|transport)/")),
+    ("SMPP encode and session", re.compile(r"gateway/(smpp|smpp_io)/")),
 ]
 GENERIC: Sequence[tuple[str, re.Pattern[str]]] = [
     ("sender glue (lanes, order, exposure, claims, guards, pacing)", re.compile(r"gateway/")),

@@ -7,7 +7,7 @@ interleave on the wire. Two figures from one run:
 
 - core: parts per second through :class:`~gateway.inbound.reassembly.Reassembly` alone (read
   the record, add, build and serialize the event of each finished message), no I/O;
-- service: parts per second through :class:`~gateway.inbound.reassembler.Reassembler`, from
+- service: parts per second through :class:`~gateway.inbound.reassembly_service.Reassembler`, from
   its start until every message was published (acks=all) to ``smsc.incoming.v1``, group join
   included.
 
@@ -42,8 +42,8 @@ from gateway.events.delivery import incoming_event
 from gateway.events.envelope import dumps
 from gateway.inbound.deliver_sm import interpret
 from gateway.inbound.parts import IncomingPart, part_record, read_part
-from gateway.inbound.reassembler import Reassembler
 from gateway.inbound.reassembly import Reassembly, incoming_message
+from gateway.inbound.reassembly_service import Reassembler
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics

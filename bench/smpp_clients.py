@@ -8,7 +8,7 @@ system, from /proc, every thread of the process included).
 Clients, each driven as its own documentation says it is driven with several submits
 outstanding, and never more than ``window`` of them:
 
-- ``project``: the gateway's :class:`~gateway.transport.smpp_client.SmppClient`; the SUBMIT_SMs
+- ``project``: the gateway's :class:`~gateway.smpp_io.smpp_client.SmppClient`; the SUBMIT_SMs
   are composed beforehand by the sender's own composition from send requests (settings from
   ``GATEWAY_SMPP_*``), ``window`` tasks submit them;
 - ``smpp34``: ``Client(window_size=W).connect()`` and ``window`` tasks awaiting
@@ -51,7 +51,7 @@ from gateway.metrics import Metrics
 from gateway.sender.compose import compose_recipients
 from gateway.smpp.errors import CommandStatusError
 from gateway.smpp.pdu import SubmitSm as ProjectSubmitSm
-from gateway.transport.smpp_client import SmppClient
+from gateway.smpp_io.smpp_client import SmppClient
 
 TEXT = "Benchmark message"
 SOURCE = "Bench"

@@ -31,7 +31,7 @@ from gateway.ingress.settings import IngressSettings
 from gateway.optout.settings import OptOutSettings
 from gateway.sender.guards import GuardSettings
 from gateway.sender.ratelimit import RateSettings
-from gateway.simulator.config import SimulatorConfig
+from gateway.simulator.settings import SimulatorConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from gateway.localkafka import LocalKafka
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
-from gateway.simulator.config import DlrOutcome, SimulatorConfig
+from gateway.simulator.settings import DlrOutcome, SimulatorConfig
 from gateway.simulator.smpp_server import SmppSimulator
 
 SAMPLE_TEXTS = (

@@ -22,7 +22,7 @@ from gateway.config import (
 )
 from gateway.errors import ConfigError
 from gateway.localkafka.fetching import CACHE_DIR_ENV
-from gateway.simulator.config import DlrOutcome, SimulatorConfig
+from gateway.simulator.settings import DlrOutcome, SimulatorConfig
 
 SMPP_SECRET = "pw-smpp-9x7"  # a marker to look for, not a credential
 SASL_SECRET = "pw-sasl-4q2"

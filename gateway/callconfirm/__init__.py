@@ -4,6 +4,6 @@ and outcomes on ``smsc.waitcall.v1`` (docs/account.md).
 - :mod:`.book`: the pending confirmations rebuilt from the waitcall topic (no I/O);
 - :mod:`.issuer`, :mod:`.lane`, :mod:`.decider`: numbers for requests, the consumer of the
   requests, the outcomes (Kafka and HTTP reached through Protocols);
-- :mod:`.compose`: wired to Kafka and the HTTP API client, run by the poller;
+- :mod:`.runner`: wired to Kafka and the HTTP API client, run by the poller;
 - :mod:`.settings`, :mod:`.metrics`.
 """

@@ -6,7 +6,7 @@
 - :mod:`.limits`, :mod:`.circuit`: concurrency, per-script rate limits, the per-credential
   circuit;
 - :mod:`.client`: the httpx adapter;
-- :mod:`.compose`, :mod:`.transport`: a send request sent over HTTP, the ambiguous retry;
+- :mod:`.send_params`, :mod:`.sending`: a send request sent over HTTP, the ambiguous retry;
 - :mod:`.pending`, :mod:`.reports`, :mod:`.poller`: reconciliation by status queries.
 
 See ``docs/http-api.md``.

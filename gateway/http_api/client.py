@@ -18,7 +18,7 @@ One :class:`SmscHttpClient` per credential. Every request carries ``fmt=3`` and
   backoff with jitter) up to ``transport_attempts``, rotating through ``base_urls``. A send is
   tried again only when it surely never reached the provider (the connection was not made);
   otherwise :class:`~.errors.HttpTransportError` with ``maybe_processed`` goes to the caller,
-  which must find out from status.php before sending again (:mod:`.transport`).
+  which must find out from status.php before sending again (:mod:`.sending`).
 - **API errors** (HTTP 200 with ``error_code``) raise their typed error (:mod:`.errors`) and
   feed the credential's circuit (:mod:`.circuit`); while it is open nothing is sent and
   :class:`~.errors.CircuitOpenError` is raised at once.

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.callconfirm.compose import CallConfirmParts, build_call_confirm
+from gateway.callconfirm.runner import CallConfirmParts, build_call_confirm
 from gateway.config import Settings
 from gateway.errors import ConfigError, GatewayError, KafkaUnavailableError
 from gateway.events.delivery import dlr_event

@@ -3,7 +3,7 @@
 Each bind (bind_receiver, or transceiver by configuration) hands its DELIVER_SMs to a
 :class:`~gateway.inbound.publisher.DeliverSmPublisher`, which answers each one only after
 Kafka acknowledged its event; parts of concatenated SMS go to the parts topic, which the
-role's :class:`~gateway.inbound.reassembler.Reassembler` turns into whole messages.
+role's :class:`~gateway.inbound.reassembly_service.Reassembler` turns into whole messages.
 ``/readyz`` is ready while at least one bind is up and Kafka takes the role's writes (the
 latest publish succeeded, or, when nothing was published for a while, a broker answered).
 
@@ -25,15 +25,15 @@ from collections.abc import Callable
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.inbound.publisher import DeliverSmPublisher
-from gateway.inbound.reassembler import Reassembler
+from gateway.inbound.reassembly_service import Reassembler
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.health import keep_probed
 from gateway.metrics import Metrics
 from gateway.roles.probes import ProbeServer
 from gateway.shutdown import Shutdown, run_until
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
-from gateway.transport.smpp_client import BindMode, SmppClient
-from gateway.transport.smpp_connection import SmppConnection
+from gateway.smpp_io.smpp_client import BindMode, SmppClient
+from gateway.smpp_io.smpp_connection import SmppConnection
 
 log = logging.getLogger(__name__)
 

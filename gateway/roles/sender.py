@@ -16,9 +16,9 @@ from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
-from gateway.http_api.transport import HttpTransport
+from gateway.http_api.sending import HttpTransport
 from gateway.inbound.publisher import DeliverSmPublisher
-from gateway.inbound.reassembler import Reassembler
+from gateway.inbound.reassembly_service import Reassembler
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.follow import TopicsReader
@@ -35,9 +35,9 @@ from gateway.sender.service import Sender
 from gateway.sender.submission import Submission
 from gateway.shutdown import Shutdown, unless_stopped, until_set
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
-from gateway.transport.smpp_client import SmppClient
-from gateway.transport.smpp_connection import SmppConnection
-from gateway.transport.smpp_pool import SmppPool
+from gateway.smpp_io.smpp_client import SmppClient
+from gateway.smpp_io.smpp_connection import SmppConnection
+from gateway.smpp_io.smpp_pool import SmppPool
 
 log = logging.getLogger(__name__)
 

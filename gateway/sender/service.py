@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 class HttpSender(Protocol):
-    """The provider's HTTP API as a transport (``gateway.http_api.transport.HttpTransport``)."""
+    """The provider's HTTP API as a transport (``gateway.http_api.sending.HttpTransport``)."""
 
     def available(self) -> bool: ...
 

@@ -1,10 +1,10 @@
 """The SMSC simulator: what ``smsc-gateway simulate``, the tests and the benchmarks talk to."""
 
-from .config import DlrOutcome, SimulatorConfig
 from .dlr import build_delivery_report
 from .faults import Faults
 from .incoming import IncomingSpec, build_incoming
 from .logins import BindFlags
+from .settings import DlrOutcome, SimulatorConfig
 from .smpp_server import NoReceiverError, SmppSimulator
 from .stats import AcceptedParts, SimulatorStats, SubmitRecord
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .account_config import AccountScriptsConfig
+from .account_settings import AccountScriptsConfig
 from .http_api_centre import ApiError
 from .http_api_scripts import IdenticalRequests, ScriptReply, render_items
 

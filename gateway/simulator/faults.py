@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from gateway.smpp.constants import CommandStatus
 
-from .config import MAX_STATUS
+from .settings import MAX_STATUS
 
 
 class Faults:

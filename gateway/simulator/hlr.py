@@ -26,8 +26,8 @@ from gateway.smpp.constants import TlvTag
 from gateway.smpp.pdu import DeliverSm, SubmitSm
 from gateway.smpp.textcoding import decode_text
 
-from .config import DlrOutcome
 from .dlr import MESSAGE_TYPE_HLR, AcceptedMessage, report_pdu
+from .settings import DlrOutcome
 
 HLR_REQUEST = "__HLR__"
 

@@ -36,7 +36,6 @@ from aiohttp import web
 from .downloads import DownloadsScript
 from .http_api_calls import WAITCALL_TEXT, CallDesk, IssuedNumber, render_wait_call
 from .http_api_centre import ApiError, HttpApiCentre, HttpApiStats, SendAccepted
-from .http_api_config import HttpApiSimulatorConfig
 from .http_api_faults import HttpApiFaults
 from .http_api_formats import (
     CHARSETS,
@@ -50,6 +49,7 @@ from .http_api_formats import (
 from .http_api_inbox import Inbox, SimIncoming, render_answers
 from .http_api_messages import COMMENT_MARKER, SimMessage
 from .http_api_scripts import ScriptHandler, ScriptReply
+from .http_api_settings import HttpApiSimulatorConfig
 from .phones import PhonesScript
 from .receive_phones import ReceivePhonesScript
 from .webhook import WebhookCaller

@@ -26,7 +26,7 @@ from decimal import Decimal
 import orjson
 
 from .http_api_centre import ApiError, RecentEvents
-from .http_api_desk_config import CallDeskConfig
+from .http_api_desk_settings import CallDeskConfig
 from .http_api_messages import valid_phone
 
 WAITCALL_TEXT = "[waitcall] "

@@ -23,8 +23,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from .http_api_config import HttpApiSimulatorConfig, StatusOutcome
 from .http_api_messages import NOT_FOUND, SimMessage, parts_of, split_phones, valid_phone
+from .http_api_settings import HttpApiSimulatorConfig, StatusOutcome
 
 DESCRIPTIONS: Mapping[int, str] = MappingProxyType(
     {

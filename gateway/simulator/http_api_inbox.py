@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape
 import orjson
 
 from .http_api_centre import ApiError, RecentEvents, fingerprint
-from .http_api_desk_config import MAX_CNT, MAX_HOUR, InboxConfig
+from .http_api_desk_settings import MAX_CNT, MAX_HOUR, InboxConfig
 
 _FIELDS = ("id", "received", "phone", "message", "to_phone", "sent")
 

@@ -24,12 +24,12 @@ from gateway.smpp.pdu import (
     SubmitSm,
 )
 from gateway.smpp.session import BOUND_STATES, Role, Session, SessionConfig, State
-from gateway.transport.smpp_connection import SmppConnection
+from gateway.smpp_io.smpp_connection import SmppConnection
 
-from .config import SimulatorConfig
 from .faults import Faults
 from .logins import BindFlags
 from .outbox import Pending
+from .settings import SimulatorConfig
 from .smsc import DeliveryResult, MessageCentre
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from gateway.smpp.pdu import DeliverSm
 
-from .config import DlrOutcome
 from .dlr import MESSAGE_TYPE_SMS, AcceptedMessage
+from .settings import DlrOutcome
 
 
 @dataclass(slots=True, eq=False)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .account_config import AccountScriptsConfig, RentableNumber
+from .account_settings import AccountScriptsConfig, RentableNumber
 from .http_api_centre import ApiError
 from .http_api_scripts import (
     IdenticalRequests,

@@ -18,10 +18,10 @@ import random
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 
-from .config import SimulatorConfig
 from .http_api import HttpApiSimulator
-from .http_api_config import HttpApiSimulatorConfig
-from .http_api_desk_config import CallDeskConfig, InboxConfig
+from .http_api_desk_settings import CallDeskConfig, InboxConfig
+from .http_api_settings import HttpApiSimulatorConfig
+from .settings import SimulatorConfig
 from .smpp_server import SmppSimulator
 
 # What the made-up subscribers write (a keyword among them, for the opt-out).

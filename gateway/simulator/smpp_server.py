@@ -13,7 +13,7 @@ login's ``system_type`` MCONn allows (one without it) unbinds the oldest connect
 reports then go to the newer ones. Faults are injected through
 :attr:`SmppSimulator.faults` (:mod:`.faults`). The protocol itself is the project's own
 sans-I/O :class:`~gateway.smpp.session.Session` driven by
-:class:`~gateway.transport.smpp_connection.SmppConnection`.
+:class:`~gateway.smpp_io.smpp_connection.SmppConnection`.
 
 Usage::
 
@@ -34,11 +34,11 @@ from types import TracebackType
 from gateway.errors import ConfigError, GatewayError, TransportError
 from gateway.smpp.pdu import DeliverSm, Pdu
 
-from .config import SimulatorConfig
 from .faults import Faults
 from .incoming import IncomingSpec
 from .link import Link
 from .logins import Logins
+from .settings import SimulatorConfig
 from .smsc import MessageCentre
 from .stats import SimulatorStats, SubmitRecord
 from .traffic import IncomingTraffic

@@ -37,13 +37,13 @@ from gateway.smpp.errors import error_for_status
 from gateway.smpp.pdu import DeliverSm, SubmitSm, SubmitSmResp
 
 from .concat import PartAssembler, PartInfo, count_parts, part_info
-from .config import DlrOutcome, SimulatorConfig
 from .dlr import MESSAGE_TYPE_HLR, MESSAGE_TYPE_SMS, AcceptedMessage, build_delivery_report
 from .hlr import build_hlr_result, is_hlr_request
 from .incoming import IncomingSpec, References, build_incoming
 from .logins import BindFlags
 from .outbox import DeliverOutbox, Pending, PendingDlr, PendingIncoming
 from .rules import AccountRateLimits, DuplicateRule, FloodRule, submit_fingerprint
+from .settings import DlrOutcome, SimulatorConfig
 from .stats import AcceptedParts, SimulatorStats, SubmitRecord
 
 log = logging.getLogger(__name__)

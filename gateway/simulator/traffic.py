@@ -7,8 +7,8 @@ import random
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .config import SimulatorConfig
 from .incoming import IncomingSpec
+from .settings import SimulatorConfig
 
 # One sample per coding, each with characters only that coding carries well: GSM extension
 # characters, Latin-1 accents, Cyrillic.

@@ -15,7 +15,7 @@ from gateway.http_api.errors import (
     OperationFailedError,
     ParametersError,
 )
-from gateway.simulator.http_api_desk_config import CallDeskConfig
+from gateway.simulator.http_api_desk_settings import CallDeskConfig
 from tests.account.accountkit import MemorySink, account, raw_call, raw_xml
 
 PHONE = "79001112233"

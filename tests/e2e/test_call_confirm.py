@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_desk_config import CallDeskConfig
+from gateway.simulator.http_api_desk_settings import CallDeskConfig
 from tests.e2e.account_support import PollerProcess, TopicWatcher, poller_env
 from tests.http_api.httpapi_support import sim_config
 from tests.ingress.ingress_support import SECRET, running_ingress

@@ -270,7 +270,7 @@ async def test_concatenated_messages_sent_shuffled_arrive_whole(
 ) -> None:
     """8-bit and 16-bit UDH and SAR parts, out of order: one smsc.incoming/1 event each.
 
-    Needs the reassembler (gateway/inbound/reassembler.py) wired into the sender.
+    Needs the reassembler (gateway/inbound/reassembly_service.py) wired into the sender.
     """
     texts = {
         "udh8": ("79170000001", "Part of a long GSM message {€}. " * 12, "gsm"),

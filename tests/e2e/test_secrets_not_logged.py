@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_config import HttpApiSimulatorConfig
+from gateway.simulator.http_api_settings import HttpApiSimulatorConfig
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready

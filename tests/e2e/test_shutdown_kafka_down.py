@@ -25,7 +25,7 @@ from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_config import HttpApiSimulatorConfig
+from gateway.simulator.http_api_settings import HttpApiSimulatorConfig
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready
 from tests.e2e.test_send_path import PASSWORD, free_port, sender_env

@@ -21,7 +21,7 @@ from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_config import HttpApiSimulatorConfig
+from gateway.simulator.http_api_settings import HttpApiSimulatorConfig
 from tests.e2e.support import results_by_request, sender_settings
 
 pytestmark = pytest.mark.kafka

@@ -19,11 +19,11 @@ from aiokafka import AIOKafkaConsumer
 from gateway.events.send_request import SendRequest
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
+from gateway.http_api.sending import HttpTransport
 from gateway.http_api.settings import HttpApiSettings
-from gateway.http_api.transport import HttpTransport
 from gateway.metrics import Metrics
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_config import HttpApiSimulatorConfig
+from gateway.simulator.http_api_settings import HttpApiSimulatorConfig
 
 LOGIN = "gateway"
 PASSWORD = "pw-secret-7x"

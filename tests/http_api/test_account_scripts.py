@@ -26,7 +26,7 @@ from gateway.http_api.errors import (
     ParametersError,
 )
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_desk_config import CallDeskConfig, InboxConfig
+from gateway.simulator.http_api_desk_settings import CallDeskConfig, InboxConfig
 from tests.http_api.httpapi_support import (
     LOGIN,
     PASSWORD,

@@ -19,7 +19,7 @@ from gateway.http_api.settings import PollerSettings
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
-from gateway.simulator.http_api_config import StatusOutcome
+from gateway.simulator.http_api_settings import StatusOutcome
 from tests.eventcheck import validate_event
 from tests.http_api.httpapi_support import (
     LOGIN,

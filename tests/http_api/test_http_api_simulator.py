@@ -15,7 +15,6 @@ import orjson
 import pytest
 from aiohttp import web
 
-from gateway.http_api.compose import client_message_id
 from gateway.http_api.errors import (
     AuthorisationError,
     InsufficientFundsError,
@@ -28,6 +27,7 @@ from gateway.http_api.errors import (
     TooManyRequestsError,
     UndeliverableError,
 )
+from gateway.http_api.send_params import client_message_id
 from gateway.simulator.http_api import HttpApiSimulator
 from tests.http_api.httpapi_support import (
     APIKEY,

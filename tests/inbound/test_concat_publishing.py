@@ -1,7 +1,7 @@
 """The part route of DeliverSmPublisher: a part is stored on the parts topic, then answered.
 
 A recording publisher stands in for Kafka here (the broker tests are in
-test_reassembler_kafka.py); what matters is what is published, where, and the order of the
+test_reassembly_service.py); what matters is what is published, where, and the order of the
 publish and the answer.
 """
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.pdu import BindTransceiver, DeliverSm, DeliverSmResp, Pdu, SubmitSm
 from gateway.smpp.session import Role, Session, SessionConfig
-from gateway.transport.smpp_connection import SmppConnection
+from gateway.smpp_io.smpp_connection import SmppConnection
 
 # What the ESME answers to a deliver_sm: a command_status, or None to leave it unanswered.
 Answer = Callable[[DeliverSm], int | None]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.incoming import IncomingSpec
+from gateway.simulator.settings import SimulatorConfig
 from gateway.simulator.smsc import DeliveryResult, MessageCentre
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.pdu import SubmitSm

@@ -40,7 +40,7 @@ from gateway.smpp.pdu import (
 )
 from gateway.smpp.session import RequestReceived, Role, Session, SessionConfig
 from gateway.smpp.textcoding import encode_gsm7
-from gateway.transport.smpp_connection import SmppConnection
+from gateway.smpp_io.smpp_connection import SmppConnection
 
 TSHARK = shutil.which("tshark")
 pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")

@@ -15,9 +15,9 @@ from gateway.config import SmppSettings
 from gateway.metrics import Metrics
 from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.smpp.pdu import DeliverSm
-from gateway.transport.bind_churn import BindChurn
-from gateway.transport.smpp_client import SmppClient
-from gateway.transport.smpp_connection import SmppConnection
+from gateway.smpp_io.bind_churn import BindChurn
+from gateway.smpp_io.smpp_client import SmppClient
+from gateway.smpp_io.smpp_connection import SmppConnection
 
 
 def test_a_bind_that_lasted_is_not_cut_short() -> None:
@@ -48,7 +48,7 @@ def _ignore(connection: SmppConnection, pdu: DeliverSm) -> None:
 async def test_two_binds_of_one_login_knock_each_other_off_and_say_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="gateway.transport.smpp_client")
+    caplog.set_level(logging.ERROR, logger="gateway.smpp_io.smpp_client")
     async with SmppSimulator(SimulatorConfig(accounts={"shop": "pw"})) as simulator:
         settings = dataclasses.replace(
             SmppSettings(),

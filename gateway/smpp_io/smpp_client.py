@@ -8,7 +8,7 @@ the configured hosts (the provider's primary, then its backup). Submits wait a b
 for a bind; a non-zero command_status becomes the error class of
 :func:`gateway.smpp.errors.error_for_status`, which says whether sending again can help.
 Binds lost right after they were made are counted and, when they keep coming, reported at
-ERROR (:mod:`gateway.transport.bind_churn`): another connection is using the login.
+ERROR (:mod:`gateway.smpp_io.bind_churn`): another connection is using the login.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from gateway.compose.encoding import Encoding
 from gateway.config import Settings, TopicSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.inbound.publisher import DeliverSmPublisher
-from gateway.inbound.reassembler import Reassembler
+from gateway.inbound.reassembly_service import Reassembler
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 from gateway.errors import ConfigError
 
-from .account_config import AccountScriptsConfig
-from .http_api_desk_config import CallDeskConfig, InboxConfig
+from .account_settings import AccountScriptsConfig
+from .http_api_desk_settings import CallDeskConfig, InboxConfig
 
 
 class StatusOutcome(NamedTuple):

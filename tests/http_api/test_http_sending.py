@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from gateway.events.send_result import overall_outcome, send_result_event
-from gateway.http_api.compose import client_message_id
-from gateway.http_api.transport import HttpTransport
+from gateway.http_api.send_params import client_message_id
+from gateway.http_api.sending import HttpTransport
 from gateway.sender.submission import AbandonedError
 from tests.eventcheck import validate_event
 from tests.http_api.httpapi_support import (

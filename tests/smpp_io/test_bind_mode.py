@@ -14,8 +14,8 @@ from gateway.simulator import SimulatorConfig, SmppSimulator
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.errors import ConnectionClosedError
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp, SubmitSm
-from gateway.transport.smpp_client import BindMode, SmppClient
-from gateway.transport.smpp_connection import SmppConnection
+from gateway.smpp_io.smpp_client import BindMode, SmppClient
+from gateway.smpp_io.smpp_connection import SmppConnection
 
 
 @pytest.mark.parametrize("mode", list(BindMode))

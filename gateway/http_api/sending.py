@@ -2,7 +2,7 @@
 
 One send.php call carries every recipient of a request and returns one ``id`` for all of
 them; each recipient's ``message_ids`` holds that id (provider ids are (id, phone) pairs).
-The request's own ``id`` parameter is derived from its request_id (:mod:`.compose`), so
+The request's own ``id`` parameter is derived from its request_id (:mod:`.send_params`), so
 status.php can say whether the provider has it.
 
 **Never sent twice.** A send is repeated only when the provider surely does not have it:
@@ -42,7 +42,6 @@ from gateway.sender.submission import AbandonedError
 
 from .circuit import CircuitState
 from .client import SmscHttpClient
-from .compose import client_message_id, send_params
 from .errors import (
     CircuitOpenError,
     HttpApiError,
@@ -52,6 +51,7 @@ from .errors import (
     TooManyRequestsError,
 )
 from .metrics import HttpApiMetrics
+from .send_params import client_message_id, send_params
 from .settings import HttpApiSettings
 
 log = logging.getLogger(__name__)

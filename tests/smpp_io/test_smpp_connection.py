@@ -12,7 +12,7 @@ from gateway.smpp.codec import FrameDecoder, decode, encode
 from gateway.smpp.errors import ConnectionClosedError, ResponseTimeoutError
 from gateway.smpp.pdu import BindTransceiver, BindTransceiverResp, EnquireLink, SubmitSm
 from gateway.smpp.session import Role, Session, SessionConfig, State
-from gateway.transport.smpp_connection import SmppConnection
+from gateway.smpp_io.smpp_connection import SmppConnection
 
 
 async def _swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
