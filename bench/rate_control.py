@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchkit import cpu_seconds, free_port
 from gateway.localkafka import LocalKafka, LocalKafkaCluster, RunningKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 
 KEYS = 200
 # Partitions of the send topic in the shared-account scenarios: an even split for 2 and 3.
@@ -171,7 +171,7 @@ async def watch_allowed(port: int, seconds: float) -> list[float | None]:
 
 def simulator(limit: float) -> SmppSimulator:
     return SmppSimulator(
-        SimulatorConfig(
+        SimulatorSettings(
             accounts={"gateway": "bench"},
             rate_limit_per_second=limit,
             duplicate_window_seconds=None,

@@ -31,7 +31,7 @@ from gateway.ingress.settings import IngressSettings
 from gateway.optout.settings import OptOutSettings
 from gateway.sender.guards import GuardSettings
 from gateway.sender.ratelimit import RateSettings
-from gateway.simulator.settings import SimulatorConfig
+from gateway.simulator.settings import SimulatorSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +209,7 @@ class Settings:
     poller: PollerSettings = field(default_factory=PollerSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
     log: LogSettings = field(default_factory=LogSettings)
-    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     correlator: CorrelatorSettings = field(default_factory=CorrelatorSettings)
     call_confirm: CallConfirmSettings = field(default_factory=CallConfirmSettings)
     optout: OptOutSettings = field(default_factory=OptOutSettings)

@@ -28,7 +28,7 @@ from gateway.localkafka import LocalKafka
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
-from gateway.simulator.settings import DlrOutcome, SimulatorConfig
+from gateway.simulator.settings import DlrOutcome, SimulatorSettings
 from gateway.simulator.smpp_server import SmppSimulator
 
 SAMPLE_TEXTS = (
@@ -90,7 +90,7 @@ def say(line: str) -> None:
 
 
 async def _run(bootstrap: str, count: int) -> int:
-    sim_config = SimulatorConfig(
+    sim_config = SimulatorSettings(
         dlr_delay_seconds=0.5, dlr_outcomes=DEMO_OUTCOMES, seed=7, dlr_cost=Decimal("1.95")
     )
     async with SmppSimulator(sim_config) as simulator:

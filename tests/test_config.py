@@ -22,7 +22,7 @@ from gateway.config import (
 )
 from gateway.errors import ConfigError
 from gateway.localkafka.fetching import CACHE_DIR_ENV
-from gateway.simulator.settings import DlrOutcome, SimulatorConfig
+from gateway.simulator.settings import DlrOutcome, SimulatorSettings
 
 SMPP_SECRET = "pw-smpp-9x7"  # a marker to look for, not a credential
 SASL_SECRET = "pw-sasl-4q2"
@@ -287,15 +287,15 @@ def test_invalid_account_password_is_not_quoted() -> None:
 def test_field_level_redaction_matches_the_dataclasses() -> None:
     redacted = {
         (cls.__name__, f.name)
-        for cls in (SmppSettings, KafkaSettings, SimulatorConfig)
+        for cls in (SmppSettings, KafkaSettings, SimulatorSettings)
         for f in cls.__dataclass_fields__.values()
         if not f.repr
     }
     assert redacted == {
         ("SmppSettings", "password"),
         ("KafkaSettings", "sasl_password"),
-        ("SimulatorConfig", "accounts"),
-        ("SimulatorConfig", "http_api_webhook_url"),  # the handler URL carries its secret
+        ("SimulatorSettings", "accounts"),
+        ("SimulatorSettings", "http_api_webhook_url"),  # the handler URL carries its secret
     }
 
 

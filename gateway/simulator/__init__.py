@@ -4,7 +4,7 @@ from .dlr import build_delivery_report
 from .faults import Faults
 from .incoming import IncomingSpec, build_incoming
 from .logins import BindFlags
-from .settings import DlrOutcome, SimulatorConfig
+from .settings import DlrOutcome, SimulatorSettings
 from .smpp_server import NoReceiverError, SmppSimulator
 from .stats import AcceptedParts, SimulatorStats, SubmitRecord
 
@@ -15,7 +15,7 @@ __all__ = [
     "Faults",
     "IncomingSpec",
     "NoReceiverError",
-    "SimulatorConfig",
+    "SimulatorSettings",
     "SimulatorStats",
     "SmppSimulator",
     "SubmitRecord",

@@ -35,7 +35,7 @@ def _rentable() -> tuple[RentableNumber, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountScriptsConfig:
+class AccountScriptsSettings:
     """What the account scripts offer and how often an identical request is let through."""
 
     rentable_numbers: tuple[RentableNumber, ...] = _rentable()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .account_settings import AccountScriptsConfig
+from .account_settings import AccountScriptsSettings
 from .http_api_centre import ApiError
 from .http_api_scripts import IdenticalRequests, ScriptReply, render_items
 
@@ -66,7 +66,7 @@ class DownloadsScript:
 
     def __init__(
         self,
-        config: AccountScriptsConfig,
+        config: AccountScriptsSettings,
         *,
         window_seconds: float,
         clock: Callable[[], float],

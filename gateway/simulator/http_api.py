@@ -15,7 +15,7 @@ faults (:mod:`.http_api_faults`), and the callbacks :class:`~.webhook.WebhookCal
 
 Usage::
 
-    async with HttpApiSimulator(HttpApiSimulatorConfig(status_delay_seconds=0.1)) as sim:
+    async with HttpApiSimulator(HttpApiSimulatorSettings(status_delay_seconds=0.1)) as sim:
         ...  # call sim.base_url + "/sys/send.php"
 """
 
@@ -49,7 +49,7 @@ from .http_api_formats import (
 from .http_api_inbox import Inbox, SimIncoming, render_answers
 from .http_api_messages import COMMENT_MARKER, SimMessage
 from .http_api_scripts import ScriptHandler, ScriptReply
-from .http_api_settings import HttpApiSimulatorConfig
+from .http_api_settings import HttpApiSimulatorSettings
 from .phones import PhonesScript
 from .receive_phones import ReceivePhonesScript
 from .webhook import WebhookCaller
@@ -65,12 +65,12 @@ class HttpApiSimulator:
 
     def __init__(
         self,
-        config: HttpApiSimulatorConfig | None = None,
+        config: HttpApiSimulatorSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config or HttpApiSimulatorConfig()
+        self.config = config or HttpApiSimulatorSettings()
         self.centre = HttpApiCentre(self.config, clock=clock, wall_clock=wall_clock)
         self.faults = HttpApiFaults()
         self.port = self.config.port

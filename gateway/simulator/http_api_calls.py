@@ -26,7 +26,7 @@ from decimal import Decimal
 import orjson
 
 from .http_api_centre import ApiError, RecentEvents
-from .http_api_desk_settings import CallDeskConfig
+from .http_api_desk_settings import CallDeskSettings
 from .http_api_messages import valid_phone
 
 WAITCALL_TEXT = "[waitcall] "
@@ -49,7 +49,7 @@ class CallDesk:
 
     def __init__(
         self,
-        config: CallDeskConfig,
+        config: CallDeskSettings,
         window_seconds: float,
         balances: MutableMapping[str, Decimal],
         blacklisted: Callable[[str, str], bool],

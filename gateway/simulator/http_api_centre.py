@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .http_api_messages import NOT_FOUND, SimMessage, parts_of, split_phones, valid_phone
-from .http_api_settings import HttpApiSimulatorConfig, StatusOutcome
+from .http_api_settings import HttpApiSimulatorSettings, StatusOutcome
 
 DESCRIPTIONS: Mapping[int, str] = MappingProxyType(
     {
@@ -105,7 +105,7 @@ class HttpApiCentre:
 
     def __init__(
         self,
-        config: HttpApiSimulatorConfig,
+        config: HttpApiSimulatorSettings,
         *,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],

@@ -1,6 +1,6 @@
 """Settings of the simulator's incoming SMS (get.php) and call desk (wait_call.php).
 
-Kept apart from :mod:`.http_api_config`, which embeds them, so that neither imports the
+Kept apart from :mod:`.http_api_settings`, which embeds them, so that neither imports the
 rules of the other. Limits from the seeds: get.php ``cnt`` at most 10000 and ``hour`` at most
 168, error 9 above three identical requests a minute (seed 001); wait_call.php error 9 above
 fifty identical requests a minute, a call within 15 minutes (webhook seed).
@@ -22,7 +22,7 @@ CALL_WINDOW_SECONDS = 900.0
 
 
 @dataclass(frozen=True, slots=True)
-class InboxConfig:
+class InboxSettings:
     """The simulated account's incoming SMS: numbering, defaults and where they go."""
 
     id_start: int = 1
@@ -46,7 +46,7 @@ class InboxConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class CallDeskConfig:
+class CallDeskSettings:
     """Which numbers are handed out, what it costs, who is refused, and when subscribers call."""
 
     numbers: tuple[str, ...] = ("74950000101", "74950000102", "74950000103")

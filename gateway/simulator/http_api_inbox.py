@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape
 import orjson
 
 from .http_api_centre import ApiError, RecentEvents, fingerprint
-from .http_api_desk_settings import MAX_CNT, MAX_HOUR, InboxConfig
+from .http_api_desk_settings import MAX_CNT, MAX_HOUR, InboxSettings
 
 _FIELDS = ("id", "received", "phone", "message", "to_phone", "sent")
 
@@ -61,7 +61,7 @@ class SimIncoming:
 class Inbox:
     """Every incoming SMS of every login, in id order, and the get_answers rule."""
 
-    def __init__(self, config: InboxConfig, window_seconds: float) -> None:
+    def __init__(self, config: InboxSettings, window_seconds: float) -> None:
         self.config = config
         self.zone = timezone(timedelta(hours=config.utc_offset_hours))
         self._ids = itertools.count(config.id_start)

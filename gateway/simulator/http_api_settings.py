@@ -1,5 +1,5 @@
 """Settings of the simulator's HTTP API (send, status, balance, get_answers, wait_call; the
-account scripts' own in :mod:`.account_config`), checked when built.
+account scripts' own in :mod:`.account_settings`), checked when built.
 
 Defaults are the provider's rules as reference/smsc-http-api.md records them: error 9 at 15
 concurrent requests per login (5 for status.php), for an identical send within a minute,
@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 from gateway.errors import ConfigError
 
-from .account_settings import AccountScriptsConfig
-from .http_api_desk_settings import CallDeskConfig, InboxConfig
+from .account_settings import AccountScriptsSettings
+from .http_api_desk_settings import CallDeskSettings, InboxSettings
 
 
 class StatusOutcome(NamedTuple):
@@ -40,7 +40,7 @@ def _no_keys() -> Mapping[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class HttpApiSimulatorConfig:
+class HttpApiSimulatorSettings:
     """What the HTTP API listens on, whom it lets in and how it treats messages."""
 
     host: str = "127.0.0.1"
@@ -79,10 +79,10 @@ class HttpApiSimulatorConfig:
     webhook_retry_seconds: float = 240.0
     webhook_max_attempts: int = 50
     # Incoming SMS and get.php?get_answers=1; wait_call.php and the subscribers' calls.
-    inbox: InboxConfig = field(default_factory=InboxConfig)
-    calls: CallDeskConfig = field(default_factory=CallDeskConfig)
+    inbox: InboxSettings = field(default_factory=InboxSettings)
+    calls: CallDeskSettings = field(default_factory=CallDeskSettings)
     # receive_phones.php, downloads.php, phones.php.
-    account: AccountScriptsConfig = field(default_factory=AccountScriptsConfig)
+    account: AccountScriptsSettings = field(default_factory=AccountScriptsSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))

@@ -23,13 +23,13 @@ from gateway.smpp.pdu import (
     QuerySmResp,
     SubmitSm,
 )
-from gateway.smpp.session import BOUND_STATES, Role, Session, SessionConfig, State
+from gateway.smpp.session import BOUND_STATES, Role, Session, SessionSettings, State
 from gateway.smpp_io.smpp_connection import SmppConnection
 
 from .faults import Faults
 from .logins import BindFlags
 from .outbox import Pending
-from .settings import SimulatorConfig
+from .settings import SimulatorSettings
 from .smsc import DeliveryResult, MessageCentre
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,9 @@ _RECEIVING = frozenset({State.BOUND_RX, State.BOUND_TRX})
 _Bind = BindTransmitter | BindReceiver | BindTransceiver
 
 
-def session_config(config: SimulatorConfig) -> SessionConfig:
+def session_settings(config: SimulatorSettings) -> SessionSettings:
     # The provider never sends enquire_link itself; it cuts a client idle for 2 minutes.
-    return SessionConfig(
+    return SessionSettings(
         window=config.window,
         response_timeout_seconds=config.response_timeout_seconds,
         enquire_link_interval_seconds=None,
@@ -83,7 +83,7 @@ class Link:
         self._faults = faults
         self._on_bound = on_bound
         loop = asyncio.get_running_loop()
-        session = Session(Role.SMSC, session_config(centre.config), loop.time())
+        session = Session(Role.SMSC, session_settings(centre.config), loop.time())
         self.conn = SmppConnection(
             session, reader, writer, self._on_request, name=f"simulator {self.peer}"
         )

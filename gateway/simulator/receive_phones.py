@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .account_settings import AccountScriptsConfig, RentableNumber
+from .account_settings import AccountScriptsSettings, RentableNumber
 from .http_api_centre import ApiError
 from .http_api_scripts import (
     IdenticalRequests,
@@ -50,7 +50,7 @@ class ReceivePhonesScript:
 
     def __init__(
         self,
-        config: AccountScriptsConfig,
+        config: AccountScriptsSettings,
         balances: dict[str, Decimal],
         *,
         window_seconds: float,

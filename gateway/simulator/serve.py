@@ -19,33 +19,33 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 from .http_api import HttpApiSimulator
-from .http_api_desk_settings import CallDeskConfig, InboxConfig
-from .http_api_settings import HttpApiSimulatorConfig
-from .settings import SimulatorConfig
+from .http_api_desk_settings import CallDeskSettings, InboxSettings
+from .http_api_settings import HttpApiSimulatorSettings
+from .settings import SimulatorSettings
 from .smpp_server import SmppSimulator
 
 # What the made-up subscribers write (a keyword among them, for the opt-out).
 _REPLIES = ("Yes", "No, thanks", "When will it arrive?", "STOP", "Спасибо!")
 
 
-def http_api_config(config: SimulatorConfig) -> HttpApiSimulatorConfig | None:
+def http_api_settings(config: SimulatorSettings) -> HttpApiSimulatorSettings | None:
     """The HTTP API's settings drawn from the simulator's section; None when it is off."""
     if config.http_api_port is None:
         return None
-    return HttpApiSimulatorConfig(
+    return HttpApiSimulatorSettings(
         host=config.host,
         port=config.http_api_port,
         accounts=config.accounts,
         seed=config.seed,
         status_delay_seconds=config.dlr_delay_seconds,
         webhook_url=config.http_api_webhook_url,
-        inbox=InboxConfig(number=config.incoming_number),
-        calls=CallDeskConfig(call_after_seconds=config.http_api_call_after_seconds),
+        inbox=InboxSettings(number=config.incoming_number),
+        calls=CallDeskSettings(call_after_seconds=config.http_api_call_after_seconds),
     )
 
 
 async def serve(
-    config: SimulatorConfig, stop: asyncio.Event, announce: Callable[[str], None]
+    config: SimulatorSettings, stop: asyncio.Event, announce: Callable[[str], None]
 ) -> None:
     """Serve until ``stop`` is set; ``announce`` is told each address once it listens."""
     async with AsyncExitStack() as stack:
@@ -68,9 +68,9 @@ async def serve(
 
 
 async def _start_http_api(
-    stack: AsyncExitStack, config: SimulatorConfig, announce: Callable[[str], None]
+    stack: AsyncExitStack, config: SimulatorSettings, announce: Callable[[str], None]
 ) -> HttpApiSimulator | None:
-    api_config = http_api_config(config)
+    api_config = http_api_settings(config)
     if api_config is None:
         return None
     api = await stack.enter_async_context(HttpApiSimulator(api_config))

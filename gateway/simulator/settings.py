@@ -1,7 +1,7 @@
 """Settings of the SMSC simulator, validated once when built.
 
 Nothing here reads the environment: the composition root loads ``GATEWAY_SIMULATOR_*`` into
-:class:`SimulatorConfig`. Defaults follow the provider's SMPP seed where it says something
+:class:`SimulatorSettings`. Defaults follow the provider's SMPP seed where it says something
 (2-minute inactivity cut, decimal message ids, the delivery report TLVs, 30 SMS/s per
 account, the duplicate and flood rules; see :mod:`gateway.simulator.rules`).
 """
@@ -59,7 +59,7 @@ def _default_accounts() -> Mapping[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class SimulatorConfig:
+class SimulatorSettings:
     """What the simulator listens on, whom it lets in, and how it reports on messages.
 
     ``accounts`` maps system_id to password and never appears in ``repr``. Durations are in

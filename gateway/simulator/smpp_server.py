@@ -17,7 +17,7 @@ sans-I/O :class:`~gateway.smpp.session.Session` driven by
 
 Usage::
 
-    async with SmppSimulator(SimulatorConfig(dlr_delay_seconds=0.1)) as sim:
+    async with SmppSimulator(SimulatorSettings(dlr_delay_seconds=0.1)) as sim:
         ...  # connect an ESME to 127.0.0.1:sim.port
 """
 
@@ -38,7 +38,7 @@ from .faults import Faults
 from .incoming import IncomingSpec
 from .link import Link
 from .logins import Logins
-from .settings import SimulatorConfig
+from .settings import SimulatorSettings
 from .smsc import MessageCentre
 from .stats import SimulatorStats, SubmitRecord
 from .traffic import IncomingTraffic
@@ -62,11 +62,11 @@ class SmppSimulator:
 
     def __init__(
         self,
-        config: SimulatorConfig | None = None,
+        config: SimulatorSettings | None = None,
         *,
         wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        self.config = config or SimulatorConfig()
+        self.config = config or SimulatorSettings()
         self.faults = Faults(
             drop=self._drop_links, set_rate_limit=self._set_rate_limit, rate_limit=self._rate_limit
         )
@@ -326,7 +326,7 @@ class SmppSimulator:
         return len(dropped)
 
 
-def _tls_context(config: SimulatorConfig) -> ssl.SSLContext:
+def _tls_context(config: SimulatorSettings) -> ssl.SSLContext:
     assert config.tls_cert_file is not None
     assert config.tls_key_file is not None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -43,7 +43,7 @@ from .incoming import IncomingSpec, References, build_incoming
 from .logins import BindFlags
 from .outbox import DeliverOutbox, Pending, PendingDlr, PendingIncoming
 from .rules import AccountRateLimits, DuplicateRule, FloodRule, submit_fingerprint
-from .settings import DlrOutcome, SimulatorConfig
+from .settings import DlrOutcome, SimulatorSettings
 from .stats import AcceptedParts, SimulatorStats, SubmitRecord
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class MessageCentre:
 
     def __init__(
         self,
-        config: SimulatorConfig,
+        config: SimulatorSettings,
         *,
         clock: Callable[[], float],
         wall_clock: Callable[[], datetime],

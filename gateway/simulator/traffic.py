@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from .incoming import IncomingSpec
-from .settings import SimulatorConfig
+from .settings import SimulatorSettings
 
 # One sample per coding, each with characters only that coding carries well: GSM extension
 # characters, Latin-1 accents, Cyrillic.
@@ -29,7 +29,7 @@ class IncomingTraffic:
     """Picks the next made-up incoming message: its sender, coding, length and concatenation,
     drawn from the configured mix with ``rng``."""
 
-    def __init__(self, config: SimulatorConfig, rng: random.Random) -> None:
+    def __init__(self, config: SimulatorSettings, rng: random.Random) -> None:
         self._config = config
         self._rng = rng
         self._count = 0

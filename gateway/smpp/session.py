@@ -177,7 +177,7 @@ _SENDABLE: dict[Role, dict[State, frozenset[int]]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class SessionConfig:
+class SessionSettings:
     """Limits and timers of one session; durations in seconds, ``None`` switches a timer off."""
 
     window: int = 64
@@ -258,7 +258,7 @@ class _Outstanding:
 class Session:
     """One side of an SMPP connection; see the module docstring."""
 
-    def __init__(self, role: Role, config: SessionConfig, now: float) -> None:
+    def __init__(self, role: Role, config: SessionSettings, now: float) -> None:
         self.role = role
         self.config = config
         self._state = State.OPEN

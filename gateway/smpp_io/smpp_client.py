@@ -39,7 +39,7 @@ from gateway.smpp.pdu import (
     SubmitSm,
     SubmitSmResp,
 )
-from gateway.smpp.session import Role, Session, SessionConfig
+from gateway.smpp.session import Role, Session, SessionSettings
 
 from .bind_churn import BindChurn, BindEnd
 from .smpp_connection import SmppConnection
@@ -205,8 +205,8 @@ class SmppClient:
             raise
         return connection
 
-    def _session_config(self) -> SessionConfig:
-        return SessionConfig(
+    def _session_config(self) -> SessionSettings:
+        return SessionSettings(
             window=self.settings.window,
             response_timeout_seconds=self.settings.response_timeout_seconds,
             enquire_link_interval_seconds=self.settings.enquire_link_interval_seconds,

@@ -15,7 +15,7 @@ from gateway.http_api.errors import (
     OperationFailedError,
     ParametersError,
 )
-from gateway.simulator.http_api_desk_settings import CallDeskConfig
+from gateway.simulator.http_api_desk_settings import CallDeskSettings
 from tests.account.accountkit import MemorySink, account, raw_call, raw_xml
 
 PHONE = "79001112233"
@@ -120,7 +120,7 @@ async def test_blacklist_add_is_idempotent_get_pages_back_with_prev_id_delete() 
 
 async def test_wait_call_refuses_the_phones_on_the_blacklist_phones_php_keeps() -> None:
     configured = "79007770000"
-    async with account({"calls": CallDeskConfig(blacklist=(configured,))}) as a:
+    async with account({"calls": CallDeskSettings(blacklist=(configured,))}) as a:
         # Listed through phones.php, of any type: wait_call.php answers error 5.
         for block in BlacklistType:
             await a.contacts.add_black(PHONE, block)

@@ -24,7 +24,7 @@ import pytest
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.cluster.rolekit import Figures, Replica, new_leader
 from tests.e2e.receiver_support import receiver_env
 from tests.e2e.support import read_events
@@ -51,7 +51,7 @@ async def test_broker_sigkilled_mid_run_of_deliver_sms_loses_nothing(
         found = {e.get("message_id") for e in events} | {e.get("text") for e in events}
         return ids <= found and texts <= found
 
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         accounts={"gateway": PASSWORD},
         incoming_retry_seconds=1.0,
         response_timeout_seconds=5.0,

@@ -24,7 +24,7 @@ import pytest
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.cluster.rolekit import (
     PASSWORD,
     Figures,
@@ -50,8 +50,8 @@ BINDS = 2
 RATE_PER_REPLICA = "200"
 
 
-def simulator_config() -> SimulatorConfig:
-    return SimulatorConfig(
+def simulator_config() -> SimulatorSettings:
+    return SimulatorSettings(
         accounts={"gateway": PASSWORD},
         rate_limit_per_second=None,
         duplicate_window_seconds=None,  # count resends ourselves instead of refusing them

@@ -27,7 +27,7 @@ import pytest
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.cluster.rolekit import (
     PASSWORD,
     Figures,
@@ -52,7 +52,7 @@ async def test_a_replica_joining_does_not_make_the_first_resubmit_its_backlog(
 ) -> None:
     topics, run = cluster_topics, uuid.uuid4().hex[:6]
     await produce(cluster.bootstrap_servers, topics.send, requests(run, COUNT, 300, reports=False))
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         accounts={"gateway": PASSWORD},
         rate_limit_per_second=None,
         duplicate_window_seconds=None,  # count resends ourselves instead of refusing them

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
 from tests.e2e.support import read_events, results_by_request
 from tests.e2e.test_send_path import PASSWORD, free_port, sender_env
@@ -89,7 +89,7 @@ async def produce_requests(kafka: LocalKafka, topic: str, run: str) -> list[str]
 async def test_all_runs_sender_correlator_and_ingress_and_stops_on_sigterm(
     kafka: LocalKafka, topics: TopicSettings, tmp_path: Path
 ) -> None:
-    config = SimulatorConfig(accounts={"gateway": PASSWORD})
+    config = SimulatorSettings(accounts={"gateway": PASSWORD})
     async with SmppSimulator(config) as simulator:
         env = all_env(kafka, topics, simulator.port, tmp_path / "correlator")
         log = tmp_path / "all.log"

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_desk_settings import CallDeskConfig
+from gateway.simulator.http_api_desk_settings import CallDeskSettings
 from tests.e2e.account_support import PollerProcess, TopicWatcher, poller_env
 from tests.http_api.httpapi_support import sim_config
 from tests.ingress.ingress_support import SECRET, running_ingress
@@ -83,7 +83,7 @@ async def test_confirmed_expired_rejected_and_nothing_lost_across_a_sigkill(
 ) -> None:
     async with running_ingress(kafka.bootstrap_servers, topics) as ingress:
         hook = f"http://127.0.0.1:{ingress.port}/smsc/callback?sha1={SECRET}"
-        config = sim_config(webhook_url=hook, calls=CallDeskConfig(blacklist=(BLACKLISTED,)))
+        config = sim_config(webhook_url=hook, calls=CallDeskSettings(blacklist=(BLACKLISTED,)))
         async with (
             HttpApiSimulator(config) as sim,
             TopicWatcher(kafka, topics.waitcall, topics.dead_letter) as seen,

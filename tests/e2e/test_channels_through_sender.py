@@ -18,7 +18,7 @@ from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.textcoding import decode_text
 from tests.e2e.support import results_by_request, sender_settings
 
@@ -103,7 +103,7 @@ async def test_every_channel_and_invalid_request_through_the_sender(
         await producer.send(topics.send, orjson.dumps(item), key=item["request_id"].encode())
     await producer.stop()
 
-    config = SimulatorConfig(accounts={"gateway": "pw"}, rate_limit_per_second=None)
+    config = SimulatorSettings(accounts={"gateway": "pw"}, rate_limit_per_second=None)
     async with SmppSimulator(config) as simulator:
         settings = sender_settings(kafka, topics, simulator.port, f"channels-{run}", "pw")
         stop = asyncio.Event()

@@ -23,7 +23,7 @@ from gateway.config import Settings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.eventcheck import validate_event
 
 pytestmark = pytest.mark.kafka
@@ -104,7 +104,7 @@ async def test_results_survive_a_kafka_outage_without_resending(own_kafka: Local
     await produce(own_kafka, topics.send, run)
     # Slow delivery reports keep DELIVER_SMs arriving during the outage as well; the short
     # response timeout makes the simulator redeliver the ones the gateway cannot store yet.
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         accounts={"gateway": "pw"},
         dlr_delay_seconds=1.0,
         response_timeout_seconds=2.0,

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from gateway.config import TopicSettings
 from gateway.events.dead_letter import COPY_LIMIT_BYTES
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.test_send_path import PASSWORD, assert_group_has_no_lag, free_port, sender_env
 from tests.eventcheck import validate_event
 
@@ -160,7 +160,7 @@ async def test_records_near_the_size_limit_are_dead_lettered_and_hold_nothing_up
     run = uuid.uuid4().hex[:6]
     group = f"pills-{run}"
     log_path = tmp_path / "sender.log"
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         accounts={"gateway": PASSWORD}, rate_limit_per_second=None, duplicate_window_seconds=None
     )
     bad: list[Pill] = []

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr, tlv_u16
 from tests.e2e.receiver_support import receiver_env, start_receiver
@@ -63,7 +63,7 @@ async def eventually(check: Callable[[], bool], seconds: float = 30.0) -> None:
 async def test_receiver_stores_then_answers_and_unbinds_on_sigterm(
     kafka: LocalKafka, topics: TopicSettings, tmp_path: Path, bind_mode: str
 ) -> None:
-    config = SimulatorConfig(accounts={"gateway": PASSWORD}, incoming_retry_seconds=0.5)
+    config = SimulatorSettings(accounts={"gateway": PASSWORD}, incoming_retry_seconds=0.5)
     async with SmppSimulator(config) as simulator:
         env = receiver_env(kafka, topics, simulator.port, PASSWORD)
         env["GATEWAY_RECEIVER_BIND_MODE"] = bind_mode

@@ -22,7 +22,7 @@ import pytest
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.provider.codes import DELIVERY_ERRORS, STAT_TO_STATUS
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, Tlv, tlv_cstr, tlv_u8, tlv_u16
 from tests.e2e.receiver_support import receiver_env, start_receiver
@@ -130,7 +130,9 @@ async def test_sigkill_mid_run_loses_no_report_and_no_message(
         found = {e.get("message_id") for e in events} | {e.get("text") for e in events}
         return ids <= found and texts <= found
 
-    config = SimulatorConfig(accounts={"gateway": PASSWORD}, incoming_retry_seconds=1.0, window=500)
+    config = SimulatorSettings(
+        accounts={"gateway": PASSWORD}, incoming_retry_seconds=1.0, window=500
+    )
     async with SmppSimulator(config) as simulator:
         ids, texts, long_messages = queue_traffic(simulator, run)
         env = receiver_env(kafka, topics, simulator.port, PASSWORD)

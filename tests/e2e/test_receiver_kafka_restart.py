@@ -21,7 +21,7 @@ import pytest
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr
 from tests.e2e.receiver_support import receiver_env, start_receiver
@@ -65,7 +65,7 @@ async def test_receiver_recovers_after_batches_expired_without_a_leader(
     own_kafka: LocalKafka, tmp_path: Path
 ) -> None:
     topics: TopicSettings = new_topics(own_kafka)
-    config = SimulatorConfig(accounts={"gateway": PASSWORD}, incoming_retry_seconds=1.0)
+    config = SimulatorSettings(accounts={"gateway": PASSWORD}, incoming_retry_seconds=1.0)
     async with SmppSimulator(config) as simulator:
         env = receiver_env(own_kafka, topics, simulator.port, PASSWORD) | {
             "GATEWAY_KAFKA_REQUEST_TIMEOUT_SECONDS": "1",

@@ -28,7 +28,7 @@ from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.provider.codes import DELIVERY_ERRORS
 from gateway.roles.sender import run_sender
-from gateway.simulator import DlrOutcome, SimulatorConfig, SmppSimulator, build_delivery_report
+from gateway.simulator import DlrOutcome, SimulatorSettings, SmppSimulator, build_delivery_report
 from gateway.simulator.dlr import AcceptedMessage
 from gateway.simulator.hlr import hlr_result
 from gateway.smpp.constants import EsmClass, TlvTag
@@ -68,7 +68,7 @@ async def receiving_sender(
 ) -> AsyncIterator[SmppSimulator]:
     """The simulator, and the sender role bound to it as a transceiver (with
     ``system_type``) until the block ends; ``config`` overrides simulator settings."""
-    sim_config = SimulatorConfig(
+    sim_config = SimulatorSettings(
         accounts={"gateway": PASSWORD},
         rate_limit_per_second=None,
         dlr_delay_seconds=0.05,

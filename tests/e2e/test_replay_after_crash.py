@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready
 from tests.e2e.test_send_path import PASSWORD, free_port
@@ -69,7 +69,7 @@ async def test_sigkill_mid_run_never_delivers_a_message_twice(
 ) -> None:
     run = uuid.uuid4().hex[:6]
     await produce(kafka, topics.send, run)
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         accounts={"gateway": PASSWORD},
         rate_limit_per_second=None,
         duplicate_window_seconds=60.0,

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_settings import HttpApiSimulatorConfig
+from gateway.simulator.http_api_settings import HttpApiSimulatorSettings
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready
@@ -119,7 +119,7 @@ async def test_no_secret_in_any_log_or_metric(
     kafka: LocalKafka, topics: TopicSettings, tmp_path: Path
 ) -> None:
     smpp_port = free_port()
-    api_config = HttpApiSimulatorConfig(
+    api_config = HttpApiSimulatorSettings(
         accounts={LOGIN: SECRETS["GATEWAY_HTTP_API_PASSWORD"]},
         apikeys={SECRETS["GATEWAY_HTTP_API_APIKEY"]: LOGIN},
         status_delay_seconds=0.2,

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka, RunningKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.eventcheck import validate_event
 
 pytestmark = pytest.mark.kafka
@@ -101,7 +101,7 @@ def request(run: str, index: int, text: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[SmppSimulator]:
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         accounts={"gateway": PASSWORD}, dlr_delay_seconds=0.2, rate_limit_per_second=None
     )
     async with SmppSimulator(config) as sim:

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.test_send_path import free_port, sender_env
 from tests.eventcheck import validate_event
 
@@ -86,7 +86,7 @@ async def test_sigkill_mid_run_every_request_one_result_and_few_resends(
 ) -> None:
     run = uuid.uuid4().hex[:6]
     await produce(kafka, topics.send, run)
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         accounts={"gateway": "pw"},
         rate_limit_per_second=None,
         duplicate_window_seconds=None,  # count resends ourselves instead of refusing them

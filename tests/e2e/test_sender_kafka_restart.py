@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.test_send_path import PASSWORD, assert_group_has_no_lag, free_port, sender_env
 from tests.eventcheck import validate_event
 
@@ -115,7 +115,7 @@ async def test_sender_recovers_after_batches_expired_without_a_leader(
     topics = new_topics(own_kafka)
     run = uuid.uuid4().hex[:6]
     await produce_requests(own_kafka, topics.send, run)
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         accounts={"gateway": PASSWORD},
         dlr_delay_seconds=1.0,
         response_timeout_seconds=2.0,

@@ -13,7 +13,7 @@ from gateway.kafka.records import Publisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles import sender as app
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.support import sender_settings
 
 pytestmark = pytest.mark.kafka
@@ -36,7 +36,7 @@ async def test_a_failed_reassembler_stops_the_sender_role_with_its_error(
     kafka: LocalKafka, topics: TopicSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(app, "Reassembler", FailingReassembler)
-    config = SimulatorConfig(accounts={"gateway": PASSWORD})
+    config = SimulatorSettings(accounts={"gateway": PASSWORD})
     async with SmppSimulator(config) as simulator:
         run = uuid.uuid4().hex[:6]
         settings = sender_settings(kafka, topics, simulator.port, f"reasm-{run}", PASSWORD)

@@ -23,9 +23,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_settings import HttpApiSimulatorConfig
+from gateway.simulator.http_api_settings import HttpApiSimulatorSettings
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready
 from tests.e2e.test_send_path import PASSWORD, free_port, sender_env
@@ -193,8 +193,8 @@ async def assert_acked_reports_stored(
     assert len({e["message_id"] for e in reports}) >= acked
 
 
-def simulator_config() -> SimulatorConfig:
-    return SimulatorConfig(
+def simulator_config() -> SimulatorSettings:
+    return SimulatorSettings(
         accounts={"gateway": PASSWORD},
         rate_limit_per_second=None,
         duplicate_window_seconds=None,
@@ -310,7 +310,7 @@ async def test_every_other_role_exits_in_time_on_sigterm_while_kafka_is_down(
     broker: LocalKafka, tmp_path: Path
 ) -> None:
     topics = fresh_topics(broker)
-    api = HttpApiSimulator(HttpApiSimulatorConfig(accounts={"gateway": "api-pw"}))
+    api = HttpApiSimulator(HttpApiSimulatorSettings(accounts={"gateway": "api-pw"}))
     async with SmppSimulator(simulator_config()) as simulator, api:
         envs = role_envs(broker, topics, simulator.port, api.base_url, tmp_path / "correlator")
         logs = {role: tmp_path / f"{role}.log" for role in envs}

@@ -19,9 +19,9 @@ from gateway.config import Settings, TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_settings import HttpApiSimulatorConfig
+from gateway.simulator.http_api_settings import HttpApiSimulatorSettings
 from tests.e2e.support import results_by_request, sender_settings
 
 pytestmark = pytest.mark.kafka
@@ -55,8 +55,8 @@ async def test_http_and_smpp_sends_give_results_of_the_same_shape(
         }
         await producer.send(topics.send, orjson.dumps(item), key=request_id.encode())
     await producer.stop()
-    smpp_config = SimulatorConfig(accounts={"gateway": "pw"}, rate_limit_per_second=None)
-    http_config = HttpApiSimulatorConfig(accounts={"gateway": "pw"})
+    smpp_config = SimulatorSettings(accounts={"gateway": "pw"}, rate_limit_per_second=None)
+    http_config = HttpApiSimulatorSettings(accounts={"gateway": "pw"})
     async with SmppSimulator(smpp_config) as smpp, HttpApiSimulator(http_config) as http:
         settings = settings_for(kafka, topics, smpp.port, http.base_url, run)
         stop = asyncio.Event()
@@ -98,10 +98,10 @@ async def test_2000_http_sends_from_50_concurrent_producers_through_the_sender(
             await client.stop()
 
     await asyncio.gather(*(producer(worker) for worker in range(50)))
-    smpp_config = SimulatorConfig(accounts={"gateway": "pw"}, rate_limit_per_second=None)
+    smpp_config = SimulatorSettings(accounts={"gateway": "pw"}, rate_limit_per_second=None)
     # Funded for all 2,000 (the default balance would end in error 3, "no money"), and
     # holding each request a little so the gateway's concurrency really builds up.
-    http_config = HttpApiSimulatorConfig(
+    http_config = HttpApiSimulatorSettings(
         accounts={"gateway": "pw"}, balance=Decimal(1_000_000), processing_seconds=0.01
     )
     async with SmppSimulator(smpp_config) as smpp, HttpApiSimulator(http_config) as http:

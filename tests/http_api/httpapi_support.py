@@ -23,7 +23,7 @@ from gateway.http_api.sending import HttpTransport
 from gateway.http_api.settings import HttpApiSettings
 from gateway.metrics import Metrics
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_settings import HttpApiSimulatorConfig
+from gateway.simulator.http_api_settings import HttpApiSimulatorSettings
 
 LOGIN = "gateway"
 PASSWORD = "pw-secret-7x"
@@ -175,9 +175,9 @@ def metric(metrics: Metrics, name: str, **labels: str) -> float:
 # -- the real simulator --------------------------------------------------------------------
 
 
-def sim_config(**overrides: Any) -> HttpApiSimulatorConfig:
+def sim_config(**overrides: Any) -> HttpApiSimulatorSettings:
     """The simulator with the provider's rules on a 1 s window and fast statuses."""
-    base = HttpApiSimulatorConfig(
+    base = HttpApiSimulatorSettings(
         accounts={LOGIN: PASSWORD},
         apikeys={APIKEY: LOGIN},
         status_delay_seconds=0.2,

@@ -26,7 +26,7 @@ from gateway.http_api.errors import (
     ParametersError,
 )
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_desk_settings import CallDeskConfig, InboxConfig
+from gateway.simulator.http_api_desk_settings import CallDeskSettings, InboxSettings
 from tests.http_api.httpapi_support import (
     LOGIN,
     PASSWORD,
@@ -155,7 +155,7 @@ async def test_an_answer_of_another_shape_is_a_transport_error() -> None:
 )
 async def test_get_answers_in_every_fmt(fmt: str, expected: str) -> None:
     # 1700000000 is 22:13:20 UTC; the account's zone here is UTC-9.
-    config = sim_config(inbox=InboxConfig(utc_offset_hours=-9))
+    config = sim_config(inbox=InboxSettings(utc_offset_hours=-9))
     async with HttpApiSimulator(config, wall_clock=lambda: 1_700_000_000.0) as sim:
         sim.receive_sms("79000000000", "hi")
         answer = await raw_get(sim, "get", get_answers="1", fmt=fmt)
@@ -166,7 +166,7 @@ async def test_get_answers_in_every_fmt(fmt: str, expected: str) -> None:
 
 
 def calls(**overrides: Any) -> dict[str, Any]:
-    return {"calls": CallDeskConfig(numbers=NUMBERS, **overrides)}
+    return {"calls": CallDeskSettings(numbers=NUMBERS, **overrides)}
 
 
 async def test_wait_call_gives_a_number_and_every_number_it_could_have_been() -> None:

@@ -29,7 +29,7 @@ from gateway.kafka.lag import lag_of
 from gateway.kafka.records import Partition
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.test_send_path import PASSWORD, free_port, sender_env
 
 pytestmark = pytest.mark.kafka
@@ -144,7 +144,7 @@ async def test_a_sender_that_falls_behind_shows_its_backlog_and_then_catches_up(
             return sum(v for (g, t, _), v in lag.items() if g == group and t == topics.send)
 
         await until(lambda: backlog() == count, 60, f"a backlog of {count} on /metrics")
-        config = SimulatorConfig(port=smpp_port, accounts={"gateway": PASSWORD})
+        config = SimulatorSettings(port=smpp_port, accounts={"gateway": PASSWORD})
         async with SmppSimulator(config):
             await until(lambda: backlog() == 0, 90, "the backlog worked off")
     finally:

@@ -24,7 +24,7 @@ from gateway.config import TopicSettings
 from gateway.events.envelope import stable_event_id
 from gateway.events.opt_out import opt_out_event_id
 from gateway.localkafka import LocalKafka
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
 from tests.e2e.receiver_support import receiver_env, start_receiver
 from tests.e2e.support import read_events
@@ -102,7 +102,7 @@ async def test_keyword_sms_put_their_phones_on_the_blacklist_once(
     kafka: LocalKafka, topics: TopicSettings, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:6]
-    smpp_config = SimulatorConfig(accounts={"gateway": SMPP_PASSWORD}, incoming_retry_seconds=1.0)
+    smpp_config = SimulatorSettings(accounts={"gateway": SMPP_PASSWORD}, incoming_retry_seconds=1.0)
     async with SmppSimulator(smpp_config) as smpp, HttpApiSimulator(sim_config()) as http:
         for phone, text in (KEYWORD_SMS | OTHER_SMS).items():
             smpp.send_incoming("gateway", phone, "4567", text)

@@ -9,18 +9,18 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 
 from .esme import Esme
 
 
-def fast_config(**overrides: Any) -> SimulatorConfig:
+def fast_config(**overrides: Any) -> SimulatorSettings:
     """The default config with timers short enough for tests, and ``overrides`` applied.
 
     The rate limit is off (tests that are not about it submit as fast as they can); the
     duplicate, flood and login rules stay on as the provider has them.
     """
-    fast = SimulatorConfig(
+    fast = SimulatorSettings(
         dlr_delay_seconds=0.05,
         dlr_retry_seconds=0.05,
         incoming_retry_seconds=0.05,

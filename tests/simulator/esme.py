@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.pdu import BindTransceiver, DeliverSm, DeliverSmResp, Pdu, SubmitSm
-from gateway.smpp.session import Role, Session, SessionConfig
+from gateway.smpp.session import Role, Session, SessionSettings
 from gateway.smpp_io.smpp_connection import SmppConnection
 
 # What the ESME answers to a deliver_sm: a command_status, or None to leave it unanswered.
@@ -42,7 +42,7 @@ class Esme:
     ) -> Esme:
         esme = cls(answer)
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
-        config = SessionConfig(
+        config = SessionSettings(
             window=10,
             response_timeout_seconds=response_timeout_seconds,
             enquire_link_interval_seconds=enquire_link_interval_seconds,

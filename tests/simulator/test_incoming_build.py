@@ -17,7 +17,7 @@ from gateway.errors import ConfigError
 from gateway.events.delivery import IncomingMessage
 from gateway.inbound.deliver_sm import interpret
 from gateway.simulator.incoming import IncomingSpec, References, build_incoming
-from gateway.simulator.settings import SimulatorConfig
+from gateway.simulator.settings import SimulatorSettings
 from gateway.simulator.traffic import IncomingTraffic
 from gateway.smpp import codec
 from gateway.smpp.constants import DataCoding, EsmClass, Npi, TlvTag, Ton
@@ -186,7 +186,7 @@ def test_references_cycle_per_destination_within_their_field() -> None:
 
 
 def test_configured_traffic_follows_the_mix_and_reads_back_whole() -> None:
-    config = SimulatorConfig(
+    config = SimulatorSettings(
         incoming_codings=("gsm", "ucs2"), incoming_concat=("sar",), incoming_long_share=1.0
     )
     traffic = IncomingTraffic(config, random.Random(1))
@@ -214,4 +214,4 @@ def test_configured_traffic_follows_the_mix_and_reads_back_whole() -> None:
 )
 def test_incoming_settings_are_checked(fields: dict[str, object], problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
-        SimulatorConfig(**fields)  # type: ignore[arg-type]
+        SimulatorSettings(**fields)  # type: ignore[arg-type]

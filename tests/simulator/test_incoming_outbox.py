@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.simulator.incoming import IncomingSpec
-from gateway.simulator.settings import SimulatorConfig
+from gateway.simulator.settings import SimulatorSettings
 from gateway.simulator.smsc import DeliveryResult, MessageCentre
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.pdu import SubmitSm
@@ -19,7 +19,7 @@ Status = CommandStatus
 
 
 def centre_at(clock: list[float], **config: Any) -> MessageCentre:
-    base = SimulatorConfig(incoming_retry_seconds=5.0, dlr_retry_seconds=2.0)
+    base = SimulatorSettings(incoming_retry_seconds=5.0, dlr_retry_seconds=2.0)
     settings = dataclasses.replace(base, **config)
     return MessageCentre(settings, clock=lambda: clock[0], wall_clock=lambda: NOW)
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.errors import ConnectionClosedError, ResponseTimeoutError
 from gateway.smpp.pdu import BindTransceiverResp
@@ -103,7 +103,7 @@ async def test_fault_arguments_are_checked(sim: SmppSimulator) -> None:
 
 
 def test_rate_faults_need_a_started_simulator() -> None:
-    sim = SmppSimulator(SimulatorConfig())
+    sim = SmppSimulator(SimulatorSettings())
     sim.faults.refuse_binds()  # switches can be set before start
     with pytest.raises(RuntimeError, match="not started"):
         sim.faults.set_rate_limit(10.0)
@@ -111,7 +111,7 @@ def test_rate_faults_need_a_started_simulator() -> None:
 
 async def test_stop_with_delayed_answers_leaves_no_tasks(connect: Connect) -> None:
     before = asyncio.all_tasks()
-    sim = SmppSimulator(SimulatorConfig(rate_limit_per_second=None))
+    sim = SmppSimulator(SimulatorSettings(rate_limit_per_second=None))
     await sim.start()
     esme = await bound_esme(sim, connect, response_timeout_seconds=5.0)
     sim.faults.delay_responses(10.0)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import ConfigError
-from gateway.simulator import BindFlags, SimulatorConfig
+from gateway.simulator import BindFlags, SimulatorSettings
 from gateway.simulator.logins import Logins
 from gateway.simulator.rules import (
     AccountRateLimits,
@@ -210,7 +210,7 @@ def test_accepted_parts_record_is_bounded() -> None:
 
 def _centre(**overrides: Any) -> tuple[MessageCentre, list[float]]:
     clock = [100.0]
-    config = dataclasses.replace(SimulatorConfig(), **overrides)
+    config = dataclasses.replace(SimulatorSettings(), **overrides)
     centre = MessageCentre(config, clock=lambda: clock[0], wall_clock=lambda: NOW)
     return centre, clock
 
@@ -282,7 +282,7 @@ def test_centre_rules_can_be_switched_off() -> None:
 
 def test_config_checks_the_new_settings_together() -> None:
     with pytest.raises(ConfigError) as error:
-        SimulatorConfig(
+        SimulatorSettings(
             rate_limit_per_second=0,
             rate_burst_seconds=-1,
             duplicate_window_seconds=0,

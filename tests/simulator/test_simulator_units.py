@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import ConfigError
-from gateway.simulator import DlrOutcome, SimulatorConfig
+from gateway.simulator import DlrOutcome, SimulatorSettings
 from gateway.simulator.concat import PartAssembler, PartInfo, count_parts, part_info
 from gateway.simulator.dlr import AcceptedMessage, format_cost
 from gateway.simulator.smsc import DeliveryResult, MessageCentre
@@ -23,14 +23,14 @@ NOW = datetime(2024, 3, 5, 14, 7, tzinfo=UTC)
 
 
 def test_config_repr_hides_passwords() -> None:
-    config = SimulatorConfig(accounts={"gateway": "hunter2"})
+    config = SimulatorSettings(accounts={"gateway": "hunter2"})
     assert "hunter2" not in repr(config)
     assert config.accounts == {"gateway": "hunter2"}
 
 
 def test_config_reports_every_problem_at_once() -> None:
     with pytest.raises(ConfigError) as error:
-        SimulatorConfig(
+        SimulatorSettings(
             port=70000,
             window=0,
             accounts={"x" * 16: "muchtoolong"},
@@ -55,7 +55,7 @@ def test_config_reports_every_problem_at_once() -> None:
 
 
 def test_config_is_frozen_and_revalidated_on_replace() -> None:
-    config = SimulatorConfig()
+    config = SimulatorSettings()
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.port = 1  # type: ignore[misc]
     with pytest.raises(ConfigError):
@@ -129,7 +129,7 @@ def test_assembler_forgets_the_oldest_unfinished_message() -> None:
 
 def _centre(**overrides: Any) -> tuple[MessageCentre, list[float]]:
     clock = [100.0]
-    config = dataclasses.replace(SimulatorConfig(dlr_delay_seconds=1.0), **overrides)
+    config = dataclasses.replace(SimulatorSettings(dlr_delay_seconds=1.0), **overrides)
     centre = MessageCentre(config, clock=lambda: clock[0], wall_clock=lambda: NOW)
     return centre, clock
 

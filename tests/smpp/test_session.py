@@ -40,12 +40,12 @@ from gateway.smpp.session import (
     Role,
     Session,
     SessionClosed,
-    SessionConfig,
+    SessionSettings,
     State,
     Trigger,
 )
 
-QUIET = SessionConfig(enquire_link_interval_seconds=None)
+QUIET = SessionSettings(enquire_link_interval_seconds=None)
 SUBMIT = SubmitSm(destination_addr="79231234567", source_addr="SMSC", short_message=b"hello")
 RECEIPT = DeliverSm(
     source_addr="79231234567",
@@ -91,7 +91,7 @@ class Link:
         return esme_events + more_esme, smsc_events + more_smsc
 
 
-def make_link(esme: SessionConfig = QUIET, smsc: SessionConfig = QUIET) -> Link:
+def make_link(esme: SessionSettings = QUIET, smsc: SessionSettings = QUIET) -> Link:
     return Link(Session(Role.ESME, esme, 1000.0), Session(Role.SMSC, smsc, 1000.0))
 
 
@@ -104,7 +104,7 @@ def requests(events: list[Event]) -> list[Pdu]:
     return [event.pdu for event in events if isinstance(event, RequestReceived)]
 
 
-def bound_link(esme: SessionConfig = QUIET, smsc: SessionConfig = QUIET) -> Link:
+def bound_link(esme: SessionSettings = QUIET, smsc: SessionSettings = QUIET) -> Link:
     link = make_link(esme, smsc)
     bind = link.esme.send(BindTransceiver(system_id="login", password="secret"), link.now)
     _, smsc_events = link.pump()
@@ -181,7 +181,7 @@ def test_deliver_sm_answered_only_when_the_application_responds() -> None:
 
 
 def test_window_full() -> None:
-    link = bound_link(esme=SessionConfig(window=2, enquire_link_interval_seconds=None))
+    link = bound_link(esme=SessionSettings(window=2, enquire_link_interval_seconds=None))
     first = link.esme.send(SUBMIT, link.now)
     link.esme.send(SUBMIT, link.now)
     assert link.esme.window_free == 0
@@ -198,7 +198,7 @@ def test_window_full() -> None:
 
 def test_response_timeout() -> None:
     link = bound_link(
-        esme=SessionConfig(response_timeout_seconds=10.0, enquire_link_interval_seconds=None)
+        esme=SessionSettings(response_timeout_seconds=10.0, enquire_link_interval_seconds=None)
     )
     sent = link.esme.send(SUBMIT, link.now)
     link.pump()
@@ -215,7 +215,7 @@ def test_response_timeout() -> None:
 
 
 def test_enquire_link_when_idle_answered_automatically() -> None:
-    link = bound_link(esme=SessionConfig(enquire_link_interval_seconds=30.0))
+    link = bound_link(esme=SessionSettings(enquire_link_interval_seconds=30.0))
     bound_at = link.now
     assert link.esme.next_deadline() == bound_at + 30.0
     assert link.advance(29.9) == ([], [])
@@ -231,7 +231,7 @@ def test_enquire_link_when_idle_answered_automatically() -> None:
 
 
 def test_traffic_postpones_enquire_link() -> None:
-    link = bound_link(esme=SessionConfig(enquire_link_interval_seconds=30.0))
+    link = bound_link(esme=SessionSettings(enquire_link_interval_seconds=30.0))
     link.advance(20.0)
     sent = link.esme.send(SUBMIT, link.now)
     link.pump()
@@ -243,7 +243,7 @@ def test_traffic_postpones_enquire_link() -> None:
 
 def test_unanswered_enquire_link_closes() -> None:
     link = bound_link(
-        esme=SessionConfig(enquire_link_interval_seconds=30.0, response_timeout_seconds=10.0)
+        esme=SessionSettings(enquire_link_interval_seconds=30.0, response_timeout_seconds=10.0)
     )
     link.now += 30.0
     assert link.esme.handle_timer(link.now) == []
@@ -256,7 +256,7 @@ def test_unanswered_enquire_link_closes() -> None:
 
 
 def test_inactivity_cut_on_the_smsc_side() -> None:
-    smsc = SessionConfig(inactivity_timeout_seconds=120.0, enquire_link_interval_seconds=None)
+    smsc = SessionSettings(inactivity_timeout_seconds=120.0, enquire_link_interval_seconds=None)
     link = bound_link(smsc=smsc)
     last_traffic = link.now
     assert link.smsc.next_deadline() == last_traffic + 120.0
@@ -272,8 +272,8 @@ def test_inactivity_cut_on_the_smsc_side() -> None:
 
 def test_enquire_links_keep_the_smsc_side_alive() -> None:
     # The provider's own example: enquire-link-interval = 60 against its 2-minute cut.
-    esme = SessionConfig(enquire_link_interval_seconds=60.0)
-    smsc = SessionConfig(inactivity_timeout_seconds=120.0, enquire_link_interval_seconds=None)
+    esme = SessionSettings(enquire_link_interval_seconds=60.0)
+    smsc = SessionSettings(inactivity_timeout_seconds=120.0, enquire_link_interval_seconds=None)
     link = bound_link(esme, smsc)
     end = link.now + 900.0
     while link.now < end:
@@ -309,7 +309,7 @@ def test_smsc_unbind_closes_both() -> None:
 
 def test_unbind_unanswered_closes() -> None:
     link = bound_link(
-        esme=SessionConfig(response_timeout_seconds=5.0, enquire_link_interval_seconds=None)
+        esme=SessionSettings(response_timeout_seconds=5.0, enquire_link_interval_seconds=None)
     )
     link.esme.unbind(link.now)
     link.esme.data_to_send()  # lost on the way
@@ -466,7 +466,7 @@ def test_close_forgets_unanswered_requests() -> None:
 
 
 def test_a_response_of_the_wrong_type_fails_its_request_without_binding() -> None:
-    esme = Session(Role.ESME, SessionConfig(), 0.0)
+    esme = Session(Role.ESME, SessionSettings(), 0.0)
     bind = esme.send(BindTransceiver(system_id="gw", password="pw"), 0.0)
     wrong = encode(SubmitSmResp(sequence_number=bind.sequence_number, message_id="1"))
     events = esme.receive_data(wrong, 0.1)
@@ -495,7 +495,7 @@ def test_unbind_while_the_bind_is_outstanding_ends_the_session() -> None:
 
 def test_requests_due_with_an_unanswered_enquire_link_time_out_before_the_session_ends() -> None:
     link = bound_link(
-        esme=SessionConfig(response_timeout_seconds=5.0, enquire_link_interval_seconds=None)
+        esme=SessionSettings(response_timeout_seconds=5.0, enquire_link_interval_seconds=None)
     )
     enquiry = link.esme.send(EnquireLink(), link.now)
     due = link.esme.send(SUBMIT, link.now)  # sent with the enquiry: due at the same moment

@@ -52,16 +52,16 @@ from gateway.smpp.session import (
     Role,
     Session,
     SessionClosed,
-    SessionConfig,
+    SessionSettings,
     State,
     Trigger,
 )
 
 T = TypeVar("T")
-ESME_CONFIG = SessionConfig(
+ESME_CONFIG = SessionSettings(
     window=3, response_timeout_seconds=5.0, enquire_link_interval_seconds=7.0
 )
-SMSC_CONFIG = SessionConfig(
+SMSC_CONFIG = SessionSettings(
     window=2,
     response_timeout_seconds=4.0,
     enquire_link_interval_seconds=None,

@@ -38,7 +38,7 @@ from gateway.smpp.pdu import (
     tlv_u8,
     tlv_u16,
 )
-from gateway.smpp.session import RequestReceived, Role, Session, SessionConfig
+from gateway.smpp.session import RequestReceived, Role, Session, SessionSettings
 from gateway.smpp.textcoding import encode_gsm7
 from gateway.smpp_io.smpp_connection import SmppConnection
 
@@ -189,7 +189,9 @@ class _Smsc:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
-        session = Session(Role.SMSC, SessionConfig(enquire_link_interval_seconds=None), loop.time())
+        session = Session(
+            Role.SMSC, SessionSettings(enquire_link_interval_seconds=None), loop.time()
+        )
         connection = SmppConnection(
             session, reader, writer, lambda pdu: self.answer(connection, pdu), name="smsc"
         )
@@ -216,7 +218,7 @@ class _Smsc:
 async def _esme_session(port: int, smsc: _Smsc) -> None:
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    config = SessionConfig(enquire_link_interval_seconds=0.3, response_timeout_seconds=5.0)
+    config = SessionSettings(enquire_link_interval_seconds=0.3, response_timeout_seconds=5.0)
     received: list[Pdu] = []
 
     def on_request(pdu: Pdu) -> None:
@@ -386,8 +388,8 @@ def _cancel_sm(sequence: int) -> bytes:
 def _in_memory_conversation() -> list[tuple[Role, bytes]]:
     now = 0.0
     sessions = {
-        Role.ESME: Session(Role.ESME, SessionConfig(enquire_link_interval_seconds=30.0), now),
-        Role.SMSC: Session(Role.SMSC, SessionConfig(enquire_link_interval_seconds=None), now),
+        Role.ESME: Session(Role.ESME, SessionSettings(enquire_link_interval_seconds=30.0), now),
+        Role.SMSC: Session(Role.SMSC, SessionSettings(enquire_link_interval_seconds=None), now),
     }
     chunks: list[tuple[Role, bytes]] = []
 

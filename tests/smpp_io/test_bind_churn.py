@@ -13,7 +13,7 @@ import pytest
 
 from gateway.config import SmppSettings
 from gateway.metrics import Metrics
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.pdu import DeliverSm
 from gateway.smpp_io.bind_churn import BindChurn
 from gateway.smpp_io.smpp_client import SmppClient
@@ -49,7 +49,7 @@ async def test_two_binds_of_one_login_knock_each_other_off_and_say_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR, logger="gateway.smpp_io.smpp_client")
-    async with SmppSimulator(SimulatorConfig(accounts={"shop": "pw"})) as simulator:
+    async with SmppSimulator(SimulatorSettings(accounts={"shop": "pw"})) as simulator:
         settings = dataclasses.replace(
             SmppSettings(),
             hosts=(f"127.0.0.1:{simulator.port}",),
@@ -79,7 +79,7 @@ async def test_two_binds_of_one_login_knock_each_other_off_and_say_so(
 
 
 async def test_a_bind_left_alone_is_never_counted_as_cut_short() -> None:
-    async with SmppSimulator(SimulatorConfig(accounts={"shop": "pw"})) as simulator:
+    async with SmppSimulator(SimulatorSettings(accounts={"shop": "pw"})) as simulator:
         settings = dataclasses.replace(
             SmppSettings(), hosts=(f"127.0.0.1:{simulator.port}",), system_id="shop", password="pw"
         )

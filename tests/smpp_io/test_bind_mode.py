@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config import SmppSettings
 from gateway.metrics import Metrics
-from gateway.simulator import SimulatorConfig, SmppSimulator
+from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.errors import ConnectionClosedError
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp, SubmitSm
@@ -26,7 +26,7 @@ async def test_bind_mode_decides_what_the_bind_may_do(mode: BindMode) -> None:
         received.append(pdu)
         connection.respond(pdu, DeliverSmResp())
 
-    async with SmppSimulator(SimulatorConfig(accounts={"rx": "pw"})) as simulator:
+    async with SmppSimulator(SimulatorSettings(accounts={"rx": "pw"})) as simulator:
         settings = dataclasses.replace(
             SmppSettings(), hosts=(f"127.0.0.1:{simulator.port}",), system_id="rx", password="pw"
         )

@@ -11,7 +11,7 @@ import pytest
 from gateway.smpp.codec import FrameDecoder, decode, encode
 from gateway.smpp.errors import ConnectionClosedError, ResponseTimeoutError
 from gateway.smpp.pdu import BindTransceiver, BindTransceiverResp, EnquireLink, SubmitSm
-from gateway.smpp.session import Role, Session, SessionConfig, State
+from gateway.smpp.session import Role, Session, SessionSettings, State
 from gateway.smpp_io.smpp_connection import SmppConnection
 
 
@@ -30,7 +30,7 @@ async def silent_port() -> AsyncIterator[int]:
     await server.wait_closed()
 
 
-async def _connect(port: int, config: SessionConfig) -> tuple[SmppConnection, asyncio.Task[None]]:
+async def _connect(port: int, config: SessionSettings) -> tuple[SmppConnection, asyncio.Task[None]]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     session = Session(Role.ESME, config, asyncio.get_running_loop().time())
     connection = SmppConnection(session, reader, writer, lambda pdu: None)
@@ -39,7 +39,7 @@ async def _connect(port: int, config: SessionConfig) -> tuple[SmppConnection, as
 
 async def test_request_times_out_when_no_other_timer_runs(silent_port: int) -> None:
     # No enquire_link timer and no inactivity cut: the response deadline is the only timer.
-    config = SessionConfig(response_timeout_seconds=0.2, enquire_link_interval_seconds=None)
+    config = SessionSettings(response_timeout_seconds=0.2, enquire_link_interval_seconds=None)
     connection, runner = await _connect(silent_port, config)
     with pytest.raises(ResponseTimeoutError):
         await asyncio.wait_for(connection.request(BindTransceiver(system_id="gw")), 3.0)
@@ -49,7 +49,7 @@ async def test_request_times_out_when_no_other_timer_runs(silent_port: int) -> N
 
 
 async def test_response_deadline_earlier_than_the_enquire_link_timer(silent_port: int) -> None:
-    config = SessionConfig(response_timeout_seconds=0.2, enquire_link_interval_seconds=60.0)
+    config = SessionSettings(response_timeout_seconds=0.2, enquire_link_interval_seconds=60.0)
     connection, runner = await _connect(silent_port, config)
     started = asyncio.get_running_loop().time()
     with pytest.raises(ResponseTimeoutError):
@@ -60,7 +60,7 @@ async def test_response_deadline_earlier_than_the_enquire_link_timer(silent_port
 
 
 async def test_unbind_before_bind_does_not_wait_for_an_answer(silent_port: int) -> None:
-    connection, runner = await _connect(silent_port, SessionConfig())
+    connection, runner = await _connect(silent_port, SessionSettings())
     started = asyncio.get_running_loop().time()
     await connection.unbind(timeout_seconds=5.0)
     assert asyncio.get_running_loop().time() - started < 1.0
@@ -91,7 +91,7 @@ async def test_a_timeout_and_a_close_in_one_batch_keep_their_own_errors() -> Non
     # the submit timed out (its outcome is unknown), it was not cut off by the close.
     peer = _BindThenSilence()
     server = await asyncio.start_server(peer, "127.0.0.1", 0)
-    config = SessionConfig(response_timeout_seconds=1.0, enquire_link_interval_seconds=0.1)
+    config = SessionSettings(response_timeout_seconds=1.0, enquire_link_interval_seconds=0.1)
     connection, runner = await _connect(server.sockets[0].getsockname()[1], config)
     bind = await asyncio.wait_for(connection.request(BindTransceiver(system_id="gw")), 3.0)
     assert bind.command_status == 0
@@ -108,7 +108,7 @@ async def test_a_timeout_and_a_close_in_one_batch_keep_their_own_errors() -> Non
 
 
 async def test_unbind_while_binding_fails_the_bind_at_once(silent_port: int) -> None:
-    connection, runner = await _connect(silent_port, SessionConfig())
+    connection, runner = await _connect(silent_port, SessionSettings())
     bind = asyncio.create_task(connection.request(BindTransceiver(system_id="gw")))
     await asyncio.sleep(0)  # the bind is on its way
     assert connection.session.outstanding == 1
@@ -121,7 +121,7 @@ async def test_unbind_while_binding_fails_the_bind_at_once(silent_port: int) -> 
 async def test_a_request_cut_off_by_a_close_fails_with_the_close_reason() -> None:
     peer = _BindThenSilence()
     server = await asyncio.start_server(peer, "127.0.0.1", 0)
-    config = SessionConfig(enquire_link_interval_seconds=None)
+    config = SessionSettings(enquire_link_interval_seconds=None)
     connection, runner = await _connect(server.sockets[0].getsockname()[1], config)
     await asyncio.wait_for(connection.request(BindTransceiver(system_id="gw")), 3.0)
     submit = asyncio.create_task(connection.request(SubmitSm(destination_addr="79231234567")))
