@@ -26,24 +26,19 @@ from gateway.account import cli as account_cli
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.gcsetup import GcPauses, configure_gc
-from gateway.http_api.poller import run_poller
 from gateway.ingress.loop import loop_factory
-from gateway.ingress.service import run_ingress
 from gateway.logsetup import configure_logging, secret_values
 from gateway.metrics import Metrics
 from gateway.roles.all import RoleRunner, run_all
 from gateway.roles.correlator import run_correlator
+from gateway.roles.ingress import run_ingress
+from gateway.roles.poller import run_poller
 from gateway.roles.receiver import run_receiver
 from gateway.roles.sender import run_sender
+from gateway.roles.simulator import run_simulator
 
-
-async def run_simulator(settings: Settings, _: Metrics, stop: asyncio.Event) -> None:
-    """Run the SMSC simulator (SMPP and the HTTP API) until ``stop`` is set."""
-    from gateway.simulator.serve import serve  # noqa: PLC0415 - not a prod role
-
-    await serve(settings.simulator, stop, lambda line: print(line, flush=True))
-
-
+# One module of gateway/roles/ per role; the settings sections each needs are in
+# gateway.config.ROLE_SECTIONS.
 ROLES: dict[str, RoleRunner] = {
     "sender": run_sender,
     "ingress": run_ingress,

@@ -16,7 +16,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Union
@@ -228,17 +228,50 @@ def load_settings(environ: Mapping[str, str], *, roles: frozenset[str] = frozens
         sections[section.name] = _load_section(section.name, cls, environ, problems)
     settings = Settings(**sections)
     problems += unknown_variable_problems(environ)
-    sending = {"smpp", "sender", "rate", "guards"}
-    checked = {"kafka", "log"} | (sending if roles & {"sender", "all"} else set())
-    if "receiver" in roles:
-        checked |= {"smpp", "receiver"}
-    for name in sorted(checked):
-        check = getattr(getattr(settings, name), "problems", None)
-        if check is not None:
-            problems += [f"GATEWAY_{name.upper()}: {p}" for p in check()]
+    problems += role_problems(settings, roles)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return settings
+
+
+# The settings sections each role needs: their checks run before it starts, all problems
+# reported together. ``kafka`` and ``log`` are checked for every role. Within ``all`` the
+# ingress and the poller start only when their own sections have no problems.
+ALWAYS_CHECKED = frozenset({"kafka", "log"})
+_SENDING = frozenset({"smpp", "sender", "rate", "guards"})
+ROLE_SECTIONS: Mapping[str, frozenset[str]] = types.MappingProxyType(
+    {
+        "sender": _SENDING,
+        "receiver": frozenset({"smpp", "receiver"}),
+        "ingress": frozenset({"ingress"}),
+        "correlator": frozenset({"correlator"}),
+        "poller": frozenset({"http_api"}),
+        "simulate": frozenset(),
+        "all": _SENDING | {"correlator"},
+    }
+)
+
+
+def role_problems(settings: Settings, roles: Collection[str]) -> list[str]:
+    """What keeps these roles from starting: the problems of the sections they need."""
+    names = ALWAYS_CHECKED.union(*(ROLE_SECTIONS[role] for role in roles if role in ROLE_SECTIONS))
+    found = [
+        f"GATEWAY_{name.upper()}: {problem}"
+        for name in sorted(names)
+        for problem in getattr(settings, name).problems()
+    ]
+    # More binds of one login than one need the provider's MCONn system type.
+    several = settings.receiver.binds > 1
+    if "receiver" in roles and several and "MCON" not in settings.smpp.system_type.upper():
+        found.append("GATEWAY_RECEIVER: binds above 1 need GATEWAY_SMPP_SYSTEM_TYPE MCONn")
+    return found
+
+
+def require_role(settings: Settings, role: str) -> None:
+    """Raise :class:`ConfigError` naming every problem that keeps ``role`` from starting."""
+    problems = role_problems(settings, {role})
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
 # Variables with the gateway's prefix that are read outside the settings: the local Kafka

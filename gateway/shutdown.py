@@ -126,3 +126,10 @@ async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
         return False
     task.result()
     return True
+
+
+async def stop_when(source: asyncio.Event, target: asyncio.Event) -> None:
+    """Set ``target`` once ``source`` is set: a stop of the process reaches an event of a
+    role's own, which its parts may set too."""
+    await source.wait()
+    target.set()

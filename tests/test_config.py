@@ -312,7 +312,8 @@ def test_sender_roles_require_smpp_credentials(role: str) -> None:
 
 @pytest.mark.parametrize("roles", [frozenset(), frozenset({"ingress"}), frozenset({"simulate"})])
 def test_other_roles_need_no_smpp_credentials(roles: frozenset[str]) -> None:
-    assert load_settings({"GATEWAY_SENDER_MAX_IN_FLIGHT": "0"}, roles=roles).smpp.system_id == ""
+    environ = {"GATEWAY_SENDER_MAX_IN_FLIGHT": "0", "GATEWAY_INGRESS_SECRET": "s3cret"}
+    assert load_settings(environ, roles=roles).smpp.system_id == ""
 
 
 def test_sender_checks_apply_only_to_sender_roles() -> None:

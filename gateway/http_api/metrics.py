@@ -1,15 +1,13 @@
 """The HTTP API's and the poller's Prometheus metrics, registered on the gateway's registry.
 
-Get them with :meth:`HttpApiMetrics.of`: one set per registry, shared by the roles of one
-process (a second set on the same registry is refused by prometheus_client). Labels are
-bounded: script, outcome, error code, credential (the login, or ``apikey``), reason.
+One set per registry (a second set on the same registry is refused by prometheus_client):
+a process running several roles builds it once and hands it to each (``gateway.roles.all``).
+Labels are bounded: script, outcome, error code, credential (the login, or ``apikey``), reason.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
-from typing import ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -20,18 +18,6 @@ _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 
 class HttpApiMetrics:
     """See the module docstring; ``metrics`` is the gateway's own set (for its registry)."""
-
-    _built: ClassVar[weakref.WeakKeyDictionary[Metrics, HttpApiMetrics]] = (
-        weakref.WeakKeyDictionary()
-    )
-
-    @classmethod
-    def of(cls, metrics: Metrics) -> HttpApiMetrics:
-        """The set registered on ``metrics``' registry, built on first use."""
-        built = cls._built.get(metrics)
-        if built is None:
-            built = cls._built[metrics] = cls(metrics)
-        return built
 
     def __init__(self, metrics: Metrics) -> None:
         r = metrics.registry

@@ -10,11 +10,11 @@ may hold the path token.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.metrics import Metrics
-from gateway.roles.probes import ReadinessCheck
 
 from .front import HttpFront
 from .handler import Answer, CallbackHandler
@@ -37,7 +37,7 @@ class IngressServer:
         settings: IngressSettings,
         handler: CallbackHandler,
         metrics: Metrics,
-        ready: ReadinessCheck,
+        ready: Callable[[], tuple[bool, str]],
     ) -> None:
         self._settings = settings
         self._handler = handler

@@ -1,10 +1,5 @@
-"""``smsc-gateway ingress``: the composition of the webhook ingress, and its shutdown.
-
-Shutdown drains in order: stop accepting callbacks and finish those in progress (until the
-drain deadline: a callback still waiting for Kafka then gets no answer, and the provider
-sends it again), stop the readiness prober, flush and close the producer (until the close
-deadline); see :mod:`gateway.shutdown`.
-"""
+"""The webhook ingress as one service: its HTTP server and readiness prober, started and
+stopped together (the ``ingress`` role, :mod:`gateway.roles.ingress`, runs it)."""
 
 from __future__ import annotations
 
@@ -16,12 +11,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
-from gateway.config import Settings, TopicSettings
-from gateway.errors import ConfigError
+from gateway.config import TopicSettings
 from gateway.events.envelope import utc_now
-from gateway.kafka.batching import BatchingPublisher
 from gateway.metrics import Metrics
-from gateway.shutdown import Shutdown, run_until
 
 from .handler import CallbackHandler, OfferingPublisher
 from .health import WriteHealth
@@ -113,32 +105,3 @@ class Ingress:
             self.health.succeeded(time.monotonic())
         else:
             self.health.failed("no broker answered a metadata request")
-
-
-async def run_ingress(
-    settings: Settings, metrics: Metrics, stop: asyncio.Event, *, shutdown: Shutdown | None = None
-) -> None:
-    """Run the webhook ingress (provider callbacks to Kafka) until ``stop`` is set."""
-    problems = settings.ingress.problems()
-    if problems:
-        raise ConfigError(
-            "invalid configuration:\n  GATEWAY_INGRESS: " + "\n  GATEWAY_INGRESS: ".join(problems)
-        )
-    linger_ms = round(settings.ingress.publish_linger_seconds * 1000)
-    publisher = BatchingPublisher(settings.kafka, metrics, linger_ms=linger_ms)
-    await publisher.start()
-    shutdown = shutdown or Shutdown(settings.ingress.drain_timeout_seconds)
-    try:
-        await _serve(Ingress(settings.ingress, settings.topics, publisher, metrics), stop, shutdown)
-    finally:
-        await shutdown.step("flushing and closing the producer", publisher.stop())
-        log.info("ingress stopped")
-
-
-async def _serve(ingress: Ingress, stop: asyncio.Event, shutdown: Shutdown) -> None:
-    await ingress.start()
-    try:
-        await stop.wait()
-        log.info("ingress stopping")
-    finally:
-        await run_until(ingress.stop(), shutdown.drain_deadline, "finishing the callbacks")

@@ -22,14 +22,15 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from gateway.config import Settings
-from gateway.http_api.poller import run_poller
-from gateway.ingress.service import run_ingress
+from gateway.config import Settings, require_role, role_problems
+from gateway.http_api.metrics import HttpApiMetrics
 from gateway.metrics import Metrics
 from gateway.roles.correlator import run_correlator
+from gateway.roles.ingress import run_ingress
+from gateway.roles.poller import run_poller
 from gateway.roles.probes import ProbeServer, Readiness
 from gateway.roles.sender import run_sender
-from gateway.shutdown import Shutdown
+from gateway.shutdown import Shutdown, stop_when
 
 log = logging.getLogger(__name__)
 
@@ -37,31 +38,41 @@ RoleRunner = Callable[[Settings, Metrics, asyncio.Event], Awaitable[None]]
 
 
 def roles_to_run(
-    settings: Settings, readiness: Readiness, shutdown: Shutdown | None = None
+    settings: Settings,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: Shutdown | None = None,
 ) -> dict[str, RoleRunner]:
     """The roles ``all`` runs with these settings, each bound to the shared readiness and
     shutdown deadlines."""
     shutdown = shutdown or Shutdown(settings.sender.drain_timeout_seconds)
+    # The sender's HTTP transport and the poller count the same requests.
+    http_metrics = HttpApiMetrics(metrics)
     roles: dict[str, RoleRunner] = {
-        "sender": functools.partial(run_sender, probes=readiness, shutdown=shutdown),
+        "sender": functools.partial(
+            run_sender, probes=readiness, shutdown=shutdown, http_metrics=http_metrics
+        ),
         "correlator": functools.partial(run_correlator, probes=readiness, shutdown=shutdown),
     }
-    ingress_problems = settings.ingress.problems()
+    ingress_problems = role_problems(settings, {"ingress"})
     if ingress_problems:
         log.info("all: ingress not started (%s)", "; ".join(ingress_problems))
     else:
         roles["ingress"] = functools.partial(run_ingress, shutdown=shutdown)
-    if settings.http_api.problems():
+    if role_problems(settings, {"poller"}):
         log.info("all: poller not started (no usable HTTP API credential)")
     else:
-        roles["poller"] = functools.partial(run_poller, probes=readiness, shutdown=shutdown)
+        roles["poller"] = functools.partial(
+            run_poller, probes=readiness, shutdown=shutdown, http_metrics=http_metrics
+        )
     return roles
 
 
 async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
     """Every production role a small deployment needs, in one process."""
+    require_role(settings, "all")
     readiness = Readiness()
-    roles = roles_to_run(settings, readiness)
+    roles = roles_to_run(settings, metrics, readiness)
     log.info("all: running %s", ", ".join(roles))
     probes = ProbeServer(settings.http.host, settings.http.port, metrics, readiness)
     await probes.start()
@@ -77,17 +88,16 @@ async def run_all(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> 
         finally:
             stopping.set()
 
-    async def forward_stop() -> None:
-        await stop.wait()
-        stopping.set()
-
-    forwarder = asyncio.create_task(forward_stop())
     try:
         async with asyncio.TaskGroup() as group:
-            for name, runner in roles.items():
+            forwarder = group.create_task(stop_when(stop, stopping), name="stop-forwarder")
+            roles_done = [
                 group.create_task(run_role(name, runner), name=f"role-{name}")
+                for name, runner in roles.items()
+            ]
+            await asyncio.wait(roles_done)
+            forwarder.cancel()
     finally:
-        forwarder.cancel()
         await probes.stop()
     if failures:
         raise failures[0]

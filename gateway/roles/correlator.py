@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway.config import Settings
+from gateway.config import Settings, require_role
 from gateway.correlator.faustapp import CorrelatorApp
 from gateway.correlator.lag import reporting_lag
 from gateway.correlator.localstore import discard_stale_partitions
 from gateway.correlator.records import Channel
 from gateway.correlator.router import Router
 from gateway.correlator.topology import carry_over_offsets, prepare_topics
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import GatewayError
 from gateway.metrics import Metrics
 from gateway.roles.probes import Readiness, role_probes
 from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown, run_until
@@ -48,9 +48,7 @@ async def run_correlator(
     shutdown: Shutdown | None = None,
 ) -> None:
     """Run the correlator role (delivery reports joined to requests) until ``stop`` is set."""
-    problems = settings.correlator.problems()
-    if problems:
-        raise ConfigError("invalid configuration:\n  GATEWAY_CORRELATOR: " + "; ".join(problems))
+    require_role(settings, "correlator")
     _quiet_faust_logs()
     worker = CorrelatorApp(settings, metrics)
     router = _router(settings, metrics, worker)

@@ -17,41 +17,21 @@ commits what is safe), flush the producer; each closing step gives up at the clo
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from collections.abc import Callable
 
-from gateway.config import Settings
-from gateway.errors import ConfigError
+from gateway.config import Settings, require_role
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.inbound.reassembly_service import Reassembler
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.health import keep_probed
 from gateway.metrics import Metrics
+from gateway.roles.binds import delivering_binds
 from gateway.roles.probes import ProbeServer
 from gateway.shutdown import Shutdown, run_until
-from gateway.smpp.pdu import DeliverSm, DeliverSmResp
-from gateway.smpp_io.smpp_client import BindMode, SmppClient
-from gateway.smpp_io.smpp_connection import SmppConnection
+from gateway.smpp_io.smpp_client import BindMode
 
 log = logging.getLogger(__name__)
-
-
-@functools.cache
-def _response(status: int) -> DeliverSmResp:
-    # A handful of statuses ever; the session stamps each answer with its request's sequence.
-    return DeliverSmResp(command_status=status)
-
-
-def settings_problems(settings: Settings) -> list[str]:
-    """What keeps the receiver from starting, all at once."""
-    receiver, smpp = settings.receiver, settings.smpp
-    found = [f"GATEWAY_RECEIVER: {p}" for p in receiver.problems()]
-    found += [f"GATEWAY_SMPP: {p}" for p in smpp.problems()]
-    if receiver.binds > 1 and "MCON" not in smpp.system_type.upper():
-        found.append("GATEWAY_RECEIVER: binds above 1 need GATEWAY_SMPP_SYSTEM_TYPE MCONn")
-    return found
 
 
 class Receiver:
@@ -69,17 +49,14 @@ class Receiver:
         self.shutdown = shutdown or Shutdown(settings.receiver.drain_timeout_seconds)
         name = settings.receiver.name
         self.inbound = DeliverSmPublisher(publisher, settings.topics, metrics, role=name)
-        mode = BindMode(settings.receiver.bind_mode)
-        self.clients = [
-            SmppClient(
-                settings.smpp,
-                metrics,
-                self._deliver_to(f"{name}-{i}"),
-                name=f"{name}-{i}",
-                mode=mode,
-            )
-            for i in range(settings.receiver.binds)
-        ]
+        self.clients = delivering_binds(
+            settings.smpp,
+            metrics,
+            self.inbound,
+            name=name,
+            count=settings.receiver.binds,
+            mode=BindMode(settings.receiver.bind_mode),
+        )
         self.reassembler = Reassembler(settings, metrics, publisher, shutdown=self.shutdown)
 
     @property
@@ -126,23 +103,10 @@ class Receiver:
                 self.inbound.unanswered,
             )
 
-    def _deliver_to(self, bind: str) -> Callable[[SmppConnection, DeliverSm], None]:
-        inbound = self.inbound
-
-        def on_deliver(connection: SmppConnection, pdu: DeliverSm) -> None:
-            def respond(status: int) -> None:
-                connection.respond(pdu, _response(status))
-
-            inbound.submit(pdu, respond, bind=bind)
-
-        return on_deliver
-
 
 async def run_receiver(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
     """Run the receiver role (DELIVER_SM over SMPP to Kafka) until ``stop`` is set."""
-    problems = settings_problems(settings)
-    if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    require_role(settings, "receiver")
     publisher = BatchingPublisher(settings.kafka, metrics)
     await publisher.start()
     receiver = Receiver(settings, metrics, publisher)

@@ -1,7 +1,8 @@
-"""The composition root: builds every object a role needs and runs it until told to stop.
+"""``smsc-gateway sender``: builds every part of the sender role and runs them until told to
+stop.
 
 Shutdown drains in order: stop consuming, finish the in-flight window, unbind, answer the
-DELIVER_SMs still being stored, flush the producer.
+DELIVER_SMs still being stored, stop the reassembler, flush the producer.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Protocol
 
-from gateway.config import Settings
+from gateway.config import Settings, require_role
 from gateway.errors import GatewayError
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
@@ -25,6 +27,7 @@ from gateway.kafka.follow import TopicsReader
 from gateway.kafka.health import keep_probed
 from gateway.kafka.records import Partition
 from gateway.metrics import Metrics
+from gateway.roles.binds import delivering_binds
 from gateway.roles.probes import Readiness, role_probes
 from gateway.sender.exposure import Exposure
 from gateway.sender.guards import ProviderGuards
@@ -33,10 +36,7 @@ from gateway.sender.pacing import SubmitGate
 from gateway.sender.ratelimit import AdaptiveRate
 from gateway.sender.service import Sender
 from gateway.sender.submission import Submission
-from gateway.shutdown import Shutdown, unless_stopped, until_set
-from gateway.smpp.pdu import DeliverSm, DeliverSmResp
-from gateway.smpp_io.smpp_client import SmppClient
-from gateway.smpp_io.smpp_connection import SmppConnection
+from gateway.shutdown import Shutdown, stop_when, unless_stopped, until_set
 from gateway.smpp_io.smpp_pool import SmppPool
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,16 @@ log = logging.getLogger(__name__)
 OUTCOMES_CATCH_UP_SECONDS = 120.0
 
 
+class Stage(Protocol):
+    """A part that runs until its ``stop`` is set (the reassembler of long incoming SMS)."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SenderParts:
-    """What :func:`run_sender` builds, exposed for tests and benchmarks."""
+    """What :func:`build_sender` builds; nothing started. Tests and benchmarks may replace a
+    part (``dataclasses.replace``) before :func:`serve_sender` runs them."""
 
     sender: Sender
     pool: SmppPool
@@ -57,6 +64,8 @@ class SenderParts:
     urgent: KafkaRecordSource
     inbound: DeliverSmPublisher
     http_client: SmscHttpClient | None
+    # Joins the parts of long incoming SMS that the binds stored.
+    reassembler: Stage
 
 
 def build_sender(
@@ -64,17 +73,16 @@ def build_sender(
     metrics: Metrics,
     publisher: BatchingPublisher,
     shutdown: Shutdown | None = None,
+    *,
+    http_metrics: HttpApiMetrics | None = None,
 ) -> SenderParts:
     """Every object of the sender role, wired; nothing started."""
     loop = asyncio.get_running_loop()
     inbound = DeliverSmPublisher(publisher, settings.topics, metrics, role="sender")
-    pool = SmppPool(
-        [
-            SmppClient(settings.smpp, metrics, _deliver_to(inbound, f"smpp-{i}"), name=f"smpp-{i}")
-            for i in range(settings.smpp.binds)
-        ],
-        settings.smpp.response_timeout_seconds,
+    binds = delivering_binds(
+        settings.smpp, metrics, inbound, name="smpp", count=settings.smpp.binds
     )
+    pool = SmppPool(binds, settings.smpp.response_timeout_seconds)
     gate = SubmitGate(AdaptiveRate(settings.rate, loop.time()), loop.time)
     submission = Submission(
         submitter=pool,
@@ -93,7 +101,7 @@ def build_sender(
         lambda record: outcomes.add(record.key, record.timestamp_ms / 1000) if record.key else None,
         since_ms=since_ms,
     )
-    http_client, http = _http_transport(settings, metrics)
+    http_client, http = _http_transport(settings, http_metrics or HttpApiMetrics(metrics))
     revoke: dict[str, Callable[[set[Partition]], Awaitable[None]]] = {}
 
     def source(lane: str, topic: str, group_id: str) -> KafkaRecordSource:
@@ -132,31 +140,21 @@ def build_sender(
         shutdown=shutdown,
     )
     revoke.update(bulk=sender.bulk.on_revoked, urgent=sender.urgent.on_revoked)
-    return SenderParts(sender, pool, gate, follower, bulk, urgent, inbound, http_client)
+    reassembler = Reassembler(settings, metrics, publisher, shutdown=sender.shutdown)
+    return SenderParts(
+        sender, pool, gate, follower, bulk, urgent, inbound, http_client, reassembler
+    )
 
 
 def _http_transport(
-    settings: Settings, metrics: Metrics
+    settings: Settings, http_metrics: HttpApiMetrics
 ) -> tuple[SmscHttpClient | None, HttpTransport | None]:
     """The HTTP API transport when a credential is configured, else none."""
     api = settings.http_api
     if not (api.apikey or (api.login and api.password)):
         return None, None
-    http_metrics = HttpApiMetrics.of(metrics)
     client = SmscHttpClient(api, http_metrics)
     return client, HttpTransport(client, api, http_metrics)
-
-
-def _deliver_to(
-    inbound: DeliverSmPublisher, bind: str
-) -> Callable[[SmppConnection, DeliverSm], None]:
-    def on_deliver(connection: SmppConnection, pdu: DeliverSm) -> None:
-        def respond(status: int) -> None:
-            connection.respond(pdu, DeliverSmResp(command_status=status))
-
-        inbound.submit(pdu, respond, bind=bind)
-
-    return on_deliver
 
 
 async def run_sender(
@@ -166,11 +164,27 @@ async def run_sender(
     *,
     probes: Readiness | None = None,
     shutdown: Shutdown | None = None,
+    http_metrics: HttpApiMetrics | None = None,
 ) -> None:
     """Run the sender role (with its binds' delivery reports) until ``stop`` is set."""
+    require_role(settings, "sender")
     publisher = BatchingPublisher(settings.kafka, metrics)
     await publisher.start()
-    parts = build_sender(settings, metrics, publisher, shutdown)
+    parts = build_sender(settings, metrics, publisher, shutdown, http_metrics=http_metrics)
+    await serve_sender(settings, metrics, stop, publisher, parts, probes=probes)
+
+
+async def serve_sender(
+    settings: Settings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    publisher: BatchingPublisher,
+    parts: SenderParts,
+    *,
+    probes: Readiness | None = None,
+) -> None:
+    """Run the parts of the sender role until ``stop`` is set; the producer (started) is
+    flushed and closed last."""
 
     def ready() -> tuple[bool, str]:
         # Ready while a bind is up and Kafka takes the role's writes: results that cannot be
@@ -192,42 +206,65 @@ async def _run_sender(
     publisher: BatchingPublisher,
     parts: SenderParts,
 ) -> None:
-    # Parts of long incoming SMS stored by the binds are joined here; it stops last, after
-    # the binds' DELIVER_SMs were answered, and before the producer is closed. Should it fail
-    # on its own, the role stops with its error (the binds would otherwise go on storing parts
-    # that nothing joins until a restart).
+    # Parts of long incoming SMS stored by the binds are joined by the reassembler; it stops
+    # last, after the binds' DELIVER_SMs were answered, and before the producer is closed.
+    # Should it fail on its own, the role stops with its error (the binds would otherwise go
+    # on storing parts that nothing joins until a restart).
     reassembly_stop, sending_stop = asyncio.Event(), asyncio.Event()
-    assembling = Reassembler(settings, metrics, publisher, shutdown=parts.sender.shutdown)
-    reassembler = asyncio.create_task(assembling.run(reassembly_stop), name="reassembler")
     failures: list[BaseException] = []
-
-    def reassembler_ended(task: asyncio.Task[None]) -> None:
-        error = None if task.cancelled() else task.exception()
-        if error is not None and not reassembly_stop.is_set():
-            failures.append(error)
-            sending_stop.set()
-
-    reassembler.add_done_callback(reassembler_ended)
-    background = [
-        asyncio.create_task(parts.pool.run(), name="smpp-pool"),
-        asyncio.create_task(parts.follower.run(), name="outcomes-follower"),
-        asyncio.create_task(_report_rate(parts.gate, metrics, settings.smpp.system_id)),
-        asyncio.create_task(_forward(stop, sending_stop), name="stop-forwarder"),
-        asyncio.create_task(keep_probed(publisher), name="kafka-prober"),
-    ]
-    try:
-        await _consume(parts, sending_stop)
-    finally:
-        await _close_sender(parts, publisher, background, reassembler, reassembly_stop)
+    async with asyncio.TaskGroup() as tasks:
+        reassembling = tasks.create_task(
+            _reassemble(parts.reassembler, reassembly_stop, sending_stop, failures),
+            name="reassembler",
+        )
+        background = [
+            tasks.create_task(_tolerated(what, work), name=what)
+            for what, work in (
+                ("smpp-pool", parts.pool.run()),
+                ("outcomes-follower", parts.follower.run()),
+                ("rate-reporter", _report_rate(parts.gate, metrics, settings.smpp.system_id)),
+                ("kafka-prober", keep_probed(publisher)),
+            )
+        ]
+        background.append(tasks.create_task(stop_when(stop, sending_stop), name="stop-forwarder"))
+        try:
+            await _consume(parts, sending_stop)
+        finally:
+            await _close_sender(parts, publisher, background, reassembling, reassembly_stop)
     if failures:
         raise ReassemblyFailedError(f"the reassembler failed: {failures[0]!r}") from failures[0]
+
+
+async def _reassemble(
+    reassembler: Stage,
+    stop: asyncio.Event,
+    sending_stop: asyncio.Event,
+    failures: list[BaseException],
+) -> None:
+    """Run the reassembler; an error it ends with on its own stops the sending."""
+    try:
+        await reassembler.run(stop)
+    except Exception as exc:
+        # Logged where it happened; its parts stay on Kafka for the next start.
+        if not stop.is_set():
+            failures.append(exc)
+            sending_stop.set()
+
+
+async def _tolerated(what: str, work: Coroutine[object, object, None]) -> None:
+    """Run a background part of the role; its failure does not stop the sending (the
+    readiness and the binds' own reconnects say what is wrong)."""
+    try:
+        await work
+    except Exception:
+        log.exception("sender: %s stopped on an error", what)
 
 
 async def _close_sender(
     parts: SenderParts,
     publisher: BatchingPublisher,
     background: list[asyncio.Task[None]],
-    reassembler: asyncio.Task[None],
+    reassembling: asyncio.Task[None],
     reassembly_stop: asyncio.Event,
 ) -> None:
     """The sender's closing steps, each given up at the close deadline."""
@@ -237,25 +274,14 @@ async def _close_sender(
     await shutdown.step("background tasks", asyncio.gather(*background, return_exceptions=True))
     if parts.http_client is not None:
         await shutdown.step("closing the HTTP API client", parts.http_client.aclose())
-    await shutdown.step("stopping the reassembler", _stop_reassembler(reassembler, reassembly_stop))
+    reassembly_stop.set()
+    await shutdown.step("stopping the reassembler", reassembling)
     await shutdown.step("flushing and closing the producer", publisher.stop())
-
-
-async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
-    await source.wait()
-    target.set()
 
 
 class ReassemblyFailedError(GatewayError):
     """The sender's reassembler of long incoming SMS stopped on an error; its parts wait on
     Kafka for the next start."""
-
-
-async def _stop_reassembler(task: asyncio.Task[None], stop: asyncio.Event) -> None:
-    """Ask a running :class:`Reassembler` to stop, and wait until its consumer is closed."""
-    stop.set()
-    # An error it ended with is logged where it happened; its parts stay on Kafka.
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _consume(parts: SenderParts, stop: asyncio.Event) -> None:

@@ -18,12 +18,12 @@ from gateway.http_api.circuit import CircuitState, CredentialCircuit
 from gateway.http_api.errors import HttpTransportError, TooManyRequestsError
 from gateway.http_api.limits import PrioritySemaphore, WindowLimiter
 from gateway.http_api.pending import PendingSet, PendingTracker
-from gateway.http_api.poller import run_poller
 from gateway.http_api.replies import MessageStatus, parse_send, parse_statuses, read_answer
 from gateway.http_api.reports import poll_report
 from gateway.http_api.settings import HttpApiSettings, PollerSettings
 from gateway.kafka.records import Record
 from gateway.metrics import Metrics
+from gateway.roles.poller import run_poller
 from tests.eventcheck import validate_event
 
 

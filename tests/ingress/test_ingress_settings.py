@@ -10,9 +10,9 @@ import pytest
 
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
-from gateway.ingress.service import run_ingress
 from gateway.ingress.settings import IngressSettings
 from gateway.metrics import Metrics
+from gateway.roles.ingress import run_ingress
 
 SECRET = "ingress-secret-77"
 TOKEN = "path-token-99"

@@ -14,13 +14,13 @@ from gateway.roles.probes import ProbeServer, Readiness
 
 def test_sender_and_correlator_always_ingress_and_poller_when_configured() -> None:
     base = Settings()
-    assert list(roles_to_run(base, Readiness())) == ["sender", "correlator"]
+    assert list(roles_to_run(base, Metrics(), Readiness())) == ["sender", "correlator"]
     configured = dataclasses.replace(
         base,
         ingress=dataclasses.replace(base.ingress, secret="s3cret"),
         http_api=dataclasses.replace(base.http_api, login="shop", password="pw"),
     )
-    assert list(roles_to_run(configured, Readiness())) == [
+    assert list(roles_to_run(configured, Metrics(), Readiness())) == [
         "sender",
         "correlator",
         "ingress",
@@ -29,7 +29,7 @@ def test_sender_and_correlator_always_ingress_and_poller_when_configured() -> No
     unsigned = dataclasses.replace(
         base, ingress=dataclasses.replace(base.ingress, unsigned_policy="accept")
     )
-    assert "ingress" in roles_to_run(unsigned, Readiness())
+    assert "ingress" in roles_to_run(unsigned, Metrics(), Readiness())
 
 
 def test_readiness_is_every_roles() -> None:

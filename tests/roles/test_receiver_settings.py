@@ -6,9 +6,8 @@ import dataclasses
 
 import pytest
 
-from gateway.config import Settings, load_settings
+from gateway.config import Settings, load_settings, role_problems
 from gateway.errors import ConfigError
-from gateway.roles.receiver import settings_problems
 
 
 def test_defaults_let_the_receiver_and_the_sender_share_a_host() -> None:
@@ -28,7 +27,7 @@ def test_receiver_role_needs_credentials_and_a_known_bind_mode() -> None:
 
 
 def test_other_roles_do_not_check_the_receiver_section() -> None:
-    environ = {"GATEWAY_RECEIVER_BIND_MODE": "transmitter"}
+    environ = {"GATEWAY_RECEIVER_BIND_MODE": "transmitter", "GATEWAY_INGRESS_SECRET": "s3cret"}
     settings = load_settings(environ, roles=frozenset({"ingress"}))
     assert settings.receiver.bind_mode == "transmitter"
 
@@ -39,6 +38,6 @@ def test_several_receiver_binds_need_an_mcon_login() -> None:
     several = dataclasses.replace(
         base, smpp=smpp, receiver=dataclasses.replace(base.receiver, binds=3)
     )
-    assert any("MCONn" in problem for problem in settings_problems(several))
+    assert any("MCONn" in problem for problem in role_problems(several, {"receiver"}))
     mcon = dataclasses.replace(several, smpp=dataclasses.replace(smpp, system_type="MCON3"))
-    assert settings_problems(mcon) == []
+    assert role_problems(mcon, {"receiver"}) == []
