@@ -32,7 +32,7 @@ OTHER = "event loop, sockets, other"
 # (group, pattern on "function (file)"): the specific groups are looked for first, from the
 # leaf up; a stack none of them claims goes to the first generic group any frame matches.
 SPECIFIC: Sequence[tuple[str, re.Pattern[str]]] = [
-    ("composition", re.compile(r"gateway/compose/|gateway/sender/compose\.py")),
+    ("composition", re.compile(r"gateway/compose/")),
     ("request parsing and validation", re.compile(r"gateway/events/send_request\.py")),
     ("result event building", re.compile(r"gateway/events/(send_result|envelope)\.py")),
     (

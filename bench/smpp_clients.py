@@ -44,11 +44,12 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchkit import cpu_seconds
+from gateway.compose import compose_recipients
 from gateway.config import Settings, load_settings
 from gateway.events.envelope import utc_now
 from gateway.events.send_request import SendRequest, parse_send_request
 from gateway.metrics import Metrics
-from gateway.sender.compose import compose_recipients
+from gateway.roles.sender import bind_profile
 from gateway.smpp.errors import CommandStatusError
 from gateway.smpp.pdu import SubmitSm as ProjectSubmitSm
 from gateway.smpp_io.smpp_client import SmppClient
@@ -136,7 +137,7 @@ def composed_submits(settings: Settings, count: int, prefix: str) -> list[Projec
         request = parse_send_request(orjson.dumps(raw | {"recipients": [phone]}))
         assert isinstance(request, SendRequest), request
         composed = compose_recipients(
-            request, settings.smpp, settings.compose, priority=False, now=utc_now()
+            request, bind_profile(settings.smpp), settings.compose, priority=False, now=utc_now()
         )
         pdus.extend(composed[0].parts)
     return pdus

@@ -9,6 +9,7 @@ concatenation reference. :func:`compose_message` does both for a single recipien
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -144,3 +145,25 @@ def message_reference(request_id: str, phone: str) -> int:
     """
     digest = hashlib.blake2b(f"{request_id}\x00{phone}".encode(), digest_size=2).digest()
     return int.from_bytes(digest, "big")
+
+
+def compose_recipients(
+    request: SendRequest,
+    profile: BindProfile,
+    settings: CompositionSettings,
+    *,
+    priority: bool,
+    now: datetime,
+    reference: Callable[[str, str], int] = message_reference,
+) -> tuple[ComposedMessage, ...]:
+    """Every recipient's parts, in the order of ``request.recipients``.
+
+    The content is validated and encoded once; ``reference(request_id, phone)`` gives each
+    recipient's concatenation reference. Raises :class:`CompositionError` (nothing is to be
+    sent for the request) when the content or any recipient cannot be composed.
+    """
+    prepared = prepare_message(request, settings, profile, priority=priority, now=now)
+    return tuple(
+        for_recipient(prepared, phone, reference=reference(request.request_id, phone))
+        for phone in request.recipients
+    )

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.config import Settings, require_role
+from gateway.compose import BindProfile, bind_flags
+from gateway.config import Settings, SmppSettings, require_role
 from gateway.errors import GatewayError
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
@@ -133,7 +134,7 @@ def build_sender(
         exposure=Exposure(settings.smpp.window * settings.smpp.binds),
         http=http,
         settings=settings.sender,
-        smpp=settings.smpp,
+        profile=bind_profile(settings.smpp),
         compose=settings.compose,
         topics=settings.topics,
         metrics=metrics,
@@ -143,6 +144,18 @@ def build_sender(
     reassembler = Reassembler(settings, metrics, publisher, shutdown=sender.shutdown)
     return SenderParts(
         sender, pool, gate, follower, bulk, urgent, inbound, http_client, reassembler
+    )
+
+
+def bind_profile(smpp: SmppSettings) -> BindProfile:
+    """What the bind fixes for every message: ISO flag, default sender, TON/NPI."""
+    return BindProfile(
+        iso="ISO" in bind_flags(smpp.system_type),
+        default_source=smpp.source_addr,
+        alphanumeric_ton=smpp.source_addr_ton,
+        alphanumeric_npi=smpp.source_addr_npi,
+        destination_ton=smpp.dest_addr_ton,
+        destination_npi=smpp.dest_addr_npi,
     )
 
 

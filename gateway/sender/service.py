@@ -25,8 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.compose.settings import CompositionSettings
-from gateway.config import SenderSettings, SmppSettings, TopicSettings
+from gateway.compose import (
+    BindProfile,
+    ComposedMessage,
+    CompositionError,
+    CompositionSettings,
+    compose_recipients,
+)
+from gateway.config import SenderSettings, TopicSettings
 from gateway.errors import KafkaRecordRefusedError, KafkaRefusedError, KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.envelope import dumps, utc_now
@@ -41,7 +47,6 @@ from gateway.kafka.records import ClaimingSource, Publisher, Record
 from gateway.metrics import Children, Metrics
 from gateway.shutdown import Shutdown
 
-from .compose import ComposedMessage, CompositionError, compose_recipients
 from .exposure import Exposure
 from .lane import REVOKE_SECONDS, Flight, Handler, Lane
 from .ordering import KeyOrder
@@ -84,7 +89,7 @@ class Sender:
         exposure: Exposure,
         http: HttpSender | None = None,
         settings: SenderSettings,
-        smpp: SmppSettings,
+        profile: BindProfile,
         compose: CompositionSettings,
         topics: TopicSettings,
         metrics: Metrics,
@@ -98,7 +103,7 @@ class Sender:
         self._exposure = exposure
         self._http = http
         self._settings = settings
-        self._smpp = smpp
+        self._profile = profile
         self._compose = compose
         self._topics = topics
         self._metrics = metrics
@@ -262,7 +267,7 @@ class Sender:
         if transport == "smpp":
             try:
                 messages = compose_recipients(
-                    parsed, self._smpp, self._compose, priority=urgent, now=received_at
+                    parsed, self._profile, self._compose, priority=urgent, now=received_at
                 )
             except CompositionError as exc:
                 error = ErrorInfo(exc.code, str(exc))

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.compose import CompositionError, CompositionSettings, Encoding, message_reference
+from gateway.compose import (
+    CompositionError,
+    CompositionSettings,
+    Encoding,
+    compose_recipients,
+    message_reference,
+)
 from gateway.config import SmppSettings
 from gateway.events.send_result import ErrorInfo, RecipientOutcome, send_result_event
-from gateway.sender.compose import bind_profile, compose_recipients
+from gateway.roles.sender import bind_profile
 from tests.compose.composecheck import NOW, reassemble, request
 from tests.eventcheck import validate_event
 
-SMPP = SmppSettings(system_id="login", source_addr="SMSC.RU")
+PROFILE = bind_profile(SmppSettings(system_id="login", source_addr="SMSC.RU"))
 PHONES = ("79991234567", "79997654321", "447700900123")
 
 
@@ -34,7 +40,7 @@ def test_bind_profile_reads_the_iso_flag(system_type: str, iso: bool) -> None:
 
 def test_every_recipient_gets_its_own_parts_and_reference() -> None:
     sent = request(recipients=PHONES, text="Привет! " * 20)
-    messages = compose_recipients(sent, SMPP, CompositionSettings(), priority=True, now=NOW)
+    messages = compose_recipients(sent, PROFILE, CompositionSettings(), priority=True, now=NOW)
     assert [m.phone for m in messages] == list(PHONES)
     for message in messages:
         assert message.encoding is Encoding.UCS2
@@ -50,7 +56,7 @@ def test_references_can_come_from_the_caller() -> None:
     counter = iter(range(7, 100))
     messages = compose_recipients(
         sent,
-        SMPP,
+        PROFILE,
         CompositionSettings(split="sar"),
         priority=False,
         now=NOW,
@@ -62,7 +68,7 @@ def test_references_can_come_from_the_caller() -> None:
 def test_iso_bind_from_the_smpp_settings() -> None:
     smpp = SmppSettings(system_id="login", system_type="ISO,SINGLE")
     (message,) = compose_recipients(
-        request(text="Ça"), smpp, CompositionSettings(), priority=False, now=NOW
+        request(text="Ça"), bind_profile(smpp), CompositionSettings(), priority=False, now=NOW
     )
     assert message.encoding is Encoding.LATIN1
     assert message.parts[0].short_message == b"\xc7a"
@@ -71,13 +77,13 @@ def test_iso_bind_from_the_smpp_settings() -> None:
 def test_a_bad_recipient_fails_the_whole_request() -> None:
     sent = request(recipients=("79991234567", "123"))
     with pytest.raises(CompositionError) as caught:
-        compose_recipients(sent, SMPP, CompositionSettings(), priority=False, now=NOW)
+        compose_recipients(sent, PROFILE, CompositionSettings(), priority=False, now=NOW)
     assert caught.value.code == "invalid_phone"
 
 
 def test_result_events_from_composed_messages_are_valid() -> None:
     sent = request(recipients=PHONES[:2], text="a" * 400, tags={"team": "growth"})
-    messages = compose_recipients(sent, SMPP, CompositionSettings(), priority=False, now=NOW)
+    messages = compose_recipients(sent, PROFILE, CompositionSettings(), priority=False, now=NOW)
     # One provider id per part, as the sender records them (SINGLE mode: all different).
     outcomes = [
         RecipientOutcome(m.phone, "accepted", tuple(f"{n}{i}" for i in range(m.part_count)))
@@ -108,7 +114,7 @@ def test_result_events_from_composed_messages_are_valid() -> None:
 def test_rejected_events_carry_the_reason_code(fields: dict[str, str], code: str) -> None:
     sent = request(**fields)
     with pytest.raises(CompositionError) as caught:
-        compose_recipients(sent, SMPP, CompositionSettings(), priority=False, now=NOW)
+        compose_recipients(sent, PROFILE, CompositionSettings(), priority=False, now=NOW)
     rejected = send_result_event(
         request_id=sent.request_id,
         outcome="rejected",

@@ -23,6 +23,7 @@ from gateway.compose.settings import CompositionSettings
 from gateway.config import SenderSettings, SmppSettings, TopicSettings
 from gateway.kafka.records import Partition, Record
 from gateway.metrics import Metrics
+from gateway.roles.sender import bind_profile
 from gateway.sender.exposure import Exposure
 from gateway.sender.guards import GuardSettings, ProviderGuards
 from gateway.sender.outcomes import KnownOutcomes
@@ -126,7 +127,7 @@ class Harness:
             outcomes=KnownOutcomes(settings.idempotency_window_seconds),
             exposure=Exposure(64),
             settings=settings,
-            smpp=SmppSettings(system_id="login", source_addr="SMSC.RU"),
+            profile=bind_profile(SmppSettings(system_id="login", source_addr="SMSC.RU")),
             compose=CompositionSettings(),
             topics=TOPICS,
             metrics=self.metrics,

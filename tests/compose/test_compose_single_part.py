@@ -13,10 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.compose import CompositionSettings
+from gateway.compose import (
+    COMMENT_MARKER,
+    CompositionError,
+    CompositionSettings,
+    compose_recipients,
+)
 from gateway.config import SmppSettings
 from gateway.events.send_request import SendRequest
-from gateway.sender.compose import COMMENT_MARKER, CompositionError, compose_recipients
+from gateway.roles.sender import bind_profile
 from gateway.smpp.constants import DataCoding, Npi, Ton
 from gateway.smpp.pdu import SubmitSm
 from gateway.smpp.textcoding import choose_coding, encode_text
@@ -37,7 +42,7 @@ def parts(
     priority: bool = False, settings: SmppSettings = SMPP, **fields: Any
 ) -> tuple[SubmitSm, ...]:
     (message,) = compose_recipients(
-        request(**fields), settings, CompositionSettings(), priority=priority, now=NOW
+        request(**fields), bind_profile(settings), CompositionSettings(), priority=priority, now=NOW
     )
     assert message.phone == PHONE
     assert message.segments == len(message.parts)
