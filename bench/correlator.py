@@ -69,15 +69,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchkit import cpu_seconds, free_port, rss_megabytes, thread_cpu_seconds
-from gateway.config import HttpSettings, KafkaSettings, Settings, TopicSettings
 from gateway.correlator.faustapp import CorrelatorApp
 from gateway.correlator.model import PartEntry, encode_entry, part_key
-from gateway.correlator.settings import CorrelatorSettings
 from gateway.correlator.topology import prepare_topics
 from gateway.events.delivery import DeliveryReport, dlr_event
 from gateway.events.send_result import RecipientOutcome, send_result_event
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import HttpSettings, KafkaSettings, Settings, TopicSettings
+from gateway.settings.correlator import CorrelatorSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {

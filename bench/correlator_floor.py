@@ -32,7 +32,6 @@ from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.config import Settings, load_settings
 from gateway.correlator.acks import InOrderAcks, Slot
 from gateway.correlator.join import Correlator, JoinSettings
 from gateway.correlator.metrics import CorrelatorMetrics
@@ -49,6 +48,7 @@ from gateway.kafka.client import KafkaRecordSource, client_options
 from gateway.kafka.records import Partition, Record
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
+from gateway.settings import Settings, load_settings
 
 V = TypeVar("V")
 Change = tuple[str, bytes, bytes | None]  # changelog topic, key, value (None: deleted)

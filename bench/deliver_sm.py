@@ -50,12 +50,12 @@ from aiokafka import AIOKafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchkit import cpu_seconds, free_port
-from gateway.config import KafkaSettings, TopicSettings
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import KafkaSettings, TopicSettings
 from gateway.smpp import codec
 from gateway.smpp.constants import CommandId, EsmClass, TlvTag
 from gateway.smpp.pdu import BindReceiverResp, DeliverSm, Tlv, tlv_cstr, tlv_u8, tlv_u16

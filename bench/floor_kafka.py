@@ -28,8 +28,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.config import SenderSettings
 from gateway.events.send_result import RecipientOutcome, send_result_event
+from gateway.settings import SenderSettings
 
 
 def result_template() -> dict[str, Any]:

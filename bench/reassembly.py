@@ -35,9 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.compose.encoding import DATA_CODING, Encoding, encode
-from gateway.compose.settings import CompositionSettings
 from gateway.compose.split import frame, plan
-from gateway.config import Settings, TopicSettings
 from gateway.events.delivery import incoming_event
 from gateway.events.envelope import dumps
 from gateway.inbound.deliver_sm import interpret
@@ -47,6 +45,8 @@ from gateway.inbound.reassembly_service import Reassembler
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import Settings, TopicSettings
+from gateway.settings.composition import CompositionSettings
 from gateway.smpp.pdu import DeliverSm
 
 TEXTS = (

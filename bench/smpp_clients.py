@@ -45,11 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchkit import cpu_seconds
 from gateway.compose import compose_recipients
-from gateway.config import Settings, load_settings
 from gateway.events.envelope import utc_now
 from gateway.events.send_request import SendRequest, parse_send_request
 from gateway.metrics import Metrics
 from gateway.roles.sender import bind_profile
+from gateway.settings import Settings, load_settings
 from gateway.smpp.errors import CommandStatusError
 from gateway.smpp.pdu import SubmitSm as ProjectSubmitSm
 from gateway.smpp_io.smpp_client import SmppClient

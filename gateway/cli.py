@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 
 from gateway.account import cli as account_cli
-from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.gcsetup import GcPauses, configure_gc
 from gateway.ingress.loop import loop_factory
@@ -36,9 +35,10 @@ from gateway.roles.poller import run_poller
 from gateway.roles.receiver import run_receiver
 from gateway.roles.sender import run_sender
 from gateway.roles.simulator import run_simulator
+from gateway.settings import Settings, load_settings
 
 # One module of gateway/roles/ per role; the settings sections each needs are in
-# gateway.config.ROLE_SECTIONS.
+# gateway.settings.ROLE_SECTIONS.
 ROLES: dict[str, RoleRunner] = {
     "sender": run_sender,
     "ingress": run_ingress,

@@ -23,12 +23,12 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from gateway.config import Settings
 from gateway.localkafka import LocalKafka
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
-from gateway.simulator.settings import DlrOutcome, SimulatorSettings
+from gateway.settings import Settings
+from gateway.settings.simulator import DlrOutcome, SimulatorSettings
 from gateway.simulator.smpp_server import SmppSimulator
 
 SAMPLE_TEXTS = (

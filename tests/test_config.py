@@ -12,7 +12,9 @@ from types import MappingProxyType
 
 import pytest
 
-from gateway.config import (
+from gateway.errors import ConfigError
+from gateway.localkafka.fetching import CACHE_DIR_ENV
+from gateway.settings import (
     KafkaSettings,
     SenderSettings,
     Settings,
@@ -20,9 +22,7 @@ from gateway.config import (
     load_settings,
     setting_names,
 )
-from gateway.errors import ConfigError
-from gateway.localkafka.fetching import CACHE_DIR_ENV
-from gateway.simulator.settings import DlrOutcome, SimulatorSettings
+from gateway.settings.simulator import DlrOutcome, SimulatorSettings
 
 SMPP_SECRET = "pw-smpp-9x7"  # a marker to look for, not a credential
 SASL_SECRET = "pw-sasl-4q2"

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from gateway.cli import LEFTOVER_GRACE_SECONDS, ROLES
-from gateway.config import Settings, load_settings
+from gateway.settings import Settings, load_settings
 from gateway.shutdown import CLOSE_SECONDS, STEP_DRAIN_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent

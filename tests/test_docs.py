@@ -6,7 +6,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from gateway.config import Settings
+from gateway.settings import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

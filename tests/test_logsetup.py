@@ -11,7 +11,6 @@ import httpx
 import orjson
 import pytest
 
-from gateway.config import load_settings
 from gateway.logsetup import (
     REDACTED,
     JsonFormatter,
@@ -19,6 +18,7 @@ from gateway.logsetup import (
     configure_logging,
     secret_values,
 )
+from gateway.settings import load_settings
 
 SECRET = 'pa ss/wo"rd&1'
 

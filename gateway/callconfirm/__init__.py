@@ -5,5 +5,5 @@ and outcomes on ``smsc.waitcall.v1`` (docs/account.md).
 - :mod:`.issuer`, :mod:`.lane`, :mod:`.decider`: numbers for requests, the consumer of the
   requests, the outcomes (Kafka and HTTP reached through Protocols);
 - :mod:`.runner`: wired to Kafka and the HTTP API client, run by the poller;
-- :mod:`.settings`, :mod:`.metrics`.
+- :mod:`.metrics`; its settings are :mod:`gateway.settings.callconfirm`.
 """

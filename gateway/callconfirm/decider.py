@@ -18,10 +18,10 @@ from gateway.errors import KafkaUnavailableError
 from gateway.events.envelope import dumps, utc_now
 from gateway.events.waitcall import EXPIRED, Outcome, outcome_event
 from gateway.kafka.records import Publisher
+from gateway.settings.callconfirm import CallConfirmSettings
 
 from .book import ConfirmationBook
 from .metrics import CallConfirmMetrics
-from .settings import CallConfirmSettings
 from .waiting import before_stop
 
 log = logging.getLogger(__name__)

@@ -39,9 +39,9 @@ from gateway.events.waitcall import (
 from gateway.http_api.answers import CallNumber
 from gateway.http_api.errors import HttpApiError, ProviderApiError
 from gateway.kafka.records import Publisher, Record
+from gateway.settings.callconfirm import CallConfirmSettings
 
 from .metrics import CallConfirmMetrics
-from .settings import CallConfirmSettings
 from .waiting import sleep_unless
 
 log = logging.getLogger(__name__)

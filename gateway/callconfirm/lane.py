@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from gateway.errors import KafkaUnavailableError
 from gateway.kafka.records import Partition, Record, RecordSource
+from gateway.settings.callconfirm import CallConfirmSettings
 
 from .issuer import Issuer
-from .settings import CallConfirmSettings
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from gateway.config import Settings
 from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Partition, Publisher, Record
 from gateway.metrics import Metrics
+from gateway.settings import Settings
 
 from .book import ConfirmationBook
 from .decider import Decider

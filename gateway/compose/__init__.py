@@ -9,10 +9,11 @@
 See ``docs/composition.md``.
 """
 
+from gateway.settings.composition import BindProfile, CompositionSettings, bind_flags
+
 from .channels import COMMENT_MARKER, RenderedMessage, render
 from .encoding import Encoding
 from .errors import CompositionError
-from .settings import BindProfile, CompositionSettings, bind_flags
 from .submit import (
     ComposedMessage,
     PreparedMessage,

@@ -7,7 +7,7 @@ Senders (SMPP 3.4 5.2.5-6; the provider's sample settings use TON/NPI 5/1 for se
   NPI 1 (ISDN), the way kannel's ``source-addr-autodetect`` (in those sample settings)
   treats it;
 - digits only: international when longer than 8 digits, otherwise a short code with the
-  short-code TON/NPI of :class:`~gateway.compose.settings.CompositionSettings`;
+  short-code TON/NPI of :class:`~gateway.settings.composition.CompositionSettings`;
 - anything else: an alphanumeric sender of at most 11 characters (the length GSM allows for
   an alphanumeric originator, 3GPP TS 23.040 9.1.2.5) with the bind's alphanumeric TON/NPI.
 
@@ -21,11 +21,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.settings.composition import BindProfile, CompositionSettings
 from gateway.smpp.constants import Npi, Ton
 from gateway.smpp.timefmt import absolute_time, relative_time
 
 from .errors import CompositionError
-from .settings import BindProfile, CompositionSettings
 
 SHORT_CODE_MAX_DIGITS = 8
 _INTERNATIONAL = re.compile(r"\+?[0-9]{1,20}")

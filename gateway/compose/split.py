@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from gateway.settings.composition import CompositionSettings
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import Tlv, tlv_u8, tlv_u16
 
 from .encoding import Encoded, Encoding
 from .errors import CompositionError
-from .settings import CompositionSettings
 
 # (one SMS, a part under an 8-bit-reference header, a part under a 16-bit one), in units of
 # the short_message: septets for GSM (one per octet), octets otherwise.

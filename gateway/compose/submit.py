@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.events.send_request import SendRequest
+from gateway.settings.composition import BindProfile, CompositionSettings
 from gateway.smpp.pdu import SubmitSm
 
 from .addressing import (
@@ -25,7 +26,6 @@ from .addressing import (
 )
 from .channels import RenderedMessage, render
 from .encoding import Encoded, Encoding, choose_encoding, data_coding, encode
-from .settings import BindProfile, CompositionSettings
 from .split import PartBody, Plan, frame, plan
 
 

@@ -27,8 +27,8 @@ from typing import Any
 import faust
 from faust.types import EventT
 
-from gateway.config import KafkaSettings, Settings
 from gateway.metrics import Metrics
+from gateway.settings import KafkaSettings, Settings
 
 from .metrics import CorrelatorMetrics
 from .outputs import Sends, StepOutputs

@@ -19,11 +19,11 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 
-from gateway.config import KafkaSettings
 from gateway.kafka.client import client_options
 from gateway.kafka.lag import LagReporter
 from gateway.kafka.records import Partition
 from gateway.metrics import Metrics
+from gateway.settings import KafkaSettings
 
 
 class FaustOffsets:

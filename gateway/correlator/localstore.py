@@ -25,9 +25,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from gateway.config import KafkaSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.kafka.client import client_options
+from gateway.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 

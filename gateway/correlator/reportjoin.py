@@ -24,8 +24,8 @@ import faust
 from faust.streams import Stream
 from faust.types import EventT, StreamT
 
-from gateway.config import Settings
 from gateway.events.dead_letter import Origin
+from gateway.settings import Settings
 
 from .join import Correlator, JoinSettings
 from .metrics import CorrelatorMetrics, Tally

@@ -32,13 +32,13 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from gateway.config import KafkaSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.events.dead_letter import Origin
 from gateway.events.envelope import dumps
 from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.records import Partition, Record
 from gateway.metrics import Metrics
+from gateway.settings import KafkaSettings
 
 from .acks import InOrderAcks
 from .metrics import CorrelatorMetrics, Tally

@@ -21,11 +21,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from gateway.config import KafkaSettings
 from gateway.errors import ConfigError, KafkaUnavailableError
 from gateway.kafka.client import client_options
-
-from .settings import CorrelatorSettings
+from gateway.settings import KafkaSettings
+from gateway.settings.correlator import CorrelatorSettings
 
 log = logging.getLogger(__name__)
 

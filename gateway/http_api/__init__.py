@@ -1,6 +1,6 @@
 """The provider's HTTP API (send, status, balance, get_answers, wait_call) and the ``poller`` role.
 
-- :mod:`.settings`: the ``http_api`` and ``poller`` settings sections;
+- :mod:`gateway.settings.http_api`: the ``http_api`` and ``poller`` settings sections;
 - :mod:`.errors`: ``error_code`` answers and transport failures as typed errors;
 - :mod:`.replies`, :mod:`.answers`: parsing the ``fmt=3`` answers (no I/O);
 - :mod:`.limits`, :mod:`.circuit`: concurrency, per-script rate limits, the per-credential

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from .settings import HttpApiSettings
+from gateway.settings.http_api import HttpApiSettings
 
 
 class CircuitState(IntEnum):

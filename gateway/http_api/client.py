@@ -39,6 +39,8 @@ from urllib.parse import urlencode
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential_jitter
 
+from gateway.settings.http_api import PROVIDER_MAX_CONCURRENT, HttpApiSettings
+
 from .answers import CallNumber, IncomingAnswer, parse_answers, parse_call_number
 from .circuit import CredentialCircuit
 from .errors import (
@@ -60,7 +62,6 @@ from .replies import (
     parse_statuses,
     read_answer,
 )
-from .settings import PROVIDER_MAX_CONCURRENT, HttpApiSettings
 
 log = logging.getLogger(__name__)
 

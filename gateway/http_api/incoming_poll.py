@@ -27,11 +27,11 @@ from gateway.errors import KafkaUnavailableError
 from gateway.events.delivery import IncomingMessage, incoming_event
 from gateway.events.envelope import dumps, utc_now
 from gateway.kafka.records import Publisher
+from gateway.settings.http_api import PollerSettings
 
 from .answers import IncomingAnswer
 from .errors import HttpApiError
 from .metrics import HttpApiMetrics
-from .settings import PollerSettings
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,7 @@ from typing import Any
 import orjson
 
 from gateway.kafka.records import Record
-
-from .settings import PollerSettings
+from gateway.settings.http_api import PollerSettings
 
 log = logging.getLogger(__name__)
 

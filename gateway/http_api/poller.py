@@ -17,6 +17,7 @@ from gateway.errors import KafkaUnavailableError
 from gateway.events.delivery import dlr_event
 from gateway.events.envelope import dumps, utc_now
 from gateway.kafka.records import Publisher
+from gateway.settings.http_api import PollerSettings
 
 from .client import SmscHttpClient
 from .errors import HttpApiError
@@ -24,7 +25,6 @@ from .metrics import HttpApiMetrics
 from .pending import PendingMessage, PendingSet
 from .replies import MessageStatus
 from .reports import poll_report
-from .settings import PollerSettings
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,7 @@ from types import MappingProxyType
 
 from gateway.compose import COMMENT_MARKER, CompositionError, RenderedMessage, render
 from gateway.events.send_request import SendRequest
-
-from .settings import HttpApiSettings
+from gateway.settings.http_api import HttpApiSettings
 
 # Client message ids are "32-bit numbers in the range 1..2147483647" (official libraries).
 MAX_CLIENT_ID = 2_147_483_647

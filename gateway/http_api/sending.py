@@ -39,6 +39,7 @@ from gateway.events.envelope import utc_now
 from gateway.events.send_request import SendRequest
 from gateway.events.send_result import ErrorInfo, RecipientOutcome
 from gateway.sender.submission import AbandonedError
+from gateway.settings.http_api import HttpApiSettings
 
 from .circuit import CircuitState
 from .client import SmscHttpClient
@@ -52,7 +53,6 @@ from .errors import (
 )
 from .metrics import HttpApiMetrics
 from .send_params import client_message_id, send_params
-from .settings import HttpApiSettings
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from gateway.config import TopicSettings
 from gateway.errors import GatewayError, KafkaRecordRefusedError
 from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.events.delivery import DeliveryReport, IncomingMessage, dlr_event, incoming_event
@@ -31,6 +30,7 @@ from gateway.events.envelope import dumps, utc_now
 from gateway.kafka.records import Publisher
 from gateway.metrics import Children, Metrics
 from gateway.provider.codes import DELIVERY_ERRORS, STAT_TO_STATUS
+from gateway.settings import TopicSettings
 from gateway.smpp import codec
 from gateway.smpp.constants import CommandStatus, status_name
 from gateway.smpp.pdu import DeliverSm

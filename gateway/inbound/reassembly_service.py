@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.config import Settings
 from gateway.errors import KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.delivery import incoming_event
@@ -34,6 +33,7 @@ from gateway.events.envelope import dumps, utc_now
 from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.records import Partition, Publisher, Record
 from gateway.metrics import Children, Metrics
+from gateway.settings import Settings
 from gateway.shutdown import Shutdown
 
 from .parts import PartRecordError, read_part

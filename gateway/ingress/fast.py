@@ -23,9 +23,11 @@ from datetime import datetime
 from types import MappingProxyType
 from urllib.parse import unquote_plus
 
+from gateway.settings.ingress import canonical_charset
+
 from .callback import interpret, read_status
 from .mapping import Routed, callback_event, status_event
-from .params import BodyFormat, CallbackRequest, Kind, Params, Rejection, canonical_charset, kind_of
+from .params import BodyFormat, CallbackRequest, Kind, Params, Rejection, kind_of
 from .signature import Verdict, check_values
 
 

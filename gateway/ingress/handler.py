@@ -33,11 +33,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.config import TopicSettings
 from gateway.errors import GatewayError, KafkaRecordRefusedError
 from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.events.envelope import dumps, utc_now
 from gateway.metrics import Children, Metrics
+from gateway.settings import TopicSettings
+from gateway.settings.ingress import DEFAULT_CHARSET, IngressSettings, canonical_charset
 
 from .access import AccessPolicy
 from .callback import Callback, parse_callback
@@ -46,8 +47,7 @@ from .fast import usual_event
 from .health import WriteHealth
 from .mapping import callback_event
 from .metrics import IngressMetrics
-from .params import DEFAULT_CHARSET, CallbackRequest, Kind, Rejection, canonical_charset
-from .settings import IngressSettings
+from .params import CallbackRequest, Kind, Rejection
 from .signature import SignatureCheck, Verdict, check_signature
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,6 @@ Every input gives :class:`Params` or a :class:`Rejection` with a reason code; no
 
 from __future__ import annotations
 
-import codecs
 import functools
 import re
 import xml.etree.ElementTree as ET
@@ -38,12 +37,8 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 
 import orjson
 
-DEFAULT_CHARSET = "windows-1251"
-# Python's codec names of the three charsets the seed allows, to the names the seed uses.
-_CHARSETS: Mapping[str, str] = MappingProxyType(
-    {"cp1251": "windows-1251", "koi8-r": "koi8-r", "utf-8": "utf-8"}
-)
-_MAX_CHARSET_NAME = 32
+from gateway.settings.ingress import DEFAULT_CHARSET, canonical_charset
+
 _XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]{1,32})[\"']")
 # A DTD is the door to entity expansion; the provider has no use for one, so none is parsed.
 _XML_DTD = re.compile(r"<!\s*(doctype|entity)", re.IGNORECASE)
@@ -102,17 +97,6 @@ class _UnreadableError(Exception):
 
 
 @functools.lru_cache(maxsize=64)  # a few names in practice; the size bounds the odd ones
-def canonical_charset(name: str) -> str | None:
-    """The seed's name of a supported charset (any alias Python knows), else ``None``."""
-    if not name or len(name) > _MAX_CHARSET_NAME or not name.isascii():
-        return None
-    try:
-        python_name = codecs.lookup(name.strip()).name
-    except (LookupError, ValueError):
-        return None
-    return _CHARSETS.get(python_name)
-
-
 def decode_params(
     request: CallbackRequest, default_charset: str = DEFAULT_CHARSET
 ) -> Params | Rejection:

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.metrics import Metrics
+from gateway.settings.ingress import IngressSettings
 
 from .front import HttpFront
 from .handler import Answer, CallbackHandler
 from .params import CallbackRequest
-from .settings import IngressSettings
 from .wire import Exchange, HttpRequest, Limits
 
 log = logging.getLogger(__name__)

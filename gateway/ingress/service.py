@@ -11,15 +11,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
-from gateway.config import TopicSettings
 from gateway.events.envelope import utc_now
 from gateway.metrics import Metrics
+from gateway.settings import TopicSettings
+from gateway.settings.ingress import IngressSettings
 
 from .handler import CallbackHandler, OfferingPublisher
 from .health import WriteHealth
 from .metrics import IngressMetrics
 from .server import IngressServer
-from .settings import IngressSettings
 
 log = logging.getLogger(__name__)
 

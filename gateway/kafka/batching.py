@@ -53,9 +53,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from gateway.config import KafkaSettings
 from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.metrics import Children, Metrics
+from gateway.settings import KafkaSettings
 
 from .client import client_options
 from .errors import RECORD_REFUSALS, publish_error

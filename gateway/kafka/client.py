@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from gateway.config import KafkaSettings
 from gateway.errors import GatewayError, KafkaUnavailableError
 from gateway.metrics import Metrics
+from gateway.settings import KafkaSettings
 from gateway.shutdown import CLOSE_SECONDS, run_until
 
 from .claims import Claims, encode_claim

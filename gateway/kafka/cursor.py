@@ -24,9 +24,9 @@ import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from gateway.config import KafkaSettings
 from gateway.errors import ConfigError, KafkaUnavailableError
 from gateway.events.envelope import dumps, envelope, stable_event_id, utc_now
+from gateway.settings import KafkaSettings
 
 from .client import client_options
 from .follow import TopicsReader

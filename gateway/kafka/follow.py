@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from gateway.config import KafkaSettings
 from gateway.errors import KafkaUnavailableError
+from gateway.settings import KafkaSettings
 
 from .client import client_options
 from .records import Record

@@ -22,9 +22,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from gateway.config import KafkaSettings
 from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.metrics import Children, Metrics
+from gateway.settings import KafkaSettings
 
 from .deadlines import DeliveryDeadlines
 from .errors import publish_error, send_breaks_producer

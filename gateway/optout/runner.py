@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 from gateway.account.calls import ScriptCaller, ScriptClient
 from gateway.account.contacts import ContactsApi
-from gateway.config import Settings
 from gateway.errors import KafkaUnavailableError
 from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.follow import TopicsReader
 from gateway.kafka.records import Partition, Publisher, Record, RecordSource
 from gateway.metrics import Metrics
+from gateway.settings import Settings
 
 from .ledger import OptOutLedger
 from .metrics import OptOutMetrics

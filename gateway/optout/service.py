@@ -34,11 +34,11 @@ from gateway.events.opt_out import OptOut, opt_out_event
 from gateway.http_api.errors import ProviderApiError
 from gateway.kafka.records import Publisher, Record
 from gateway.logsetup import mask_phone
+from gateway.settings.optout import OptOutSettings
 
 from .keywords import KeywordMatcher
 from .ledger import OptOutLedger
 from .metrics import OptOutMetrics
-from .settings import OptOutSettings
 
 log = logging.getLogger(__name__)
 

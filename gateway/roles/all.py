@@ -22,7 +22,6 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from gateway.config import Settings, require_role, role_problems
 from gateway.http_api.metrics import HttpApiMetrics
 from gateway.metrics import Metrics
 from gateway.roles.correlator import run_correlator
@@ -30,6 +29,7 @@ from gateway.roles.ingress import run_ingress
 from gateway.roles.poller import run_poller
 from gateway.roles.probes import ProbeServer, Readiness
 from gateway.roles.sender import run_sender
+from gateway.settings import Settings, require_role, role_problems
 from gateway.shutdown import Shutdown, stop_when
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from gateway.config import SmppSettings
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.metrics import Metrics
+from gateway.settings import SmppSettings
 from gateway.smpp.pdu import DeliverSm, DeliverSmResp
 from gateway.smpp_io.smpp_client import BindMode, SmppClient
 from gateway.smpp_io.smpp_connection import SmppConnection

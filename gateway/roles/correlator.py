@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway.config import Settings, require_role
 from gateway.correlator.faustapp import CorrelatorApp
 from gateway.correlator.lag import reporting_lag
 from gateway.correlator.localstore import discard_stale_partitions
@@ -28,6 +27,7 @@ from gateway.correlator.topology import carry_over_offsets, prepare_topics
 from gateway.errors import GatewayError
 from gateway.metrics import Metrics
 from gateway.roles.probes import Readiness, role_probes
+from gateway.settings import Settings, require_role
 from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown, run_until
 
 log = logging.getLogger(__name__)

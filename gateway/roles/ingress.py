@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway.config import Settings, require_role
 from gateway.ingress.service import Ingress
 from gateway.kafka.batching import BatchingPublisher
 from gateway.metrics import Metrics
+from gateway.settings import Settings, require_role
 from gateway.shutdown import Shutdown, run_until
 
 log = logging.getLogger(__name__)

@@ -34,14 +34,12 @@ import time
 from dataclasses import dataclass
 
 from gateway.callconfirm.runner import CallConfirmParts, build_call_confirm
-from gateway.config import Settings, require_role
 from gateway.errors import GatewayError
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.incoming_poll import IncomingPoller
 from gateway.http_api.metrics import HttpApiMetrics
 from gateway.http_api.pending import PendingSet, PendingTracker
 from gateway.http_api.poller import Reconciler, watch_balance
-from gateway.http_api.settings import PollerSettings
 from gateway.kafka.client import KafkaPublisher
 from gateway.kafka.cursor import CursorTopic, KafkaCursorStore
 from gateway.kafka.follow import TopicsReader
@@ -49,6 +47,8 @@ from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
 from gateway.optout.runner import OptOutRunner, build_optout
 from gateway.roles.probes import Readiness, role_probes
+from gateway.settings import Settings, require_role
+from gateway.settings.http_api import PollerSettings
 from gateway.shutdown import STEP_DRAIN_SECONDS, Shutdown
 
 log = logging.getLogger(__name__)

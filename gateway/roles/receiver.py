@@ -20,7 +20,6 @@ import asyncio
 import logging
 import time
 
-from gateway.config import Settings, require_role
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.inbound.reassembly_service import Reassembler
 from gateway.kafka.batching import BatchingPublisher
@@ -28,6 +27,7 @@ from gateway.kafka.health import keep_probed
 from gateway.metrics import Metrics
 from gateway.roles.binds import delivering_binds
 from gateway.roles.probes import ProbeServer
+from gateway.settings import Settings, require_role
 from gateway.shutdown import Shutdown, run_until
 from gateway.smpp_io.smpp_client import BindMode
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.compose import BindProfile, bind_flags
-from gateway.config import Settings, SmppSettings, require_role
 from gateway.errors import GatewayError
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
@@ -37,6 +36,7 @@ from gateway.sender.pacing import SubmitGate
 from gateway.sender.ratelimit import AdaptiveRate
 from gateway.sender.service import Sender
 from gateway.sender.submission import Submission
+from gateway.settings import Settings, SmppSettings, require_role
 from gateway.shutdown import Shutdown, stop_when, unless_stopped, until_set
 from gateway.smpp_io.smpp_pool import SmppPool
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.config import Settings, require_role
 from gateway.metrics import Metrics
+from gateway.settings import Settings, require_role
 
 
 async def run_simulator(settings: Settings, _: Metrics, stop: asyncio.Event) -> None:

@@ -16,29 +16,7 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
-POLICIES = frozenset({"reject", "delay"})
-
-
-@dataclass(frozen=True, slots=True)
-class GuardSettings:
-    duplicate_window_seconds: float = 60.0
-    duplicate_policy: str = "reject"
-    flood_limit: int = 50
-    flood_gap_seconds: float = 30.0
-    flood_policy: str = "delay"
-
-    def problems(self) -> list[str]:
-        found = [
-            f"{name} must be one of {sorted(POLICIES)}"
-            for name, value in (
-                ("duplicate_policy", self.duplicate_policy),
-                ("flood_policy", self.flood_policy),
-            )
-            if value not in POLICIES
-        ]
-        if self.flood_limit < 1:
-            found.append("flood_limit must be at least 1")
-        return found
+from gateway.settings.sender import GuardSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,40 +36,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class RateSettings:
-    per_second: float = 30.0
-    # Probing above ``per_second`` is allowed up to this rate; equal means never above it.
-    max_per_second: float | None = None
-    min_per_second: float = 1.0
-    # A cut lands this far below the measured limit (the drain makes 1 % headroom enough).
-    cut_factor: float = 0.99
-    cut_guard_seconds: float = 0.25
-    max_cut: float = 0.1
-    # After persistent throttling: this share of the measured limit, for this long.
-    drain_factor: float = 0.9
-    drain_seconds: float = 0.5
-    hold_seconds: float = 3.0
-    probe_doubling_seconds: float = 1.0
-    burst_seconds: float = 0.05
-
-    def problems(self) -> list[str]:
-        found: list[str] = []
-        if self.per_second <= 0 or self.min_per_second <= 0:
-            found.append("per_second and min_per_second must be positive")
-        if self.max_per_second is not None and self.max_per_second < self.per_second:
-            found.append("max_per_second must be at least per_second")
-        if not 0.5 <= self.cut_factor < 1.0:
-            found.append("cut_factor must be in [0.5, 1)")
-        if not 0.5 <= self.drain_factor <= self.cut_factor:
-            found.append("drain_factor must be in [0.5, cut_factor]")
-        if self.drain_seconds < 0:
-            found.append("drain_seconds must not be negative")
-        return found
-
+from gateway.settings.sender import RateSettings
 
 # Throttling answers less than this apart belong to one episode.
 PERSISTENT_THROTTLE_SECONDS = 1.0

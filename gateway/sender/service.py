@@ -32,7 +32,6 @@ from gateway.compose import (
     CompositionSettings,
     compose_recipients,
 )
-from gateway.config import SenderSettings, TopicSettings
 from gateway.errors import KafkaRecordRefusedError, KafkaRefusedError, KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.envelope import dumps, utc_now
@@ -45,6 +44,7 @@ from gateway.events.send_result import (
 )
 from gateway.kafka.records import ClaimingSource, Publisher, Record
 from gateway.metrics import Children, Metrics
+from gateway.settings import SenderSettings, TopicSettings
 from gateway.shutdown import Shutdown
 
 from .exposure import Exposure

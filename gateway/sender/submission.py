@@ -35,11 +35,11 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from gateway.config import SenderSettings
 from gateway.errors import GatewayError
 from gateway.events.send_result import ErrorInfo, RecipientOutcome
 from gateway.metrics import Children, Metrics
 from gateway.provider.codes import SMPP_DUPLICATE_STATUS
+from gateway.settings import SenderSettings
 from gateway.smpp.constants import status_name
 from gateway.smpp.errors import CommandStatusError, ResponseTimeoutError, ThrottledError
 from gateway.smpp.pdu import SubmitSm, SubmitSmResp

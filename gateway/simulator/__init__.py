@@ -1,10 +1,11 @@
 """The SMSC simulator: what ``smsc-gateway simulate``, the tests and the benchmarks talk to."""
 
+from gateway.settings.simulator import DlrOutcome, SimulatorSettings
+
 from .dlr import build_delivery_report
 from .faults import Faults
 from .incoming import IncomingSpec, build_incoming
 from .logins import BindFlags
-from .settings import DlrOutcome, SimulatorSettings
 from .smpp_server import NoReceiverError, SmppSimulator
 from .stats import AcceptedParts, SimulatorStats, SubmitRecord
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from gateway.settings.simulator import STAT_STATES, DlrOutcome
 from gateway.smpp.constants import DataCoding, EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, SubmitSm, Tlv, tlv_cstr, tlv_u8, tlv_u16
 from gateway.smpp.receipt import format_receipt
-
-from .settings import STAT_STATES, DlrOutcome
 
 # network_error_code (5.3.2.31): network type 3 is GSM, then the 2-octet error code; the
 # provider puts its ``err`` code there.

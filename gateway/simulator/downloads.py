@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .account_settings import AccountScriptsSettings
+from gateway.settings.simulator_accounts import AccountScriptsSettings
+
 from .http_api_centre import ApiError
 from .http_api_scripts import IdenticalRequests, ScriptReply, render_items
 

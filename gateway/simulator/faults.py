@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from gateway.settings.simulator import MAX_STATUS
 from gateway.smpp.constants import CommandStatus
-
-from .settings import MAX_STATUS
 
 
 class Faults:

@@ -22,12 +22,12 @@ from decimal import Decimal
 from types import MappingProxyType
 from urllib.parse import quote_plus
 
+from gateway.settings.simulator import DlrOutcome
 from gateway.smpp.constants import TlvTag
 from gateway.smpp.pdu import DeliverSm, SubmitSm
 from gateway.smpp.textcoding import decode_text
 
 from .dlr import MESSAGE_TYPE_HLR, AcceptedMessage, report_pdu
-from .settings import DlrOutcome
 
 HLR_REQUEST = "__HLR__"
 

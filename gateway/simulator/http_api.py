@@ -33,6 +33,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from gateway.settings.simulator_http_api import HttpApiSimulatorSettings
+
 from .downloads import DownloadsScript
 from .http_api_calls import WAITCALL_TEXT, CallDesk, IssuedNumber, render_wait_call
 from .http_api_centre import ApiError, HttpApiCentre, HttpApiStats, SendAccepted
@@ -49,7 +51,6 @@ from .http_api_formats import (
 from .http_api_inbox import Inbox, SimIncoming, render_answers
 from .http_api_messages import COMMENT_MARKER, SimMessage
 from .http_api_scripts import ScriptHandler, ScriptReply
-from .http_api_settings import HttpApiSimulatorSettings
 from .phones import PhonesScript
 from .receive_phones import ReceivePhonesScript
 from .webhook import WebhookCaller

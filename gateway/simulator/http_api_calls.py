@@ -25,8 +25,9 @@ from decimal import Decimal
 
 import orjson
 
+from gateway.settings.simulator_desk import CallDeskSettings
+
 from .http_api_centre import ApiError, RecentEvents
-from .http_api_desk_settings import CallDeskSettings
 from .http_api_messages import valid_phone
 
 WAITCALL_TEXT = "[waitcall] "

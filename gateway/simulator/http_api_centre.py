@@ -23,8 +23,9 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from gateway.settings.simulator_http_api import HttpApiSimulatorSettings, StatusOutcome
+
 from .http_api_messages import NOT_FOUND, SimMessage, parts_of, split_phones, valid_phone
-from .http_api_settings import HttpApiSimulatorSettings, StatusOutcome
 
 DESCRIPTIONS: Mapping[int, str] = MappingProxyType(
     {

@@ -27,8 +27,9 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from gateway.settings.simulator_desk import MAX_CNT, MAX_HOUR, InboxSettings
+
 from .http_api_centre import ApiError, RecentEvents, fingerprint
-from .http_api_desk_settings import MAX_CNT, MAX_HOUR, InboxSettings
 
 _FIELDS = ("id", "received", "phone", "message", "to_phone", "sent")
 

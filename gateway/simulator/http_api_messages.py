@@ -16,7 +16,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from .http_api_settings import StatusOutcome
+from gateway.settings.simulator_http_api import StatusOutcome
 
 COMMENT_MARKER = "\n~~~\n"
 # Status names (reference 2.4).

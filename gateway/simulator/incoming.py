@@ -12,23 +12,16 @@ with message_payload.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from gateway.compose.encoding import Encoded, Encoding, choose_encoding, data_coding, encode
-from gateway.compose.settings import MAX_PARTS_LIMIT, CompositionSettings
 from gateway.compose.split import frame, plan
+from gateway.settings.composition import MAX_PARTS_LIMIT, CompositionSettings
+from gateway.settings.simulator import CODINGS, CONCAT_MODES
 from gateway.smpp.constants import Npi, Ton
 from gateway.smpp.pdu import DeliverSm
 
-# How a long message is concatenated: the composition's split mode and reference width.
-CONCAT_MODES: Mapping[str, tuple[str, int]] = MappingProxyType(
-    {"udh8": ("udh", 8), "udh16": ("udh", 16), "sar": ("sar", 16), "payload": ("payload", 8)}
-)
-CODINGS: Mapping[str, str] = MappingProxyType(
-    {"auto": "auto", "gsm": "gsm7", "latin1": "latin1", "ucs2": "ucs2", "binary": "binary"}
-)
 _REFERENCE_SPACE = {8: 0x100, 16: 0x10000}
 
 

@@ -8,6 +8,7 @@ import itertools
 import logging
 from collections.abc import Callable
 
+from gateway.settings.simulator import SimulatorSettings
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.errors import ConnectionClosedError, ResponseTimeoutError, SessionStateError
 from gateway.smpp.pdu import (
@@ -29,7 +30,6 @@ from gateway.smpp_io.smpp_connection import SmppConnection
 from .faults import Faults
 from .logins import BindFlags
 from .outbox import Pending
-from .settings import SimulatorSettings
 from .smsc import DeliveryResult, MessageCentre
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.settings.simulator import DlrOutcome
 from gateway.smpp.pdu import DeliverSm
 
 from .dlr import MESSAGE_TYPE_SMS, AcceptedMessage
-from .settings import DlrOutcome
 
 
 @dataclass(slots=True, eq=False)

@@ -33,7 +33,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .account_settings import AccountScriptsSettings
+from gateway.settings.simulator_accounts import AccountScriptsSettings
+
 from .http_api_centre import ApiError
 from .http_api_scripts import IdenticalRequests, ScriptReply, render_id, render_items, render_ok
 from .phones_book import BLOCK_ALL, DETAILS, NO_RECORDS, PhoneBook, phones_of

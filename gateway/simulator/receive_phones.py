@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .account_settings import AccountScriptsSettings, RentableNumber
+from gateway.settings.simulator_accounts import AccountScriptsSettings, RentableNumber
+
 from .http_api_centre import ApiError
 from .http_api_scripts import (
     IdenticalRequests,

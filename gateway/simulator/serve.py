@@ -18,10 +18,11 @@ import random
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 
+from gateway.settings.simulator import SimulatorSettings
+from gateway.settings.simulator_desk import CallDeskSettings, InboxSettings
+from gateway.settings.simulator_http_api import HttpApiSimulatorSettings
+
 from .http_api import HttpApiSimulator
-from .http_api_desk_settings import CallDeskSettings, InboxSettings
-from .http_api_settings import HttpApiSimulatorSettings
-from .settings import SimulatorSettings
 from .smpp_server import SmppSimulator
 
 # What the made-up subscribers write (a keyword among them, for the opt-out).

@@ -32,13 +32,13 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from gateway.errors import ConfigError, GatewayError, TransportError
+from gateway.settings.simulator import SimulatorSettings
 from gateway.smpp.pdu import DeliverSm, Pdu
 
 from .faults import Faults
 from .incoming import IncomingSpec
 from .link import Link
 from .logins import Logins
-from .settings import SimulatorSettings
 from .smsc import MessageCentre
 from .stats import SimulatorStats, SubmitRecord
 from .traffic import IncomingTraffic

@@ -32,6 +32,7 @@ from datetime import datetime
 from enum import Enum
 from functools import partial
 
+from gateway.settings.simulator import DlrOutcome, SimulatorSettings
 from gateway.smpp.constants import CommandStatus, TlvTag
 from gateway.smpp.errors import error_for_status
 from gateway.smpp.pdu import DeliverSm, SubmitSm, SubmitSmResp
@@ -43,7 +44,6 @@ from .incoming import IncomingSpec, References, build_incoming
 from .logins import BindFlags
 from .outbox import DeliverOutbox, Pending, PendingDlr, PendingIncoming
 from .rules import AccountRateLimits, DuplicateRule, FloodRule, submit_fingerprint
-from .settings import DlrOutcome, SimulatorSettings
 from .stats import AcceptedParts, SimulatorStats, SubmitRecord
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ import random
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from gateway.settings.simulator import SimulatorSettings
+
 from .incoming import IncomingSpec
-from .settings import SimulatorSettings
 
 # One sample per coding, each with characters only that coding carries well: GSM extension
 # characters, Latin-1 accents, Cyrillic.

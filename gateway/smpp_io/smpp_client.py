@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from enum import Enum
 
-from gateway.config import SmppSettings
 from gateway.metrics import Children, Metrics
+from gateway.settings import SmppSettings
 from gateway.smpp.constants import status_name
 from gateway.smpp.errors import (
     BindRejectedError,

@@ -15,7 +15,7 @@ from gateway.http_api.errors import (
     OperationFailedError,
     ParametersError,
 )
-from gateway.simulator.http_api_desk_settings import CallDeskSettings
+from gateway.settings.simulator_desk import CallDeskSettings
 from tests.account.accountkit import MemorySink, account, raw_call, raw_xml
 
 PHONE = "79001112233"

@@ -16,7 +16,6 @@ from gateway.callconfirm.decider import Decider
 from gateway.callconfirm.issuer import Issuer
 from gateway.callconfirm.lane import RequestLane, committable
 from gateway.callconfirm.metrics import CallConfirmMetrics
-from gateway.callconfirm.settings import CallConfirmSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.events.envelope import dumps
 from gateway.events.waitcall import CallConfirmation, waitcall_event
@@ -29,6 +28,7 @@ from gateway.http_api.errors import (
 )
 from gateway.kafka.records import Partition, Record
 from gateway.metrics import Metrics
+from gateway.settings.callconfirm import CallConfirmSettings
 from tests.sender.fakes import FakePublisher
 
 WAITCALL, DEAD = "smsc.waitcall.v1", "smsc.dead-letter.v1"

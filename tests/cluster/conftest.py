@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
+from gateway.settings import TopicSettings
 from tests.cluster.rolekit import Figures
 
 _FIGURES = pytest.StashKey[list[str]]()

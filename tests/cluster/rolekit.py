@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster, RunningKafka
+from gateway.settings import TopicSettings
 from tests.e2e.test_send_path import free_port, sender_env
 
 PASSWORD = "clu-pw"

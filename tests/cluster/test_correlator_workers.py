@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
+from gateway.settings import TopicSettings
 from tests.cluster.rolekit import Figures
 from tests.correlator.runkit import (
     Collected,

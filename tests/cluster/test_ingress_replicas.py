@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
+from gateway.settings import TopicSettings
 from gateway.simulator.webhook import WebhookCaller
 from gateway.simulator.webhook_request import HandlerUrl
 from tests.cluster.rolekit import Figures, Replica, Seen, follow, new_leader

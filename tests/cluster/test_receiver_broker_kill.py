@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.cluster.rolekit import Figures, Replica, new_leader
 from tests.e2e.receiver_support import receiver_env

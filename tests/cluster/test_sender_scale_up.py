@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafkaCluster
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.cluster.rolekit import (
     PASSWORD,

@@ -17,7 +17,13 @@ FORBIDDEN = frozenset(
     {"asyncio", "socket", "ssl", "logging", "time", "threading", "random", "os", "io"}
     | {"aiokafka", "aiohttp", "httpx", "faust", "prometheus_client", "tenacity"}
 )
-ALLOWED_GATEWAY = ("gateway.compose", "gateway.smpp", "gateway.errors", "gateway.events")
+ALLOWED_GATEWAY = (
+    "gateway.compose",
+    "gateway.smpp",
+    "gateway.errors",
+    "gateway.events",
+    "gateway.settings",
+)
 CLOCK_READS = frozenset({"now", "utcnow", "today", "monotonic", "perf_counter", "time_ns"})
 
 

@@ -12,9 +12,9 @@ from gateway.compose import (
     compose_recipients,
     message_reference,
 )
-from gateway.config import SmppSettings
 from gateway.events.send_result import ErrorInfo, RecipientOutcome, send_result_event
 from gateway.roles.sender import bind_profile
+from gateway.settings import SmppSettings
 from tests.compose.composecheck import NOW, reassemble, request
 from tests.eventcheck import validate_event
 

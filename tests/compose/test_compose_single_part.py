@@ -19,9 +19,9 @@ from gateway.compose import (
     CompositionSettings,
     compose_recipients,
 )
-from gateway.config import SmppSettings
 from gateway.events.send_request import SendRequest
 from gateway.roles.sender import bind_profile
+from gateway.settings import SmppSettings
 from gateway.smpp.constants import DataCoding, Npi, Ton
 from gateway.smpp.pdu import SubmitSm
 from gateway.smpp.textcoding import choose_coding, encode_text

@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.events.delivery import DeliveryReport, dlr_event
 from gateway.events.send_result import RecipientOutcome, send_result_event
 from gateway.localkafka import RunningKafka
+from gateway.settings import TopicSettings
 from tests.e2e.test_send_path import free_port, vars_of
 
 

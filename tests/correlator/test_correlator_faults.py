@@ -17,8 +17,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from tests.correlator.runkit import (
     Collected,
     CorrelatorProcess,

@@ -253,7 +253,7 @@ def test_overall_status_rule(parts: list[str | None], expected: str) -> None:
 
 
 def test_settings_problems_are_reported_together() -> None:
-    from gateway.correlator.settings import CorrelatorSettings  # noqa: PLC0415
+    from gateway.settings.correlator import CorrelatorSettings  # noqa: PLC0415
 
     bad = CorrelatorSettings(store="redis", hold_seconds=0, entry_ttl_seconds=0)
     assert len(bad.problems()) == 4

@@ -18,8 +18,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from tests.correlator.runkit import (
     Collected,
     CorrelatorProcess,

@@ -24,10 +24,10 @@ from aiokafka import AIOKafkaProducer
 from faust.types import StreamT
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.config import Settings, TopicSettings
 from gateway.correlator.lag import reporting_lag
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import Settings, TopicSettings
 from tests.correlator.runkit import CorrelatorProcess, build_traffic, correlator_env, produce
 
 pytestmark = pytest.mark.kafka

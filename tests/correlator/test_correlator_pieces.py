@@ -9,7 +9,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from gateway.config import KafkaSettings, TopicSettings
 from gateway.correlator.deadlines import DeadlineIndex
 from gateway.correlator.model import (
     HeldReport,
@@ -22,7 +21,6 @@ from gateway.correlator.model import (
     encode_held,
     part_key,
 )
-from gateway.correlator.settings import CorrelatorSettings
 from gateway.correlator.topology import (
     CopartitioningError,
     carry_over_offsets,
@@ -31,6 +29,8 @@ from gateway.correlator.topology import (
 )
 from gateway.events.dead_letter import Origin
 from gateway.localkafka import LocalKafka
+from gateway.settings import KafkaSettings, TopicSettings
+from gateway.settings.correlator import CorrelatorSettings
 
 
 def test_deadline_index_pops_each_partition_when_due() -> None:

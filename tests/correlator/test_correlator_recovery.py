@@ -22,9 +22,9 @@ import httpx
 import orjson
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.correlator.localstore import LocalPartition, stale
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from tests.correlator.runkit import (
     Collected,
     CorrelatorProcess,

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from tests.e2e.test_send_path import free_port, vars_of
 from tests.eventcheck import validate_event
 from tests.http_api.httpapi_support import LOGIN, PASSWORD

@@ -6,8 +6,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from gateway.config import TopicSettings
 from gateway.localkafka import RunningKafka
+from gateway.settings import TopicSettings
 from tests.e2e.test_send_path import free_port, sender_env
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from gateway.config import Settings, TopicSettings
 from gateway.localkafka import RunningKafka
+from gateway.settings import Settings, TopicSettings
 from tests.eventcheck import validate_event
 
 

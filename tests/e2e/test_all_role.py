@@ -18,8 +18,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
 from tests.e2e.support import read_events, results_by_request

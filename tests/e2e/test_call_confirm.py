@@ -15,10 +15,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
+from gateway.settings.simulator_desk import CallDeskSettings
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_desk_settings import CallDeskSettings
 from tests.e2e.account_support import PollerProcess, TopicWatcher, poller_env
 from tests.http_api.httpapi_support import sim_config
 from tests.ingress.ingress_support import SECRET, running_ingress

@@ -14,10 +14,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.textcoding import decode_text
 from tests.e2e.support import results_by_request, sender_settings

@@ -13,8 +13,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator.http_api import HttpApiSimulator
 from tests.e2e.account_support import PollerProcess, TopicWatcher, poller_env
 from tests.eventcheck import validate_event

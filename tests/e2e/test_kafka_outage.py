@@ -19,10 +19,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from gateway.config import Settings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
+from gateway.settings import Settings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.eventcheck import validate_event
 

@@ -25,9 +25,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.events.dead_letter import COPY_LIMIT_BYTES
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.test_send_path import PASSWORD, assert_group_has_no_lag, free_port, sender_env
 from tests.eventcheck import validate_event

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr, tlv_u16

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.provider.codes import DELIVERY_ERRORS, STAT_TO_STATUS
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, Tlv, tlv_cstr, tlv_u8, tlv_u16

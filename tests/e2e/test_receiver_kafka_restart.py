@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr

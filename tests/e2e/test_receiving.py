@@ -23,11 +23,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.provider.codes import DELIVERY_ERRORS
 from gateway.roles.sender import run_sender
+from gateway.settings import TopicSettings
 from gateway.simulator import DlrOutcome, SimulatorSettings, SmppSimulator, build_delivery_report
 from gateway.simulator.dlr import AcceptedMessage
 from gateway.simulator.hlr import hlr_result

@@ -23,8 +23,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready

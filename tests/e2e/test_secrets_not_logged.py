@@ -24,10 +24,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
+from gateway.settings.simulator_http_api import HttpApiSimulatorSettings
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_settings import HttpApiSimulatorSettings
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready

@@ -26,8 +26,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka, RunningKafka
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.eventcheck import validate_event
 

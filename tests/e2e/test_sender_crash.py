@@ -21,8 +21,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.test_send_path import free_port, sender_env
 from tests.eventcheck import validate_event

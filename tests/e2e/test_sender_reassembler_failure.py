@@ -9,11 +9,11 @@ import uuid
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.kafka.batching import BatchingPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles.sender import ReassemblyFailedError, build_sender, serve_sender
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.support import sender_settings
 

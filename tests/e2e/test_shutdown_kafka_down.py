@@ -21,11 +21,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
+from gateway.settings.simulator_http_api import HttpApiSimulatorSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_settings import HttpApiSimulatorSettings
 from tests.e2e.support import read_events
 from tests.e2e.test_all_role import all_env, ready
 from tests.e2e.test_send_path import PASSWORD, free_port, sender_env

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from tests.e2e.account_support import PollerProcess, TopicWatcher, poller_env
 from tests.e2e.test_call_confirm import confirm, of, produce
 from tests.ingress.ingress_support import SECRET, running_ingress

@@ -15,13 +15,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gateway.config import Settings, TopicSettings
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles.sender import run_sender
+from gateway.settings import Settings, TopicSettings
+from gateway.settings.simulator_http_api import HttpApiSimulatorSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_settings import HttpApiSimulatorSettings
 from tests.e2e.support import results_by_request, sender_settings
 
 pytestmark = pytest.mark.kafka

@@ -20,10 +20,10 @@ from gateway.events.send_request import SendRequest
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
 from gateway.http_api.sending import HttpTransport
-from gateway.http_api.settings import HttpApiSettings
 from gateway.metrics import Metrics
+from gateway.settings.http_api import HttpApiSettings
+from gateway.settings.simulator_http_api import HttpApiSimulatorSettings
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_settings import HttpApiSimulatorSettings
 
 LOGIN = "gateway"
 PASSWORD = "pw-secret-7x"

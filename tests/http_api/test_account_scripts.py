@@ -25,8 +25,8 @@ from gateway.http_api.errors import (
     InsufficientFundsError,
     ParametersError,
 )
+from gateway.settings.simulator_desk import CallDeskSettings, InboxSettings
 from gateway.simulator.http_api import HttpApiSimulator
-from gateway.simulator.http_api_desk_settings import CallDeskSettings, InboxSettings
 from tests.http_api.httpapi_support import (
     LOGIN,
     PASSWORD,

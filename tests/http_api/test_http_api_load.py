@@ -10,13 +10,13 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.config import KafkaSettings, TopicSettings
 from gateway.events.envelope import dumps
 from gateway.events.send_request import SendRequest
 from gateway.events.send_result import overall_outcome, send_result_event
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import KafkaSettings, TopicSettings
 from tests.eventcheck import validate_event
 from tests.http_api.httpapi_support import read_topic, send_request, wired
 

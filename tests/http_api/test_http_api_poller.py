@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.config import HttpSettings, KafkaSettings, Settings, TopicSettings
 from gateway.events.delivery import DeliveryReport, dlr_event
 from gateway.events.envelope import dumps
 from gateway.events.send_result import RecipientOutcome, overall_outcome, send_result_event
-from gateway.http_api.settings import PollerSettings
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.roles.poller import run_poller
-from gateway.simulator.http_api_settings import StatusOutcome
+from gateway.settings import HttpSettings, KafkaSettings, Settings, TopicSettings
+from gateway.settings.http_api import PollerSettings
+from gateway.settings.simulator_http_api import StatusOutcome
 from tests.eventcheck import validate_event
 from tests.http_api.httpapi_support import (
     LOGIN,

@@ -11,7 +11,6 @@ import orjson
 import pytest
 
 from gateway.cli import ROLES
-from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
 from gateway.events.delivery import dlr_event
 from gateway.http_api.circuit import CircuitState, CredentialCircuit
@@ -20,10 +19,11 @@ from gateway.http_api.limits import PrioritySemaphore, WindowLimiter
 from gateway.http_api.pending import PendingSet, PendingTracker
 from gateway.http_api.replies import MessageStatus, parse_send, parse_statuses, read_answer
 from gateway.http_api.reports import poll_report
-from gateway.http_api.settings import HttpApiSettings, PollerSettings
 from gateway.kafka.records import Record
 from gateway.metrics import Metrics
 from gateway.roles.poller import run_poller
+from gateway.settings import Settings, load_settings
+from gateway.settings.http_api import HttpApiSettings, PollerSettings
 from tests.eventcheck import validate_event
 
 

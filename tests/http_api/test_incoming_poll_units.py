@@ -16,8 +16,8 @@ from gateway.http_api.answers import IncomingAnswer, parse_answers, provider_tim
 from gateway.http_api.errors import TooManyRequestsError
 from gateway.http_api.incoming_poll import IncomingPoller, poll_incoming
 from gateway.http_api.metrics import HttpApiMetrics
-from gateway.http_api.settings import PollerSettings
 from gateway.metrics import Metrics
+from gateway.settings.http_api import PollerSettings
 from tests.sender.fakes import FakePublisher
 
 TOPIC = "smsc.incoming.v1"

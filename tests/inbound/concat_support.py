@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.compose.encoding import DATA_CODING, Encoded, Encoding, encode
-from gateway.compose.settings import CompositionSettings
 from gateway.compose.split import frame, plan
 from gateway.inbound.deliver_sm import interpret
 from gateway.inbound.parts import IncomingPart
+from gateway.settings.composition import CompositionSettings
 from gateway.smpp.pdu import DeliverSm
 
 SUBSCRIBER = "+79001234567"

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 
 import orjson
 
-from gateway.config import TopicSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.inbound.concat import Concat, Scheme
 from gateway.inbound.parts import read_part
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.metrics import Metrics
+from gateway.settings import TopicSettings
 from gateway.smpp.constants import CommandStatus, EsmClass
 from gateway.smpp.pdu import DeliverSm
 from tests.eventcheck import validate_event

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.metrics import Metrics
+from gateway.settings import TopicSettings
 from gateway.smpp import codec
 from gateway.smpp.constants import CommandStatus, EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 import orjson
 
-from gateway.config import TopicSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.inbound.publisher import Acked, DeliverSmPublisher, PipelinedPublisher
 from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
+from gateway.settings import TopicSettings
 from gateway.smpp.constants import CommandStatus, EsmClass, TlvTag
 from gateway.smpp.pdu import DeliverSm, tlv_cstr
 from tests.eventcheck import validate_event

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from gateway.compose.encoding import Encoding
-from gateway.config import Settings, TopicSettings
 from gateway.errors import KafkaUnavailableError
 from gateway.inbound.publisher import DeliverSmPublisher
 from gateway.inbound.reassembly_service import Reassembler
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import Settings, TopicSettings
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.pdu import DeliverSm
 from tests.e2e.support import read_events

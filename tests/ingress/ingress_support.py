@@ -15,11 +15,11 @@ from urllib.parse import quote_from_bytes
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from gateway.config import KafkaSettings, Settings, TopicSettings
 from gateway.ingress.service import Ingress
-from gateway.ingress.settings import IngressSettings
 from gateway.kafka.batching import BatchingPublisher
 from gateway.metrics import Metrics
+from gateway.settings import KafkaSettings, Settings, TopicSettings
+from gateway.settings.ingress import IngressSettings
 
 SECRET = "s3cr3t-Key_1"
 

@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 import uvloop
 
-from gateway.config import TopicSettings
 from gateway.ingress.loop import loop_factory
-from gateway.ingress.settings import IngressSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
+from gateway.settings.ingress import IngressSettings
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
 from tests.eventcheck import validate_event
 from tests.ingress.ingress_support import SECRET, read_topic, running_ingress

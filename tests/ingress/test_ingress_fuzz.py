@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.config import TopicSettings
 from gateway.ingress.callback import parse_callback
 from gateway.ingress.mapping import callback_event
 from gateway.ingress.params import CallbackRequest, Rejection
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator.webhook_request import (
     HandlerUrl,
     Notice,

@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.config import TopicSettings
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator.webhook_request import HandlerUrl, build_request, status_notice
 from tests.ingress.ingress_support import SECRET, IngressThread
 

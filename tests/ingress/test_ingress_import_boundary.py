@@ -1,5 +1,7 @@
 """The ingress's core modules do no I/O: no event loop, sockets, clocks, logging, HTTP or
-Kafka library; the adapters (handler, server, role, metrics) are the only ones that do."""
+Kafka library; the adapters (handler, server, service, metrics) are the only ones that do.
+Its settings (gateway/settings/ingress.py) are checked with the others by tests/test_layers.py.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 
 import gateway.ingress
 
-PURE = ("params", "callback", "signature", "mapping", "access", "health", "settings")
+PURE = ("params", "callback", "signature", "mapping", "access", "health")
 FORBIDDEN = frozenset(
     {"asyncio", "socket", "ssl", "logging", "time", "threading", "aiohttp", "aiokafka"}
     | {"prometheus_client", "httpx"}
@@ -20,6 +22,7 @@ ALLOWED_GATEWAY = (
     "gateway.events",
     "gateway.provider",
     "gateway.smpp.receipt",
+    "gateway.settings.ingress",
 )
 PACKAGE = Path(gateway.ingress.__file__).parent
 

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.ingress.callback import parse_callback
 from gateway.ingress.mapping import callback_event
 from gateway.ingress.params import CallbackRequest, Rejection
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator.webhook import WebhookCaller
 from gateway.simulator.webhook_request import (
     HandlerUrl,

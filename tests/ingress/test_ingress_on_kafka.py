@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.config import TopicSettings
 from gateway.ingress.service import Ingress
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import TopicSettings
 from gateway.simulator.webhook import WebhookCaller
 from gateway.simulator.webhook_request import (
     Notice,

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
-from gateway.ingress.settings import IngressSettings
 from gateway.metrics import Metrics
 from gateway.roles.ingress import run_ingress
+from gateway.settings import Settings, load_settings
+from gateway.settings.ingress import IngressSettings
 
 SECRET = "ingress-secret-77"
 TOKEN = "path-token-99"

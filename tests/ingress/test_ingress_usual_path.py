@@ -24,7 +24,7 @@ from gateway.events.envelope import dumps
 from gateway.ingress.callback import StatusCallback, interpret, parse_callback, read_status
 from gateway.ingress.fast import usual_event
 from gateway.ingress.mapping import Routed, callback_event, raw_fields, status_event
-from gateway.ingress.params import CallbackRequest, Rejection, canonical_charset, decode_params
+from gateway.ingress.params import CallbackRequest, Rejection, decode_params
 from gateway.ingress.signature import Verdict, check_signature
 from gateway.provider.codes import (
     MAIL_MESSAGE_TYPE,
@@ -33,6 +33,7 @@ from gateway.provider.codes import (
     mail_delivery_error_name,
     webhook_status,
 )
+from gateway.settings.ingress import canonical_charset
 from gateway.simulator.webhook_request import (
     HandlerUrl,
     Notice,

@@ -23,12 +23,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.config import Settings, TopicSettings
 from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.lag import lag_of
 from gateway.kafka.records import Partition
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import Settings, TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from tests.e2e.test_send_path import PASSWORD, free_port, sender_env
 

@@ -20,12 +20,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from gateway.config import KafkaSettings, Settings
 from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import KafkaSettings, Settings
 
 pytestmark = pytest.mark.kafka
 

@@ -11,12 +11,12 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from gateway.config import Settings
 from gateway.kafka.claims import decode_claim
 from gateway.kafka.client import KafkaRecordSource
 from gateway.kafka.records import Partition, Record
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
+from gateway.settings import Settings
 
 pytestmark = pytest.mark.kafka
 

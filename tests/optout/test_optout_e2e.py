@@ -20,10 +20,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from gateway.config import TopicSettings
 from gateway.events.envelope import stable_event_id
 from gateway.events.opt_out import opt_out_event_id
 from gateway.localkafka import LocalKafka
+from gateway.settings import TopicSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.simulator.http_api import HttpApiSimulator
 from tests.e2e.receiver_support import receiver_env, start_receiver

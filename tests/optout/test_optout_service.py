@@ -19,7 +19,7 @@ from gateway.optout.keywords import KeywordMatcher, normalised
 from gateway.optout.ledger import OptOutLedger
 from gateway.optout.metrics import OptOutMetrics
 from gateway.optout.service import OptOutService, Topics, read_incoming
-from gateway.optout.settings import OptOutSettings
+from gateway.settings.optout import OptOutSettings
 from tests.account.accountkit import account, raw_call
 from tests.eventcheck import validate_event
 

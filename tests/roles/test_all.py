@@ -6,10 +6,10 @@ import dataclasses
 
 import httpx
 
-from gateway.config import Settings
 from gateway.metrics import Metrics
 from gateway.roles.all import roles_to_run
 from gateway.roles.probes import ProbeServer, Readiness
+from gateway.settings import Settings
 
 
 def test_sender_and_correlator_always_ingress_and_poller_when_configured() -> None:

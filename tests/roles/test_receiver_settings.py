@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from gateway.config import Settings, load_settings, role_problems
 from gateway.errors import ConfigError
+from gateway.settings import Settings, load_settings, role_problems
 
 
 def test_defaults_let_the_receiver_and_the_sender_share_a_host() -> None:

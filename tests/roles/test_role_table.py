@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 
 from gateway.cli import ROLES
-from gateway.config import ROLE_SECTIONS, Settings, require_role, role_problems
 from gateway.errors import ConfigError
+from gateway.settings import ROLE_SECTIONS, Settings, require_role, role_problems
 
 
 def test_every_role_of_the_command_has_its_sections() -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from gateway.sender.ordering import KeyOrder
 from gateway.sender.pacing import SubmitGate
-from gateway.sender.ratelimit import AdaptiveRate, RateSettings
+from gateway.sender.ratelimit import AdaptiveRate
+from gateway.settings.sender import RateSettings
 
 
 def gate(per_second: float) -> SubmitGate:

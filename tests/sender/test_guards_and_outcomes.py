@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.sender.guards import GuardSettings, ProviderGuards
+from gateway.sender.guards import ProviderGuards
 from gateway.sender.outcomes import KnownOutcomes
+from gateway.settings.sender import GuardSettings
 
 
 def test_an_identical_message_within_a_minute_is_a_duplicate() -> None:

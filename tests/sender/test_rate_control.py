@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.sender.ratelimit import AcceptedRate, AdaptiveRate, RateSettings, TokenBucket
+from gateway.sender.ratelimit import AcceptedRate, AdaptiveRate, TokenBucket
+from gateway.settings.sender import RateSettings
 
 
 def drive(bucket: TokenBucket, rate: float, seconds: float, parts: int = 1) -> list[float]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.sender.ratelimit import AcceptedRate, AdaptiveRate, RateSettings
+from gateway.sender.ratelimit import AcceptedRate, AdaptiveRate
+from gateway.settings.sender import RateSettings
 
 SETTINGS = RateSettings(per_second=1000.0)
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.sender.ratelimit import AdaptiveRate, RateSettings, TokenBucket
+from gateway.sender.ratelimit import AdaptiveRate, TokenBucket
+from gateway.settings.sender import RateSettings
 
 TICK = 0.001
 LATENCY = 0.002

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 
 from gateway.kafka.records import Record
-from gateway.sender.ratelimit import RateSettings
+from gateway.settings.sender import RateSettings
 from tests.sender.fakes import Answer, record
 from tests.sender.test_sender_service import BULK, FAST, Harness, send_request
 

@@ -19,18 +19,19 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.compose.settings import CompositionSettings
-from gateway.config import SenderSettings, SmppSettings, TopicSettings
 from gateway.kafka.records import Partition, Record
 from gateway.metrics import Metrics
 from gateway.roles.sender import bind_profile
 from gateway.sender.exposure import Exposure
-from gateway.sender.guards import GuardSettings, ProviderGuards
+from gateway.sender.guards import ProviderGuards
 from gateway.sender.outcomes import KnownOutcomes
 from gateway.sender.pacing import SubmitGate
-from gateway.sender.ratelimit import AdaptiveRate, RateSettings
+from gateway.sender.ratelimit import AdaptiveRate
 from gateway.sender.service import Sender
 from gateway.sender.submission import Submission
+from gateway.settings import SenderSettings, SmppSettings, TopicSettings
+from gateway.settings.composition import CompositionSettings
+from gateway.settings.sender import GuardSettings, RateSettings
 from gateway.shutdown import Shutdown
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.errors import (

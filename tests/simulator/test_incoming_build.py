@@ -16,8 +16,8 @@ from gateway.compose import CompositionError
 from gateway.errors import ConfigError
 from gateway.events.delivery import IncomingMessage
 from gateway.inbound.deliver_sm import interpret
+from gateway.settings.simulator import SimulatorSettings
 from gateway.simulator.incoming import IncomingSpec, References, build_incoming
-from gateway.simulator.settings import SimulatorSettings
 from gateway.simulator.traffic import IncomingTraffic
 from gateway.smpp import codec
 from gateway.smpp.constants import DataCoding, EsmClass, Npi, TlvTag, Ton

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from gateway.settings.simulator import SimulatorSettings
 from gateway.simulator.incoming import IncomingSpec
-from gateway.simulator.settings import SimulatorSettings
 from gateway.simulator.smsc import DeliveryResult, MessageCentre
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.pdu import SubmitSm

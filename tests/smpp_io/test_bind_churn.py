@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.config import SmppSettings
 from gateway.metrics import Metrics
+from gateway.settings import SmppSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.pdu import DeliverSm
 from gateway.smpp_io.bind_churn import BindChurn

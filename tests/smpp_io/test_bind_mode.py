@@ -8,8 +8,8 @@ import dataclasses
 
 import pytest
 
-from gateway.config import SmppSettings
 from gateway.metrics import Metrics
+from gateway.settings import SmppSettings
 from gateway.simulator import SimulatorSettings, SmppSimulator
 from gateway.smpp.constants import CommandStatus
 from gateway.smpp.errors import ConnectionClosedError

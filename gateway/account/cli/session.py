@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
 from gateway.logsetup import configure_logging
 from gateway.metrics import Metrics
+from gateway.settings import Settings, load_settings
 
 from ..calls import ScriptCaller
 from ..contacts import ContactsApi

@@ -1,6 +1,6 @@
 """Settings of the webhook ingress (``GATEWAY_INGRESS_*``), checked by :meth:`problems`.
 
-Nothing here reads the environment: ``gateway.config`` loads the section like every other.
+Nothing here reads the environment: ``gateway.settings`` loads the section like every other.
 The defaults are valid to build (every role loads every section), but the ingress role
 refuses to start while :meth:`IngressSettings.problems` names anything, and by default that
 includes the missing secret: callbacks are refused unless signed.
@@ -8,11 +8,31 @@ includes the missing secret: callbacks are refused unless signed.
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from .params import canonical_charset
+DEFAULT_CHARSET = "windows-1251"
+# Python's codec names of the three charsets the seed allows, to the names the seed uses.
+_CHARSETS: Mapping[str, str] = MappingProxyType(
+    {"cp1251": "windows-1251", "koi8-r": "koi8-r", "utf-8": "utf-8"}
+)
+_MAX_CHARSET_NAME = 32
+
+
+def canonical_charset(name: str) -> str | None:
+    """The seed's name of a supported charset (any alias Python knows), else ``None``."""
+    if not name or len(name) > _MAX_CHARSET_NAME or not name.isascii():
+        return None
+    try:
+        python_name = codecs.lookup(name.strip()).name
+    except (LookupError, ValueError):
+        return None
+    return _CHARSETS.get(python_name)
+
 
 UNSIGNED_POLICIES = ("reject", "accept")
 EVENT_LOOPS = ("uvloop", "asyncio")

@@ -18,7 +18,13 @@ from gateway.errors import ConfigError
 from gateway.smpp.codec import DEFAULT_MAX_FRAME_SIZE
 from gateway.smpp.constants import CommandStatus, MessageState
 
-from .incoming import CODINGS, CONCAT_MODES
+# How a long message is concatenated: the composition's split mode and reference width.
+CONCAT_MODES: Mapping[str, tuple[str, int]] = MappingProxyType(
+    {"udh8": ("udh", 8), "udh16": ("udh", 16), "sar": ("sar", 16), "payload": ("payload", 8)}
+)
+CODINGS: Mapping[str, str] = MappingProxyType(
+    {"auto": "auto", "gsm": "gsm7", "latin1": "latin1", "ucs2": "ucs2", "binary": "binary"}
+)
 
 # The final ``stat:`` words of a receipt and the message_state TLV each one travels with
 # (SMPP 3.4 appendix B and 5.2.28).

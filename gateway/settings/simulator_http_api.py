@@ -1,5 +1,5 @@
 """Settings of the simulator's HTTP API (send, status, balance, get_answers, wait_call; the
-account scripts' own in :mod:`.account_settings`), checked when built.
+account scripts' own in :mod:`.simulator_accounts`), checked when built.
 
 Defaults are the provider's rules as reference/smsc-http-api.md records them: error 9 at 15
 concurrent requests per login (5 for status.php), for an identical send within a minute,
@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 from gateway.errors import ConfigError
 
-from .account_settings import AccountScriptsSettings
-from .http_api_desk_settings import CallDeskSettings, InboxSettings
+from .simulator_accounts import AccountScriptsSettings
+from .simulator_desk import CallDeskSettings, InboxSettings
 
 
 class StatusOutcome(NamedTuple):

@@ -1,4 +1,4 @@
-"""Settings: the one place that reads the environment.
+"""The gateway's settings as one whole, and the one place that reads them from the environment.
 
 Every field of every section is read from ``GATEWAY_<SECTION>_<FIELD>`` (for example
 ``GATEWAY_SMPP_SYSTEM_ID``), parsed by its annotated type, and checked once at start; all
@@ -21,176 +21,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Union
 
-from gateway.callconfirm.settings import CallConfirmSettings
-from gateway.compose.settings import CompositionSettings
-from gateway.correlator.settings import CorrelatorSettings
 from gateway.errors import ConfigError
-from gateway.http_api.settings import HttpApiSettings, PollerSettings
-from gateway.inbound.settings import ReassemblySettings
-from gateway.ingress.settings import IngressSettings
-from gateway.optout.settings import OptOutSettings
-from gateway.sender.guards import GuardSettings
-from gateway.sender.ratelimit import RateSettings
-from gateway.simulator.settings import SimulatorSettings
-
-
-@dataclass(frozen=True, slots=True)
-class KafkaSettings:
-    bootstrap_servers: str = "127.0.0.1:9092"
-    client_id: str = "smsc-gateway"
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    request_timeout_seconds: float = 30.0
-    # How long a publish waits for Kafka's acknowledgement before it fails (and is retried
-    # by its caller): the bound on every publish, also while Kafka is down.
-    delivery_timeout_seconds: float = 60.0
-    # How often clients refresh the cluster's metadata (partition leaders) unasked.
-    metadata_max_age_seconds: float = 300.0
-
-    def problems(self) -> list[str]:
-        allowed = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
-        found = []
-        if self.security_protocol not in allowed:
-            found.append(f"security_protocol must be one of {', '.join(sorted(allowed))}")
-        if self.request_timeout_seconds <= 0:
-            found.append("request_timeout_seconds must be positive")
-        if self.metadata_max_age_seconds <= 0:
-            found.append("metadata_max_age_seconds must be positive")
-        if self.delivery_timeout_seconds < self.request_timeout_seconds:
-            found.append("delivery_timeout_seconds must be at least request_timeout_seconds")
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class TopicSettings:
-    send: str = "smsc.send.v1"
-    send_priority: str = "smsc.send.priority.v1"
-    send_results: str = "smsc.send-results.v1"
-    dlr: str = "smsc.dlr.v1"
-    status: str = "smsc.status.v1"
-    incoming: str = "smsc.incoming.v1"
-    # Internal: parts of concatenated incoming SMS, keyed by the sender's phone, until
-    # reassembled into one smsc.incoming.v1 event.
-    incoming_parts: str = "smsc.incoming-parts.v1"
-    waitcall: str = "smsc.waitcall.v1"
-    # Internal, compacted: how far the poller has published the provider's incoming SMS.
-    poll_cursor: str = "smsc.poll-cursor.v1"
-    # Requests to confirm a phone by call (smsc.call-confirm/1), keyed by phone.
-    call_confirm: str = "smsc.call-confirm.v1"
-    # Opt-outs by keyword (smsc.opt-out/1), keyed by phone.
-    opt_out: str = "smsc.opt-out.v1"
-    dead_letter: str = "smsc.dead-letter.v1"
-
-
-@dataclass(frozen=True, slots=True)
-class SmppSettings:
-    # Primary first, then the backup (SMPP seed: smpp.smscentre.com, backup smpp2, port 3700).
-    hosts: tuple[str, ...] = ("smpp.smscentre.com:3700", "smpp2.smscentre.com:3700")
-    tls: bool = False
-    # A CA bundle to trust for the provider's certificate (the system store otherwise).
-    tls_ca_file: str | None = None
-    # Binds per account in this process; the provider needs system_type MCONn with n at
-    # least binds x replicas, or each new bind kicks an older one.
-    binds: int = 1
-    system_id: str = ""
-    password: str = field(default="", repr=False)
-    system_type: str = ""
-    window: int = 100
-    response_timeout_seconds: float = 30.0
-    # The provider cuts links idle for 2 minutes; a link check every 30 s stays well inside.
-    enquire_link_interval_seconds: float = 30.0
-    connect_timeout_seconds: float = 10.0
-    reconnect_min_seconds: float = 1.0
-    reconnect_max_seconds: float = 60.0
-    unbind_timeout_seconds: float = 10.0
-    source_addr: str = ""
-    # TON/NPI as in the provider's sample settings (SMPP seed, kannel format).
-    source_addr_ton: int = 5
-    source_addr_npi: int = 1
-    dest_addr_ton: int = 1
-    dest_addr_npi: int = 1
-    max_frame_size: int = 65536
-
-    def problems(self) -> list[str]:
-        found = [f"hosts entry {h!r} is not host:port" for h in self.hosts if not _hostport(h)]
-        if not self.hosts:
-            found.append("hosts is empty")
-        if not self.system_id:
-            found.append("system_id is required")
-        if not 1 <= self.window <= 2000:
-            found.append("window must be 1..2000")
-        if not 1 <= self.binds <= 9:
-            found.append("binds must be 1..9 (the provider's MCON1..MCON9)")
-        if self.binds > 1 and "MCON" not in self.system_type.upper():
-            found.append("binds above 1 need system_type MCONn, or binds kick each other")
-        if not 0 < self.enquire_link_interval_seconds < 120:
-            found.append("enquire_link_interval_seconds must be under the provider's 120 s")
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class SenderSettings:
-    group_id: str = "smsc-gateway-sender"
-    max_in_flight: int = 1000
-    fetch_max_records: int = 500
-    commit_interval_seconds: float = 0.2
-    retry_initial_seconds: float = 0.5
-    retry_max_seconds: float = 30.0
-    # How long a temporary failure (link down, provider error) is retried before "failed".
-    give_up_after_seconds: float = 600.0
-    drain_timeout_seconds: float = 30.0
-    # Request ids with a result in the last this-many seconds are never sent again.
-    idempotency_window_seconds: float = 900.0
-    # The transport of requests that say "auto": smpp, or http (over the provider's HTTP API,
-    # falling back to SMPP while the HTTP credential is blocked or unfunded).
-    default_transport: str = "smpp"
-
-    def problems(self) -> list[str]:
-        found = [] if self.max_in_flight >= 1 else ["max_in_flight must be at least 1"]
-        if self.default_transport not in {"smpp", "http"}:
-            found.append("default_transport must be smpp or http")
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiverSettings:
-    """The ``receiver`` role: SMPP binds that only take DELIVER_SMs (credentials: ``smpp``)."""
-
-    # Names this role in logs, bind labels and dead letters; set one per deployment when
-    # several receiver deployments share a cluster.
-    name: str = "receiver"
-    binds: int = 1
-    # receiver (bind_receiver), or transceiver for accounts that only deliver on one.
-    bind_mode: str = "receiver"
-    # Probes and metrics; not the sender's 9108, so both roles can run on one host.
-    probe_port: int = 9109
-    # How long a shutdown waits for DELIVER_SMs being stored to be answered.
-    drain_timeout_seconds: float = 30.0
-
-    def problems(self) -> list[str]:
-        found = [] if 1 <= self.binds <= 9 else ["binds must be 1..9 (the provider's MCONn)"]
-        if self.bind_mode not in {"receiver", "transceiver"}:
-            found.append("bind_mode must be receiver or transceiver")
-        if not 0 <= self.probe_port < 65536:
-            found.append("probe_port must be 0..65535")
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class HttpSettings:
-    host: str = "0.0.0.0"  # noqa: S104 - probes and metrics must be reachable in a pod
-    port: int = 9108
-
-
-@dataclass(frozen=True, slots=True)
-class LogSettings:
-    level: str = "INFO"
-
-    def problems(self) -> list[str]:
-        levels = {"DEBUG", "INFO", "WARNING", "ERROR"}
-        return [] if self.level.upper() in levels else [f"level must be one of {levels}"]
+from gateway.settings.callconfirm import CallConfirmSettings
+from gateway.settings.composition import CompositionSettings
+from gateway.settings.correlator import CorrelatorSettings
+from gateway.settings.http_api import HttpApiSettings, PollerSettings
+from gateway.settings.ingress import IngressSettings
+from gateway.settings.kafka import KafkaSettings, TopicSettings
+from gateway.settings.optout import OptOutSettings
+from gateway.settings.process import HttpSettings, LogSettings
+from gateway.settings.reassembly import ReassemblySettings
+from gateway.settings.receiver import ReceiverSettings
+from gateway.settings.sender import GuardSettings, RateSettings, SenderSettings
+from gateway.settings.simulator import SimulatorSettings
+from gateway.settings.smpp import SmppSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,8 +235,3 @@ _PARSERS: dict[Any, Callable[[str], Any]] = {
     bool: _parse_bool,
     Decimal: _parse_decimal,
 }
-
-
-def _hostport(value: str) -> bool:
-    host, sep, port = value.rpartition(":")
-    return bool(host and sep and port.isdigit() and 0 < int(port) < 65536)

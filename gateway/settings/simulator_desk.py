@@ -1,6 +1,6 @@
 """Settings of the simulator's incoming SMS (get.php) and call desk (wait_call.php).
 
-Kept apart from :mod:`.http_api_settings`, which embeds them, so that neither imports the
+Kept apart from :mod:`.simulator_http_api`, which embeds them, so that neither imports the
 rules of the other. Limits from the seeds: get.php ``cnt`` at most 10000 and ``hour`` at most
 168, error 9 above three identical requests a minute (seed 001); wait_call.php error 9 above
 fifty identical requests a minute, a call within 15 minutes (webhook seed).
