@@ -43,3 +43,11 @@ class KafkaRefusedError(GatewayError):
 class KafkaRecordRefusedError(KafkaRefusedError):
     """Kafka refused this one record for good (too large, malformed); other records of the
     same topic can still be written."""
+
+
+class AbandonedError(GatewayError):
+    """Shutdown came while a message was still being retried (over SMPP or the HTTP API); it
+    stays uncommitted.
+
+    Not retried here: the record is left for Kafka to deliver again after the restart.
+    """

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.compose import CompositionError
+from gateway.errors import AbandonedError
 from gateway.events.envelope import utc_now
 from gateway.events.send_request import SendRequest
 from gateway.events.send_result import ErrorInfo, RecipientOutcome
-from gateway.sender.submission import AbandonedError
 from gateway.settings.http_api import HttpApiSettings
 
 from .circuit import CircuitState
@@ -118,7 +118,7 @@ class HttpTransport:
     ) -> list[tuple[RecipientOutcome, int]]:
         """Each recipient's outcome, and the send.php calls made (all on the first).
 
-        Raises :class:`~gateway.sender.submission.AbandonedError` at shutdown.
+        Raises :class:`~gateway.errors.AbandonedError` at shutdown.
         """
         try:
             params = send_params(request, self._settings, now=self._wall_clock())

@@ -32,7 +32,12 @@ from gateway.compose import (
     CompositionSettings,
     compose_recipients,
 )
-from gateway.errors import KafkaRecordRefusedError, KafkaRefusedError, KafkaUnavailableError
+from gateway.errors import (
+    AbandonedError,
+    KafkaRecordRefusedError,
+    KafkaRefusedError,
+    KafkaUnavailableError,
+)
 from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.envelope import dumps, utc_now
 from gateway.events.send_request import InvalidRequest, SendRequest, parse_send_request
@@ -51,7 +56,7 @@ from .exposure import Exposure
 from .lane import REVOKE_SECONDS, Flight, Handler, Lane
 from .ordering import KeyOrder
 from .outcomes import KnownOutcomes
-from .submission import AbandonedError, Submission
+from .submission import Submission
 
 log = logging.getLogger(__name__)
 

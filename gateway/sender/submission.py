@@ -35,7 +35,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from gateway.errors import GatewayError
+from gateway.errors import AbandonedError, GatewayError
 from gateway.events.send_result import ErrorInfo, RecipientOutcome
 from gateway.metrics import Children, Metrics
 from gateway.provider.codes import SMPP_DUPLICATE_STATUS
@@ -52,13 +52,6 @@ from .pacing import SubmitGate
 class Submitter(Protocol):
     async def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> SubmitSmResp:
         """The provider's answer; raises a typed SMPP error when it is not ESME_ROK."""
-
-
-class AbandonedError(GatewayError):
-    """Shutdown came while the message was still being retried; it stays uncommitted.
-
-    Not retried here: the record is left for Kafka to deliver again after the restart.
-    """
 
 
 class EarlierSubmitDeliveredError(GatewayError):

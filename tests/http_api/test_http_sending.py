@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.errors import AbandonedError
 from gateway.events.send_result import overall_outcome, send_result_event
 from gateway.http_api.send_params import client_message_id
 from gateway.http_api.sending import HttpTransport
-from gateway.sender.submission import AbandonedError
 from tests.eventcheck import validate_event
 from tests.http_api.httpapi_support import (
     FakeProvider,
