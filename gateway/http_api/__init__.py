@@ -1,4 +1,4 @@
-"""The provider's HTTP API (send, status, balance, get_answers, wait_call) and the ``poller`` role.
+"""The provider's HTTP API (send, status, balance, get_answers, wait_call) and the poller's parts.
 
 - :mod:`gateway.settings.http_api`: the ``http_api`` and ``poller`` settings sections;
 - :mod:`.errors`: ``error_code`` answers and transport failures as typed errors;

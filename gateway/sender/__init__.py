@@ -1,1 +1,2 @@
-"""The sender role: send requests from Kafka to the provider, one result per request."""
+"""The send pipeline: send requests from Kafka to the provider, one result per request (the
+role is wired in :mod:`gateway.roles.sender`)."""
