@@ -50,7 +50,8 @@ from aiokafka import AIOKafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchkit import cpu_seconds, free_port
-from gateway.inbound.publisher import DeliverSmPublisher
+from gateway.errors import GatewayError
+from gateway.inbound.publisher import Acked, DeliverSmPublisher
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaPublisher
 from gateway.localkafka import LocalKafka
@@ -317,13 +318,24 @@ async def measure(smsc: LeanSmsc, window: int, pid: int, broker: int) -> Row:
 
 
 class TaskPerRecord:
-    """Only the ``publish`` seam: DeliverSmPublisher then runs one task per record."""
+    """One task per record, each awaiting its own ``publish``: the baseline."""
 
     def __init__(self, inner: KafkaPublisher) -> None:
         self._inner = inner
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
-        await self._inner.publish(topic, key, value)
+    async def enqueue(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
+        task = asyncio.create_task(self._publish(topic, key, value, acked))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
+        try:
+            await self._inner.publish(topic, key, value)
+        except GatewayError as exc:
+            acked(exc)
+            return
+        acked(None)
 
 
 # How DeliverSmPublisher hands events to Kafka, in the order the table lists them.

@@ -21,13 +21,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from gateway.errors import GatewayError, KafkaRecordRefusedError
 from gateway.events.dead_letter import Origin, dead_letter_event
 from gateway.events.delivery import DeliveryReport, IncomingMessage, dlr_event, incoming_event
 from gateway.events.envelope import dumps, utc_now
-from gateway.kafka.records import Publisher
 from gateway.metrics import Children, Metrics
 from gateway.provider.codes import DELIVERY_ERRORS, STAT_TO_STATUS
 from gateway.settings import TopicSettings
@@ -44,32 +43,14 @@ Respond = Callable[[int], None]
 Acked = Callable[[GatewayError | None], None]
 
 
-@runtime_checkable
 class PipelinedPublisher(Protocol):
+    """What the publisher of DELIVER_SMs writes through: both of the gateway's Kafka
+    publishers (:class:`~gateway.kafka.batching.BatchingPublisher`,
+    :class:`~gateway.kafka.client.KafkaPublisher`) take records this way."""
+
     async def enqueue(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
         """Hand one record to the producer, in call order; ``acked`` is called once Kafka
         acknowledged it (with None) or could not take it (with the error)."""
-
-
-class _TaskPerRecord:
-    """:class:`PipelinedPublisher` over a plain :class:`Publisher`: one task per record."""
-
-    def __init__(self, publisher: Publisher) -> None:
-        self._publisher = publisher
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def enqueue(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
-        task = asyncio.create_task(self._publish(topic, key, value, acked))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _publish(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
-        try:
-            await self._publisher.publish(topic, key, value)
-        except GatewayError as exc:
-            acked(exc)
-            return
-        acked(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +69,14 @@ class DeliverSmPublisher:
 
     def __init__(
         self,
-        publisher: Publisher | PipelinedPublisher,
+        publisher: PipelinedPublisher,
         topics: TopicSettings,
         metrics: Metrics,
         *,
         role: str,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._sink = (
-            publisher if isinstance(publisher, PipelinedPublisher) else _TaskPerRecord(publisher)
-        )
+        self._sink = publisher
         self._topics = topics
         self._metrics = metrics
         self._deliver_sm = Children(metrics.smpp_deliver_sm)

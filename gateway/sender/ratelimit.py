@@ -151,12 +151,6 @@ class AdaptiveRate:
         self._last_throttle = -math.inf
         return True
 
-    def set_ceiling(self, per_second: float, now: float) -> None:
-        """A new configured rate (for example a changed share between replicas)."""
-        self._ceiling = max(per_second, self.settings.max_per_second or 0.0)
-        self._base = min(self._base, self._ceiling) if self._base else per_second
-        self._since = now
-
     def _first_cut_target(self, current: float, now: float) -> float:
         # What the provider took over the last second, once a whole second of sending stands
         # behind it (not right after a start). A lone throttle that lands in a momentary dip

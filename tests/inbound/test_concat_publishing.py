@@ -22,6 +22,7 @@ from gateway.smpp.constants import CommandStatus, EsmClass
 from gateway.smpp.pdu import DeliverSm
 from tests.eventcheck import validate_event
 from tests.inbound.concat_support import deliver_parts
+from tests.sender.fakes import TaskPerRecord
 
 TOPICS = TopicSettings()
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -46,7 +47,9 @@ class Recorder:
 
 async def handle(pdu: DeliverSm, recorder: Recorder) -> Metrics:
     metrics = Metrics()
-    handler = DeliverSmPublisher(recorder, TOPICS, metrics, role="sender", clock=lambda: NOW)
+    handler = DeliverSmPublisher(
+        TaskPerRecord(recorder), TOPICS, metrics, role="sender", clock=lambda: NOW
+    )
     handler.submit(pdu, recorder.respond, bind="tx1")
     async with asyncio.timeout(5):
         await handler.drain()

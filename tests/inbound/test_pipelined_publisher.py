@@ -17,7 +17,6 @@ import orjson
 
 from gateway.errors import KafkaUnavailableError
 from gateway.inbound.publisher import Acked, DeliverSmPublisher, PipelinedPublisher
-from gateway.kafka.records import Publisher
 from gateway.metrics import Metrics
 from gateway.settings import TopicSettings
 from gateway.smpp.constants import CommandStatus, EsmClass, TlvTag
@@ -65,7 +64,7 @@ class PipelineFake:
         self.handed.append(Handed(topic, key, value, acked))
 
 
-def wired(sink: PipelinedPublisher | Publisher) -> tuple[DeliverSmPublisher, Metrics]:
+def wired(sink: PipelinedPublisher) -> tuple[DeliverSmPublisher, Metrics]:
     metrics = Metrics()
     handler = DeliverSmPublisher(sink, TOPICS, metrics, role="receiver", clock=lambda: NOW)
     return handler, metrics

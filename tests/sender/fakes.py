@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import KafkaUnavailableError
-from gateway.kafka.records import Partition, Record
+from gateway.errors import GatewayError, KafkaUnavailableError
+from gateway.kafka.records import Partition, Publisher, Record
 from gateway.smpp.pdu import SubmitSm, SubmitSmResp
 from tests.eventcheck import validate_event
 
@@ -115,6 +115,31 @@ class Published:
         return decoded
 
 
+Acked = Callable[[GatewayError | None], None]
+
+
+class TaskPerRecord:
+    """A plain :class:`Publisher` taking records as the gateway's publishers do
+    (``enqueue``): each ``publish`` in a task of its own, ``acked`` with its outcome."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def enqueue(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
+        task = asyncio.create_task(self._publish(topic, key, value, acked))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
+        try:
+            await self._publisher.publish(topic, key, value)
+        except GatewayError as exc:
+            acked(exc)
+            return
+        acked(None)
+
+
 class FakePublisher:
     """Stores what it is given; raises KafkaUnavailableError while ``failing``.
 
@@ -127,6 +152,7 @@ class FakePublisher:
         self.failing = False
         self.failures = 0
         self.gate: asyncio.Event | None = None  # when set: publish waits for it
+        self._each_in_a_task = TaskPerRecord(self)
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         if self.gate is not None:
@@ -140,6 +166,10 @@ class FakePublisher:
         validate_event(item.event)
         self.published.append(item)
         self.timeline.add("publish", topic, key)
+
+    async def enqueue(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
+        """:meth:`publish` in a task of its own, ``acked`` with its outcome."""
+        await self._each_in_a_task.enqueue(topic, key, value, acked)
 
     def on(self, topic: str) -> list[dict[str, Any]]:
         return [p.event for p in self.published if p.topic == topic]
