@@ -15,20 +15,30 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gateway.settings.sender import GuardSettings
+
+
+class Action(StrEnum):
+    """What a guard says of a message; the values are the ``policy`` settings' and the
+    ``smsc_guard_prevented_total`` label's."""
+
+    GO = "go"
+    DELAY = "delay"
+    REJECT = "reject"
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """``go``; or ``rule`` (duplicate | flood) says ``reject``, or ``delay`` for ``wait``."""
 
-    action: str
+    action: Action
     rule: str | None = None
     wait_seconds: float = 0.0
 
 
-GO = Verdict("go")
+GO = Verdict(Action.GO)
 
 
 @dataclass(slots=True)
@@ -52,11 +62,11 @@ class ProviderGuards:
         sent_at = self._recent.get(key)
         if sent_at is not None:
             wait = sent_at + self.settings.duplicate_window_seconds - now
-            return Verdict(self.settings.duplicate_policy, "duplicate", wait)
+            return Verdict(Action(self.settings.duplicate_policy), "duplicate", wait)
         run = self._runs.get(phone)
         if run is not None and run.length >= self.settings.flood_limit:
             wait = run.last + self.settings.flood_gap_seconds - now
-            return Verdict(self.settings.flood_policy, "flood", wait)
+            return Verdict(Action(self.settings.flood_policy), "flood", wait)
         self._record(key, phone, now)
         return GO
 
