@@ -225,27 +225,39 @@ async def _run_sender(
     # on storing parts that nothing joins until a restart).
     reassembly_stop, sending_stop = asyncio.Event(), asyncio.Event()
     failures: list[BaseException] = []
-    async with asyncio.TaskGroup() as tasks:
-        reassembling = tasks.create_task(
-            _reassemble(parts.reassembler, reassembly_stop, sending_stop, failures),
-            name="reassembler",
-        )
-        background = [
-            tasks.create_task(_tolerated(what, work), name=what)
-            for what, work in (
-                ("smpp-pool", parts.pool.run()),
-                ("outcomes-follower", parts.follower.run()),
-                ("rate-reporter", _report_rate(parts.gate, metrics, settings.smpp.system_id)),
-                ("kafka-prober", keep_probed(publisher)),
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            reassembling = tasks.create_task(
+                _reassemble(parts.reassembler, reassembly_stop, sending_stop, failures),
+                name="reassembler",
             )
-        ]
-        background.append(tasks.create_task(stop_when(stop, sending_stop), name="stop-forwarder"))
-        try:
-            await _consume(parts, sending_stop)
-        finally:
-            await _close_sender(parts, publisher, background, reassembling, reassembly_stop)
+            background = [
+                tasks.create_task(_tolerated(what, work), name=what)
+                for what, work in _background(settings, metrics, publisher, parts)
+            ]
+            background.append(tasks.create_task(stop_when(stop, sending_stop), name="stopping"))
+            try:
+                await _consume(parts, sending_stop)
+            finally:
+                await _close_sender(parts, publisher, background, reassembling, reassembly_stop)
+    except* Exception as failed:
+        # The parts' tasks keep their errors to themselves: this is the consumption's own,
+        # raised as it came (a GatewayError ends the process with its message).
+        raise failed.exceptions[0] from None
     if failures:
         raise ReassemblyFailedError(f"the reassembler failed: {failures[0]!r}") from failures[0]
+
+
+def _background(
+    settings: Settings, metrics: Metrics, publisher: BatchingPublisher, parts: SenderParts
+) -> list[tuple[str, Coroutine[object, object, None]]]:
+    """The parts that run beside the consumption until the closing steps cancel them."""
+    return [
+        ("smpp-pool", parts.pool.run()),
+        ("outcomes-follower", parts.follower.run()),
+        ("rate-reporter", _report_rate(parts.gate, metrics, settings.smpp.system_id)),
+        ("kafka-prober", keep_probed(publisher)),
+    ]
 
 
 async def _reassemble(
