@@ -67,6 +67,13 @@ def encode_gsm7(text: str) -> bytes:
     return septets.encode("ascii")
 
 
+def gsm7_or_none(text: str) -> bytes | None:
+    """:func:`encode_gsm7` of ``text``, or ``None`` when it is not all GSM 03.38 (without
+    looking for the character at fault)."""
+    septets = text.translate(_TRANSLATE)
+    return septets.encode("ascii") if septets.isascii() else None
+
+
 def decode_gsm7(data: bytes) -> str:
     """Text of unpacked GSM 03.38 septets; unknown escapes read as the basic character."""
     chars: list[str] = []

@@ -1,0 +1,141 @@
+"""The common send request in one step: one recipient, a text that fits one GSM 7-bit SMS.
+
+Almost every request a sender sees is a plain ``sms`` to one phone, with a text written in
+the GSM alphabet that fits one SMS, no provider options and no comment. For such a request
+:func:`usual_message` builds the recipient's one SUBMIT_SM directly; for any other, and for
+any request it would have to refuse, it gives ``None``, and the general composition
+(:func:`~gateway.compose.submit.prepare_message`, :func:`~gateway.compose.submit.for_recipient`)
+builds or refuses it. :class:`Composer` tries the one, then the other.
+
+The general path is the truth: on every request :func:`usual_message` accepts it must give
+the same :class:`~gateway.compose.submit.ComposedMessage`, equal field for field.
+``tests/compose/test_compose_common.py`` holds the two equal over generated requests (texts
+around the 160-septet limit, GSM and non-GSM characters, reserved prefixes and comment
+markers, senders of every kind, ISO binds, validity and schedule, several recipients).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from gateway.events.send_request import SendRequest
+from gateway.smpp.constants import EsmClass
+from gateway.smpp.pdu import SubmitSm
+from gateway.smpp.textcoding import gsm7_or_none
+
+from .addressing import Address, source_address, validity_field
+from .channels import COMMENT_MARKER, PREFIXES
+from .encoding import Encoding, data_coding
+from .errors import CompositionError
+from .settings import BindProfile, CompositionSettings
+from .split import CAPACITY
+from .submit import ComposedMessage, for_recipient, message_reference, prepare_message
+
+_SINGLE_GSM7 = CAPACITY[Encoding.GSM7][0]
+_RESERVED = tuple(PREFIXES.values())
+_GSM7_CODING = data_coding(Encoding.GSM7, flash=False)
+# Senders seen, with their address: a service sends under a handful of names.
+_SOURCES_KEPT = 1024
+
+
+class Composer:
+    """Composition bound to the settings and the bind's profile, decided once when the role
+    is wired; keeps the addresses of the senders it has seen."""
+
+    def __init__(self, settings: CompositionSettings, profile: BindProfile) -> None:
+        self.settings = settings
+        self.profile = profile
+        self._sources: dict[str, Address] = {}
+
+    def compose(
+        self,
+        request: SendRequest,
+        *,
+        priority: bool,
+        now: datetime,
+        reference: Callable[[str, str], int] = message_reference,
+    ) -> tuple[ComposedMessage, ...]:
+        """Every recipient's parts, in the order of ``request.recipients``.
+
+        ``reference(request_id, phone)`` gives each recipient's concatenation reference.
+        Raises :class:`CompositionError` (nothing is to be sent for the request) when the
+        content or any recipient cannot be composed.
+        """
+        usual = self.usual(request, priority=priority)
+        if usual is not None:
+            return (usual,)
+        prepared = prepare_message(request, self.settings, self.profile, priority=priority, now=now)
+        return tuple(
+            for_recipient(prepared, phone, reference=reference(request.request_id, phone))
+            for phone in request.recipients
+        )
+
+    def usual(self, request: SendRequest, *, priority: bool) -> ComposedMessage | None:
+        """:func:`usual_message` with this composer's settings and its senders' addresses."""
+        sender = request.sender_id or self.profile.default_source
+        source = self._sources.get(sender)
+        if source is None:
+            try:
+                source = source_address(sender, self.profile, self.settings)
+            except CompositionError:
+                return None
+            if len(self._sources) >= _SOURCES_KEPT:
+                self._sources.clear()
+            self._sources[sender] = source
+        return usual_message(request, self.profile, source, priority=priority)
+
+
+def usual_message(
+    request: SendRequest, profile: BindProfile, source: Address, *, priority: bool
+) -> ComposedMessage | None:
+    """The one SUBMIT_SM of a usual request (see the module docstring), or ``None``.
+
+    ``source`` is the address of the request's sender (``source_address``).
+    """
+    if (
+        len(request.recipients) != 1
+        or request.channel != "sms"
+        or request.provider_options
+        or request.comment is not None
+        or request.schedule_at is not None
+        or profile.iso
+    ):
+        return None
+    text = request.text
+    # What channels.render refuses, and what an SMS of one part cannot carry.
+    if (
+        len(text) > _SINGLE_GSM7
+        or COMMENT_MARKER in text + "\n"
+        or text.lstrip().startswith(_RESERVED)
+    ):
+        return None
+    octets = gsm7_or_none(text)
+    (phone,) = request.recipients
+    if (
+        octets is None
+        or len(octets) > _SINGLE_GSM7
+        or not (5 <= len(phone) <= 20 and phone.isascii() and phone.isdigit())
+    ):
+        return None
+    try:
+        validity = validity_field(request.validity_seconds)
+    except CompositionError:
+        return None
+    pdu = SubmitSm(
+        source_addr_ton=source.ton,
+        source_addr_npi=source.npi,
+        source_addr=source.addr,
+        dest_addr_ton=profile.destination_ton,
+        dest_addr_npi=profile.destination_npi,
+        destination_addr=phone,
+        esm_class=EsmClass.DEFAULT,
+        priority_flag=1 if priority else 0,
+        schedule_delivery_time="",
+        validity_period=validity,
+        registered_delivery=1 if request.registered_delivery else 0,
+        data_coding=_GSM7_CODING,
+        short_message=octets,
+        tlvs=(),
+    )
+    return ComposedMessage(phone, (pdu,), Encoding.GSM7, 1, None)
