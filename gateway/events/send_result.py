@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .envelope import bounded_text, envelope, rfc3339, stable_event_id
+from .envelope import bounded_text, rfc3339, stable_event_id
 
 SCHEMA = "smsc.send-result/1"
 OUTCOMES = frozenset({"accepted", "rejected", "failed", "expired", "duplicate"})
@@ -83,16 +83,19 @@ def send_result_event(
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
-    event = envelope(SCHEMA, stable_event_id(SCHEMA, request_id), occurred_at)
-    event.update(
-        request_id=request_id,
-        outcome=outcome,
-        transport=transport,
-        received_at=rfc3339(received_at),
-        attempts=attempts,
-        recipients=[r.as_dict() for r in recipients],
-        tags=dict(tags or {}),
-    )
+    # One dict, built in the order every result has had (envelope fields first).
+    event: dict[str, Any] = {
+        "schema": SCHEMA,
+        "event_id": stable_event_id(SCHEMA, request_id),
+        "occurred_at": rfc3339(occurred_at),
+        "request_id": request_id,
+        "outcome": outcome,
+        "transport": transport,
+        "received_at": rfc3339(received_at),
+        "attempts": attempts,
+        "recipients": [r.as_dict() for r in recipients],
+        "tags": dict(tags) if tags else {},
+    }
     if error is not None:
         event["error"] = error.as_dict()
     return event
