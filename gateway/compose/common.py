@@ -4,8 +4,8 @@ Almost every request a sender sees is a plain ``sms`` to one phone, with a text 
 the GSM alphabet that fits one SMS, no provider options and no comment. For such a request
 :func:`usual_message` builds the recipient's one SUBMIT_SM directly; for any other, and for
 any request it would have to refuse, it gives ``None``, and the general composition
-(:func:`~gateway.compose.submit.prepare_message`, :func:`~gateway.compose.submit.for_recipient`)
-builds or refuses it. :class:`Composer` tries the one, then the other.
+(:func:`~gateway.compose.submit.compose_recipients`) builds or refuses it.
+:class:`Composer` tries the one, then the other.
 
 The general path is the truth: on every request :func:`usual_message` accepts it must give
 the same :class:`~gateway.compose.submit.ComposedMessage`, equal field for field.
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway.events.send_request import SendRequest
+from gateway.settings.composition import BindProfile, CompositionSettings
 from gateway.smpp.constants import EsmClass
 from gateway.smpp.pdu import SubmitSm
 from gateway.smpp.textcoding import gsm7_or_none
@@ -28,9 +29,8 @@ from .addressing import Address, source_address, validity_field
 from .channels import COMMENT_MARKER, PREFIXES
 from .encoding import Encoding, data_coding
 from .errors import CompositionError
-from .settings import BindProfile, CompositionSettings
 from .split import CAPACITY
-from .submit import ComposedMessage, for_recipient, message_reference, prepare_message
+from .submit import ComposedMessage, compose_recipients, message_reference
 
 _SINGLE_GSM7 = CAPACITY[Encoding.GSM7][0]
 _RESERVED = tuple(PREFIXES.values())
@@ -65,10 +65,8 @@ class Composer:
         usual = self.usual(request, priority=priority)
         if usual is not None:
             return (usual,)
-        prepared = prepare_message(request, self.settings, self.profile, priority=priority, now=now)
-        return tuple(
-            for_recipient(prepared, phone, reference=reference(request.request_id, phone))
-            for phone in request.recipients
+        return compose_recipients(
+            request, self.profile, self.settings, priority=priority, now=now, reference=reference
         )
 
     def usual(self, request: SendRequest, *, priority: bool) -> ComposedMessage | None:

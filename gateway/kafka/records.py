@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from gateway.errors import GatewayError
+
+# How a publisher tells of an offered record: None once Kafka acknowledged it, else the
+# error; and the seconds it waited for that answer.
+Settle = Callable[[GatewayError | None, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,13 @@ class Record:
 class Publisher(Protocol):
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Return only once Kafka acknowledged the record (acks=all)."""
+
+
+class OfferingPublisher(Publisher, Protocol):
+    def offer(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
+        """Take the record without awaiting anything; ``settle`` is called once Kafka
+        acknowledged it (acks=all), or with the error when it cannot be stored (maybe at
+        once)."""
 
 
 class RecordSource(Protocol):

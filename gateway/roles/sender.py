@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.compose import BindProfile, bind_flags
+from gateway.compose.common import Composer
 from gateway.errors import GatewayError
 from gateway.http_api.client import SmscHttpClient
 from gateway.http_api.metrics import HttpApiMetrics
@@ -29,6 +30,7 @@ from gateway.kafka.records import Partition
 from gateway.metrics import Metrics
 from gateway.roles.binds import delivering_binds
 from gateway.roles.probes import Readiness, role_probes
+from gateway.sender.dispatch import Dispatch
 from gateway.sender.exposure import Exposure
 from gateway.sender.guards import ProviderGuards
 from gateway.sender.outcomes import KnownOutcomes
@@ -124,18 +126,21 @@ def build_sender(
     group_id = settings.sender.group_id
     bulk = source("bulk", settings.topics.send, group_id)
     urgent = source("urgent", settings.topics.send_priority, f"{group_id}-priority")
+    dispatch = Dispatch(
+        submission=submission,
+        # Submits not yet durable never exceed what the binds' windows hold on the wire.
+        exposure=Exposure(settings.smpp.window * settings.smpp.binds),
+        composer=Composer(settings.compose, bind_profile(settings.smpp)),
+        http=http,
+        default_transport=settings.sender.default_transport,
+    )
     sender = Sender(
         bulk=bulk,
         urgent=urgent,
         publisher=publisher,
-        submission=submission,
         outcomes=outcomes,
-        # Submits not yet durable never exceed what the binds' windows hold on the wire.
-        exposure=Exposure(settings.smpp.window * settings.smpp.binds),
-        http=http,
+        dispatch=dispatch,
         settings=settings.sender,
-        profile=bind_profile(settings.smpp),
-        compose=settings.compose,
         topics=settings.topics,
         metrics=metrics,
         shutdown=shutdown,

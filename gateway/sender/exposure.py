@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 
 class Exposure:
-    """Weighted slots, first come first served, urgent ahead of bulk."""
+    """Weighted slots, first come first served, urgent ahead of bulk.
+
+    :meth:`try_take` is the usual way in (room and nobody waiting: no coroutine, no
+    future); :meth:`take` waits its turn otherwise. Every weight taken is given back with
+    :meth:`release`; ``on_release`` callbacks hear of it (lanes waiting for room start
+    records again).
+    """
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
@@ -28,6 +34,16 @@ class Exposure:
         self.used = 0
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._closed: BaseException | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def room(self) -> int:
+        """Slots a request could take now without waiting."""
+        return 0 if self._waiters else self.limit - self.used
+
+    def on_release(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever slots are given back."""
+        self._listeners.append(listener)
 
     def close(self, error: BaseException) -> None:
         """Grant nothing more: every waiter, and every later request, fails with ``error``."""
@@ -37,22 +53,24 @@ class Exposure:
             if not future.done():
                 future.set_exception(error)
 
-    @asynccontextmanager
-    async def hold(self, weight: int, *, urgent: bool) -> AsyncIterator[None]:
-        """Hold ``weight`` slots (at most the limit) for the duration of the block."""
-        weight = max(1, min(weight, self.limit))
-        await self._acquire(weight, urgent)
-        try:
-            yield
-        finally:
-            self.used -= weight
-            self._wake()
+    def weight(self, parts: int) -> int:
+        """What a request of ``parts`` SMS parts holds: at least one slot, at most all."""
+        return max(1, min(parts, self.limit))
 
-    async def _acquire(self, weight: int, urgent: bool) -> None:
+    def try_take(self, weight: int) -> bool:
+        """Take ``weight`` slots (see :meth:`weight`) if they are free and nobody waits;
+        raises the close error once closed."""
         if self._closed is not None:
             raise self._closed
         if not self._waiters and self.used + weight <= self.limit:
             self.used += weight
+            return True
+        return False
+
+    async def take(self, weight: int, *, urgent: bool) -> None:
+        """Wait for ``weight`` slots (see :meth:`weight`); raises the close error once
+        closed."""
+        if self.try_take(weight):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (weight, future)
@@ -64,11 +82,27 @@ class Exposure:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled() and future.exception() is None:
-                self.used -= weight  # granted just as we were cancelled
-                self._wake()
+                self.release(weight)  # granted just as we were cancelled
             elif entry in self._waiters:
                 self._waiters.remove(entry)
             raise
+
+    def release(self, weight: int) -> None:
+        """Give back ``weight`` slots taken earlier."""
+        self.used -= weight
+        self._wake()
+        for listener in self._listeners:
+            listener()
+
+    @asynccontextmanager
+    async def hold(self, parts: int, *, urgent: bool) -> AsyncIterator[None]:
+        """Hold the slots of ``parts`` SMS parts for the duration of the block."""
+        weight = self.weight(parts)
+        await self.take(weight, urgent=urgent)
+        try:
+            yield
+        finally:
+            self.release(weight)
 
     def _wake(self) -> None:
         while self._waiters:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 
 from gateway.errors import KafkaUnavailableError
 from gateway.kafka.records import ClaimingSource, Partition, Record
@@ -41,20 +40,60 @@ from .offsets import OffsetTracker
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True, eq=False)
 class Flight:
-    """A record the lane started; ``finishing`` once it must run to its outcome here."""
+    """A record the lane started; ``finishing`` once it must run to its outcome here.
 
-    record: Record
-    finishing: bool = False
+    It ends exactly once (:meth:`end`): when its handler returns True or False, or, if the
+    handler returned None, when whoever it handed the record to (the publisher's
+    acknowledgement of its result) calls :meth:`end`.
+    """
+
+    __slots__ = ("_ended", "_lane", "finishing", "over", "record", "task")
+
+    def __init__(self, record: Record, lane: Lane) -> None:
+        self.record = record
+        self.finishing = False
+        self.over = False
+        self.task: asyncio.Task[None] | None = None
+        self._lane: Lane | None = lane
+        self._ended: asyncio.Future[None] | None = None
 
     def finish_here(self) -> None:
         """Part of the record may reach the provider (or its outcome is being published):
         a revoke waits for it instead of leaving it to the next owner."""
         self.finishing = True
 
+    def end(self, durable: bool) -> None:
+        """The record is over: its outcome is durable (its offset may be committed), or
+        not (it is left for redelivery). Later calls do nothing."""
+        if self.over:
+            return
+        self.over = True
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            lane._ended(self, durable)
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
 
-Handler = Callable[[Flight], Awaitable[bool]]
+    def give_up(self) -> None:
+        """The lane stops waiting for it (revoked or shut down): its slot is free again and
+        its end, should it come, moves no offset."""
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            lane._ended(self, False)
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future done once the record is over (made when first asked for)."""
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+            if self.over:
+                self._ended.set_result(None)
+        return self._ended
+
+
+# What a handler returns: True or False (the record is over: durable or not), or None (it
+# was handed on, and :meth:`Flight.end` will be called).
+Handler = Callable[[Flight], Awaitable[bool | None]]
 
 # How long records cancelled at the drain deadline get to unwind.
 _CANCEL_GRACE_SECONDS = 0.5
@@ -67,7 +106,14 @@ REVOKE_SECONDS = 5.0
 
 
 class Lane:
-    """Consumes one source and runs ``handler`` per record; see the module docstring."""
+    """Consumes one source and runs ``handler`` per record; see the module docstring.
+
+    ``room`` (optional) says whether a record started now would find room further on (the
+    exposure bound): while it says no, the lane starts nothing, so records wait here, not
+    fetched-and-started in the handler; call :meth:`poke` when it may say yes again.
+    :attr:`on_busy` and :attr:`on_idle`, when set, hear when the lane's first record starts
+    and its last ends.
+    """
 
     def __init__(
         self,
@@ -80,6 +126,7 @@ class Lane:
         drain_timeout_seconds: float,
         revoke_timeout_seconds: float = REVOKE_SECONDS,
         shutdown: Shutdown | None = None,
+        room: Callable[[], bool] | None = None,
     ) -> None:
         self.name = name
         self._source = source
@@ -89,8 +136,11 @@ class Lane:
         self._drain_timeout = drain_timeout_seconds
         self._revoke_timeout = min(revoke_timeout_seconds, drain_timeout_seconds)
         self._shutdown = shutdown or Shutdown(drain_timeout_seconds)
+        self._room = room
+        self.on_busy: Callable[[], None] | None = None
+        self.on_idle: Callable[[], None] | None = None
         self._tracker: OffsetTracker[Partition] = OffsetTracker()
-        self._workers: dict[asyncio.Task[None], Flight] = {}
+        self._flights: set[Flight] = set()
         # Revokes so far, and the revoke each partition was last taken away by: a record
         # fetched before its partition's revoke is not started.
         self._revokes = 0
@@ -102,7 +152,7 @@ class Lane:
 
     @property
     def in_flight(self) -> int:
-        return len(self._workers)
+        return len(self._flights)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and start records until ``stop``; then finish them (or give up) and commit."""
@@ -120,6 +170,10 @@ class Lane:
         self._progress.set()
         self.admitting.set()
 
+    def poke(self) -> None:
+        """Something the lane may be waiting for changed (see ``room``)."""
+        self._progress.set()
+
     async def commit(self) -> None:
         offsets = self._tracker.committable()
         if not offsets:
@@ -136,10 +190,11 @@ class Lane:
         reached the provider, let the others finish until the revoke deadline, commit."""
         self._revokes += 1
         self._revoked_by.update(dict.fromkeys(partitions, self._revokes))
-        theirs = {t: f for t, f in self._workers.items() if f.record.source in partitions}
-        left = [task for task, flight in theirs.items() if not flight.finishing]
-        for task in left:
-            task.cancel()
+        theirs = [f for f in self._flights if f.record.source in partitions]
+        left = [flight for flight in theirs if not flight.finishing]
+        for flight in left:
+            if flight.task is not None:
+                flight.task.cancel()
         late = await self._end(theirs, self._revoke_timeout)
         if left or late:
             log.info(
@@ -154,22 +209,31 @@ class Lane:
 
     async def drain(self) -> None:
         """Wait for the records in flight until the drain deadline; cancel what is left."""
-        late = await self._end(self._workers, self._shutdown.drain_left())
+        late = await self._end(list(self._flights), self._shutdown.drain_left())
         if late:
             log.warning(
                 "%s: %d requests given up at shutdown; they will be redelivered", self.name, late
             )
 
     @staticmethod
-    async def _end(tasks: Collection[asyncio.Task[None]], seconds: float) -> int:
-        """Wait ``seconds`` for ``tasks``, then cancel those left; how many were."""
-        if not tasks:
+    async def _end(flights: Collection[Flight], seconds: float) -> int:
+        """Wait ``seconds`` for ``flights`` to be over, then cancel those left; how many
+        were. One whose handler has returned (its result is with the publisher) is given
+        up: its offset stays uncommitted, whatever Kafka answers later."""
+        if not flights:
             return 0
-        _, late = await asyncio.wait(set(tasks), timeout=seconds)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=_CANCEL_GRACE_SECONDS)
+        waits = {flight.wait(): flight for flight in flights}
+        _, late = await asyncio.wait(waits, timeout=seconds)
+        tasks = []
+        for wait in late:
+            flight = waits[wait]
+            if flight.task is not None and not flight.task.done():
+                flight.task.cancel()
+                tasks.append(flight.task)
+            else:
+                flight.give_up()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_CANCEL_GRACE_SECONDS)
         return len(late)
 
     async def _claimed(self, records: list[Record]) -> list[Record]:
@@ -188,11 +252,12 @@ class Lane:
         return []
 
     async def _admit(self) -> bool:
-        """Wait until the lane may start a record and has a free slot; False if closing."""
+        """Wait until the lane may start a record and has a free slot (and there is room
+        further on); False if closing."""
         while not self._closing:
             if not self.admitting.is_set():
                 await self.admitting.wait()
-            elif self._free > 0:
+            elif self._free > 0 and (self._room is None or self._room() or not self._flights):
                 self._free -= 1
                 return True
             else:
@@ -204,31 +269,40 @@ class Lane:
         """Start ``records`` as slots free up, except those of partitions revoked since they
         were fetched (after ``revokes`` revokes): those are their next owner's. Once the lane
         closes, the rest are left uncommitted for the next consumer."""
+        revoked_by = self._revoked_by
         for record in records:
-            if self._revoked_by.get(record.source, -1) > revokes:
+            if revoked_by and revoked_by.get(record.source, -1) > revokes:
                 continue
             if not await self._admit():
                 return
-            if self._revoked_by.get(record.source, -1) > revokes:
+            if revoked_by and revoked_by.get(record.source, -1) > revokes:
                 self._free += 1  # revoked while it waited for a slot
                 continue
             self._start(record)
 
     def _start(self, record: Record) -> None:
         self._tracker.track(record.source, record.offset)
-        flight = Flight(record)
-        task = asyncio.create_task(self._run_one(flight))
-        self._workers[task] = flight
-        task.add_done_callback(self._ended)
+        flight = Flight(record, self)
+        if not self._flights and self.on_busy is not None:
+            self.on_busy()
+        self._flights.add(flight)
+        flight.task = asyncio.create_task(self._run_one(flight))
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        self._workers.pop(task, None)
+    def _ended(self, flight: Flight, durable: bool) -> None:
+        """A flight is over (or given up): its slot is free; its offset may be committed."""
+        if durable:
+            record = flight.record
+            self._tracker.complete(record.source, record.offset)
+        self._flights.discard(flight)
+        self._free += 1
+        self._progress.set()
+        if not self._flights and self.on_idle is not None:
+            self.on_idle()
 
     async def _run_one(self, flight: Flight) -> None:
-        record = flight.record
+        durable: bool | None = False
         try:
-            if await self._handler(flight):
-                self._tracker.complete(record.source, record.offset)
+            durable = await self._handler(flight)
         finally:
-            self._free += 1
-            self._progress.set()
+            if durable is not None:
+                flight.end(durable)

@@ -37,11 +37,16 @@ class SubmitGate:
     def current_rate(self) -> float:
         return self.rate.rate(self._clock())
 
-    async def acquire(self, parts: int, *, urgent: bool) -> None:
-        """Return once ``parts`` SMS parts may be submitted; raises once the gate is closed."""
+    def try_acquire(self, parts: int, *, urgent: bool) -> bool:
+        """Take the permits for ``parts`` SMS parts if they may be submitted now, ahead of
+        nobody; raises once the gate is closed."""
         if self._closed is not None:
             raise type(self._closed)(*self._closed.args)  # a fresh one per caller
-        if not self._urgent and (urgent or not self._bulk) and self._try_take(parts):
+        return not self._urgent and (urgent or not self._bulk) and self._try_take(parts)
+
+    async def acquire(self, parts: int, *, urgent: bool) -> None:
+        """Return once ``parts`` SMS parts may be submitted; raises once the gate is closed."""
+        if self.try_acquire(parts, urgent=urgent):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         (self._urgent if urgent else self._bulk).append((parts, future))

@@ -1,39 +1,41 @@
-"""The sender: one result for every send request, nothing committed before it is durable.
+"""The sender's intake: one result for every send request, nothing committed before it is
+durable.
 
 For each record of the urgent or the bulk lane (:mod:`gateway.sender.lane`): skip it if its
 request's outcome is already on Kafka (a redelivery after a crash, or a repeated
-request_id); parse and validate it; compose the SUBMIT_SMs; wait for the previous record with
-the same key to be submitted (:mod:`gateway.sender.ordering`); send every recipient
-(:mod:`gateway.sender.submission`); publish exactly one result (and a dead letter for bad
-input), retrying while Kafka is unavailable; only then mark the record done. Bulk records
-are not started while urgent ones are in flight.
+request_id); parse and validate it; decide what to do with it and carry that out
+(:mod:`gateway.sender.dispatch`: composition, per-key order, the exposure bound, the
+submits); publish exactly one result (and a dead letter for bad input), retrying while Kafka
+is unavailable; only then mark the record done. Bulk records are not started while urgent
+ones are in flight.
+
+A request's one result is offered to the publisher, and the record is finished from the
+publisher's acknowledgement (exposure given back, outcome remembered, offset committable):
+no task waits for Kafka's answer. Only a result Kafka did not take is retried, in a task of
+its own.
 
 A crash can repeat a submit only for records in flight at that moment whose result had not
 reached Kafka; :class:`~gateway.sender.exposure.Exposure` bounds those to the SMPP window.
 Such a record comes back marked as a replay (:mod:`gateway.kafka.claims`), and the
 provider's duplicate refusal of its resend ends it ``duplicate`` instead of being retried
 (:mod:`gateway.sender.submission`).
+
+Counters of requests and results are kept here and added to Prometheus at every commit
+tick (and at the end), not per request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from gateway.compose import (
-    BindProfile,
-    ComposedMessage,
-    CompositionError,
-    CompositionSettings,
-    compose_recipients,
-)
 from gateway.errors import (
     AbandonedError,
+    GatewayError,
     KafkaRecordRefusedError,
     KafkaRefusedError,
     KafkaUnavailableError,
@@ -41,36 +43,18 @@ from gateway.errors import (
 from gateway.events.dead_letter import Origin, dead_letter_event, dead_letter_key
 from gateway.events.envelope import dumps, utc_now
 from gateway.events.send_request import InvalidRequest, SendRequest, parse_send_request
-from gateway.events.send_result import (
-    ErrorInfo,
-    RecipientOutcome,
-    overall_outcome,
-    send_result_event,
-)
-from gateway.kafka.records import ClaimingSource, Publisher, Record
-from gateway.metrics import Children, Metrics
+from gateway.events.send_result import ErrorInfo, send_result_event
+from gateway.kafka.records import ClaimingSource, OfferingPublisher, Record
+from gateway.metrics import Metrics
 from gateway.settings import SenderSettings, TopicSettings
 from gateway.shutdown import Shutdown
 
-from .exposure import Exposure
+from .decision import Refusal, refusal_event, result_of
+from .dispatch import Dispatch
 from .lane import REVOKE_SECONDS, Flight, Handler, Lane
-from .ordering import KeyOrder
 from .outcomes import KnownOutcomes
-from .submission import Submission
 
 log = logging.getLogger(__name__)
-
-
-class HttpSender(Protocol):
-    """The provider's HTTP API as a transport (``gateway.http_api.sending.HttpTransport``)."""
-
-    def available(self) -> bool: ...
-
-    def stop(self) -> None: ...
-
-    async def send(
-        self, request: SendRequest, *, urgent: bool
-    ) -> list[tuple[RecipientOutcome, int]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +72,10 @@ class Sender:
         *,
         bulk: ClaimingSource,
         urgent: ClaimingSource,
-        publisher: Publisher,
-        submission: Submission,
+        publisher: OfferingPublisher,
         outcomes: KnownOutcomes,
-        exposure: Exposure,
-        http: HttpSender | None = None,
+        dispatch: Dispatch,
         settings: SenderSettings,
-        profile: BindProfile,
-        compose: CompositionSettings,
         topics: TopicSettings,
         metrics: Metrics,
         role: str = "sender",
@@ -103,29 +83,36 @@ class Sender:
         shutdown: Shutdown | None = None,
     ) -> None:
         self._publisher = publisher
-        self._submission = submission
         self._outcomes = outcomes
-        self._exposure = exposure
-        self._http = http
+        self._dispatch = dispatch
         self._settings = settings
-        self._profile = profile
-        self._compose = compose
         self._topics = topics
         self._metrics = metrics
         self._role = role
         self._clock = clock
-        self._order = KeyOrder()
-        self._running: dict[str, asyncio.Future[None]] = {}
-        self._requests = Children(metrics.send_requests)
-        self._results = Children(metrics.send_results)
+        # Request ids being processed, by the record processing them; and a future for the
+        # records with the same id waiting for it to end (made when one comes).
+        self._running: dict[str, Flight] = {}
+        self._running_ends: dict[str, asyncio.Future[None]] = {}
+        # Counted here, added to Prometheus by _flush_counts.
+        self._requested: dict[str, int] = {}
+        self._resulted: dict[str, int] = {}
         self._stopping = False
         self.shutdown = shutdown or Shutdown(settings.drain_timeout_seconds)
         self._stop_requested: asyncio.Event | None = None
         self._failure: KafkaRefusedError | None = None
+        exposure = dispatch.exposure
         self.urgent = self._lane("urgent", urgent, self._urgent_record)
         self.bulk = self._lane("bulk", bulk, self._bulk_record)
+        # Bulk waits while urgent requests are pending.
+        self.urgent.on_busy = self.bulk.admitting.clear
+        self.urgent.on_idle = self.bulk.admitting.set
+        exposure.on_release(self.urgent.poke)
+        exposure.on_release(self.bulk.poke)
+        metrics.in_flight.set_function(lambda: self.urgent.in_flight + self.bulk.in_flight)
 
     def _lane(self, name: str, source: ClaimingSource, handler: Handler) -> Lane:
+        exposure = self._dispatch.exposure
         return Lane(
             name,
             source,
@@ -135,6 +122,8 @@ class Sender:
             drain_timeout_seconds=self._settings.drain_timeout_seconds,
             revoke_timeout_seconds=REVOKE_SECONDS,
             shutdown=self.shutdown,
+            # Records are not started beyond the exposure bound: they would only wait there.
+            room=lambda: exposure.room > 0,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -143,14 +132,17 @@ class Sender:
         A topic Kafka refuses for good stops the sender too, which then raises that error.
         """
         self._stop_requested = stop
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.urgent.run(stop))
-            group.create_task(self.bulk.run(stop))
-            committer = group.create_task(self._commit_loop())
-            await stop.wait()
-            self._stop()
-            # The lanes drain what is in flight and commit on their own way out.
-            committer.cancel()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.urgent.run(stop))
+                group.create_task(self.bulk.run(stop))
+                committer = group.create_task(self._commit_loop())
+                await stop.wait()
+                self._stop()
+                # The lanes drain what is in flight and commit on their own way out.
+                committer.cancel()
+        finally:
+            self._flush_counts()
         if self._failure is not None:
             raise self._failure
 
@@ -167,91 +159,44 @@ class Sender:
         self._stopping = True
         self.urgent.close()
         self.bulk.close()
-        self._exposure.close(AbandonedError("shutting down"))
-        self._submission.stop()
-        if self._http is not None:
-            self._http.stop()
+        self._dispatch.stop()
 
-    async def _urgent_record(self, flight: Flight) -> bool:
-        self.bulk.admitting.clear()  # bulk waits while urgent requests are pending
-        try:
-            return await self._process(flight, urgent=True)
-        finally:
-            if self.urgent.in_flight <= 1:
-                self.bulk.admitting.set()
+    async def _urgent_record(self, flight: Flight) -> bool | None:
+        return await self._process(flight, urgent=True)
 
-    async def _bulk_record(self, flight: Flight) -> bool:
+    async def _bulk_record(self, flight: Flight) -> bool | None:
         return await self._process(flight, urgent=False)
 
-    async def _process(self, flight: Flight, *, urgent: bool) -> bool:
-        """Handle one record; True once its outcome is durable (its offset may be committed)."""
-        self._metrics.in_flight.inc()
-        try:
-            return await self._process_counted(flight, urgent=urgent)
-        finally:
-            self._metrics.in_flight.dec()
-
-    async def _process_counted(self, flight: Flight, *, urgent: bool) -> bool:
+    async def _process(self, flight: Flight, *, urgent: bool) -> bool | None:
+        """Handle one record: True once its outcome is durable (its offset may be
+        committed), False if it is left for redelivery, None once its result is with the
+        publisher (the acknowledgement ends the record)."""
         record = flight.record
-        self._requests(record.topic).inc()
+        requested = self._requested
+        requested[record.topic] = requested.get(record.topic, 0) + 1
         received_at = self._clock()
         parsed = parse_send_request(record.value)
         request_id = parsed.request_id
-        if (
-            request_id is not None
-            and self._maybe_resolved(request_id)
-            and await self._already_resolved(request_id)
-        ):
-            return True
-        done = self._claim(request_id)
+        if request_id is not None:
+            if (
+                request_id in self._running or request_id.encode() in self._outcomes
+            ) and await self._already_resolved(request_id):
+                return True
+            self._running[request_id] = flight
         try:
-            # The exposure slot taken in _resolve is held until the result is on Kafka.
-            async with contextlib.AsyncExitStack() as exposure:
-                try:
-                    outgoing = await self._resolve(flight, parsed, urgent, received_at, exposure)
-                except (AbandonedError, asyncio.CancelledError):
-                    raise
-                except Exception as exc:  # the task root: whatever went wrong, the record ends
-                    log.exception("request could not be processed (%s)", record.topic)
-                    outgoing = self._internal_failure(record, parsed, exc, received_at)
-                flight.finish_here()  # its outcome is decided: published here, not redone
-                await self._publish_all(outgoing)
+            outgoing, weight = await self._resolve(flight, parsed, urgent, received_at)
         except AbandonedError:
+            self._release(request_id, flight)
             log.info("request left for redelivery at shutdown (%s)", record.topic)
             return False
-        finally:
-            self._release(request_id, done)
-        if request_id is not None:
-            self._outcomes.add(request_id.encode(), self._clock().timestamp())
-        return True
-
-    def _maybe_resolved(self, request_id: str) -> bool:
-        """Whether the request is running already or its outcome is known (the common
-        answer, no, without a coroutine)."""
-        return request_id in self._running or request_id.encode() in self._outcomes
-
-    async def _already_resolved(self, request_id: str) -> bool:
-        running = self._running.get(request_id)
-        if running is not None:
-            await asyncio.shield(running)
-        if request_id.encode() in self._outcomes:
-            self._metrics.send_skipped.labels("known_outcome").inc()
-            return True
-        return False
-
-    def _claim(self, request_id: str | None) -> asyncio.Future[None] | None:
-        if request_id is None:
+        except BaseException:
+            self._release(request_id, flight)
+            raise
+        flight.finish_here()  # its outcome is decided: published here, not redone
+        if len(outgoing) == 1:
+            _Publishing(self, flight, request_id, weight, outgoing[0]).offer()
             return None
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._running[request_id] = future
-        return future
-
-    def _release(self, request_id: str | None, done: asyncio.Future[None] | None) -> None:
-        if request_id is None or done is None:
-            return
-        done.set_result(None)
-        if self._running.get(request_id) is done:
-            del self._running[request_id]
+        return await self._publish_in_order(flight, request_id, weight, outgoing)
 
     async def _resolve(
         self,
@@ -259,87 +204,108 @@ class Sender:
         parsed: SendRequest | InvalidRequest,
         urgent: bool,
         received_at: datetime,
-        exposure: contextlib.AsyncExitStack,
-    ) -> list[Outgoing]:
+    ) -> tuple[list[Outgoing], int]:
+        """What to publish for the record, and the exposure weight it holds until then."""
         record = flight.record
-        if isinstance(parsed, InvalidRequest):
-            return self._invalid(record, parsed, received_at)
-        transport = self._transport_for(parsed)
-        if transport is None:
-            error = ErrorInfo("transport_unavailable", "the HTTP API is not configured")
-            return [self._result(parsed, "rejected", received_at, error=error)]
-        messages: Sequence[ComposedMessage] = ()
-        if transport == "smpp":
-            try:
-                messages = compose_recipients(
-                    parsed, self._profile, self._compose, priority=urgent, now=received_at
-                )
-            except CompositionError as exc:
-                error = ErrorInfo(exc.code, str(exc))
-                return [self._result(parsed, "rejected", received_at, error=error)]
-        key = (record.topic, record.partition, record.key) if record.key is not None else None
-        previous, turn = self._order.enter(key)
+        weight = 0
         try:
-            if previous is not None:
-                await previous
-            # Taken after the key's turn: a record never holds slots its predecessor needs.
-            weight = sum(m.part_count for m in messages) or len(parsed.recipients)
-            await exposure.enter_async_context(self._exposure.hold(weight, urgent=urgent))
-            if transport == "smpp":
-                outcomes = await self._send_all(parsed, messages, urgent, flight)
-            else:
-                assert self._http is not None
-                flight.finish_here()  # the HTTP transport may submit as soon as it is called
-                outcomes = await self._http.send(parsed, urgent=urgent)
-        finally:
-            self._order.leave(key, turn)
-        recipients = [outcome for outcome, _ in outcomes]
-        attempts = sum(attempt for _, attempt in outcomes)
-        outcome = overall_outcome(recipients)
-        result = self._result(
-            parsed,
-            outcome,
-            received_at,
-            recipients=recipients,
-            attempts=attempts,
-            transport=transport,
-        )
-        return [result]
-
-    def _transport_for(self, request: SendRequest) -> str | None:
-        """smpp or http for this request; None when it asks for HTTP and there is none."""
-        wanted = request.transport
-        if wanted == "auto":
-            wanted = self._settings.default_transport
-            # An HTTP credential blocked or out of funds: SMPP carries the message meanwhile.
-            if wanted == "http" and (self._http is None or not self._http.available()):
-                wanted = "smpp"
-        if wanted == "http" and self._http is None:
-            return None
-        return wanted
-
-    async def _send_all(
-        self,
-        request: SendRequest,
-        messages: Sequence[ComposedMessage],
-        urgent: bool,
-        flight: Flight,
-    ) -> list[tuple[RecipientOutcome, int]]:
-        sends = [
-            self._submission.send(
-                m.phone,
-                request.text,
-                m.parts,
-                segments=m.segments,
-                urgent=urgent,
-                replay=flight.record.replay,
-                submitting=flight.finish_here,
+            if isinstance(parsed, InvalidRequest):
+                return self._invalid(record, parsed, received_at), 0
+            plan = self._dispatch.decide(parsed, urgent=urgent, now=received_at)
+            if isinstance(plan, Refusal):
+                event = refusal_event(
+                    parsed, plan, received_at=received_at, occurred_at=self._clock()
+                )
+                return [self._result(parsed.request_id, "rejected", event)], 0
+            outcomes, weight = await self._dispatch.send(plan, flight, urgent=urgent)
+            outcome, event = result_of(
+                parsed,
+                outcomes,
+                plan.transport,
+                received_at=received_at,
+                occurred_at=self._clock(),
             )
-            for m in messages
-        ]
-        if len(sends) == 1:
-            return [await sends[0]]
-        return list(await asyncio.gather(*sends))
+            return [self._result(parsed.request_id, outcome, event)], weight
+        except (AbandonedError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # the task root: whatever went wrong, the record ends
+            log.exception("request could not be processed (%s)", record.topic)
+            return self._internal_failure(record, parsed, exc, received_at), weight
+
+    async def _already_resolved(self, request_id: str) -> bool:
+        if request_id in self._running:
+            ended = self._running_ends.get(request_id)
+            if ended is None:
+                ended = self._running_ends[request_id] = asyncio.get_running_loop().create_future()
+            await asyncio.shield(ended)
+        if request_id.encode() in self._outcomes:
+            self._metrics.send_skipped.labels("known_outcome").inc()
+            return True
+        return False
+
+    def _release(self, request_id: str | None, flight: Flight) -> None:
+        if request_id is None:
+            return
+        if self._running.get(request_id) is flight:
+            del self._running[request_id]
+            ended = self._running_ends.pop(request_id, None)
+            if ended is not None and not ended.done():
+                ended.set_result(None)
+
+    def _published(self, flight: Flight, request_id: str | None, weight: int) -> None:
+        """The record's events are on Kafka: give back its exposure, remember its outcome,
+        and end it."""
+        if weight:
+            self._dispatch.exposure.release(weight)
+        if request_id is not None:
+            self._outcomes.add(request_id.encode(), self._clock().timestamp())
+        self._release(request_id, flight)
+        flight.end(True)
+
+    def _abandoned(self, flight: Flight, request_id: str | None, weight: int) -> None:
+        """The record's result could not be published: it is left for redelivery."""
+        if weight:
+            self._dispatch.exposure.release(weight)
+        self._release(request_id, flight)
+        flight.end(False)
+
+    async def _publish_in_order(
+        self, flight: Flight, request_id: str | None, weight: int, outgoing: list[Outgoing]
+    ) -> bool:
+        """Publish the events one after the other (a dead letter before its result)."""
+        try:
+            await self._publish_all(outgoing)
+        except AbandonedError:
+            self._abandoned(flight, request_id, weight)
+            log.info("request left for redelivery at shutdown (%s)", flight.record.topic)
+            return False
+        except BaseException:
+            self._abandoned(flight, request_id, weight)
+            raise
+        self._published(flight, request_id, weight)
+        return True
+
+    async def _publish_later(
+        self,
+        flight: Flight,
+        request_id: str | None,
+        weight: int,
+        item: Outgoing,
+        error: KafkaUnavailableError,
+    ) -> None:
+        """Retry an offered result Kafka did not take (the record's task now)."""
+        log.warning("publishing to %s failed, retrying: %s", item.topic, error)
+        try:
+            await asyncio.sleep(self._settings.retry_initial_seconds)
+            await self._publish_all([item])
+        except AbandonedError:
+            self._abandoned(flight, request_id, weight)
+            log.info("request left for redelivery at shutdown (%s)", flight.record.topic)
+            return
+        except BaseException:
+            self._abandoned(flight, request_id, weight)
+            raise
+        self._published(flight, request_id, weight)
 
     def _internal_failure(
         self,
@@ -352,8 +318,16 @@ class Sender:
         reason = f"{type(exc).__name__}: {exc}"
         out = self._invalid(record, InvalidRequest("internal_error", reason), received_at)
         if isinstance(parsed, SendRequest):
-            error = ErrorInfo("internal_error", reason)
-            out.append(self._result(parsed, "failed", received_at, error=error))
+            event = send_result_event(
+                request_id=parsed.request_id,
+                outcome="failed",
+                occurred_at=self._clock(),
+                received_at=received_at,
+                transport="none",
+                error=ErrorInfo("internal_error", reason),
+                tags=parsed.tags,
+            )
+            out.append(self._result(parsed.request_id, "failed", event))
         return out
 
     def _invalid(
@@ -381,34 +355,13 @@ class Sender:
                 transport="none",
                 error=error,
             )
-            out.append(Outgoing(self._topics.send_results, invalid.request_id.encode(), result))
-            self._results("rejected").inc()
+            out.append(self._result(invalid.request_id, "rejected", result))
         return out
 
-    def _result(
-        self,
-        request: SendRequest,
-        outcome: str,
-        received_at: datetime,
-        *,
-        error: ErrorInfo | None = None,
-        recipients: list[RecipientOutcome] | None = None,
-        attempts: int = 0,
-        transport: str = "smpp",
-    ) -> Outgoing:
-        self._results(outcome).inc()
-        event = send_result_event(
-            request_id=request.request_id,
-            outcome=outcome,
-            occurred_at=self._clock(),
-            received_at=received_at,
-            transport=transport if recipients else "none",
-            recipients=recipients or (),
-            error=error,
-            tags=request.tags,
-            attempts=attempts,
-        )
-        return Outgoing(self._topics.send_results, request.request_id.encode(), event)
+    def _result(self, request_id: str, outcome: str, event: dict[str, Any]) -> Outgoing:
+        resulted = self._resulted
+        resulted[outcome] = resulted.get(outcome, 0) + 1
+        return Outgoing(self._topics.send_results, request_id.encode(), event)
 
     async def _publish_all(self, outgoing: list[Outgoing]) -> None:
         """Publish every event, retrying while Kafka is unavailable, until shutdown. What
@@ -434,9 +387,63 @@ class Sender:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._settings.retry_max_seconds)
 
+    def _flush_counts(self) -> None:
+        """Add the requests and results counted since the last flush to Prometheus."""
+        for counts, metric in (
+            (self._requested, self._metrics.send_requests),
+            (self._resulted, self._metrics.send_results),
+        ):
+            for label, count in counts.items():
+                if count:
+                    metric.labels(label).inc(count)
+            counts.clear()
+
     async def _commit_loop(self) -> None:
         while True:
             await asyncio.sleep(self._settings.commit_interval_seconds)
+            self._flush_counts()
             await self.urgent.commit()
             await self.bulk.commit()
             self._outcomes.expire(self._clock().timestamp())
+
+
+class _Publishing:
+    """A record's one result, offered to the publisher; the record ends from its answer."""
+
+    __slots__ = ("_flight", "_item", "_request_id", "_sender", "_weight")
+
+    def __init__(
+        self,
+        sender: Sender,
+        flight: Flight,
+        request_id: str | None,
+        weight: int,
+        item: Outgoing,
+    ) -> None:
+        self._sender = sender
+        self._flight = flight
+        self._request_id = request_id
+        self._weight = weight
+        self._item = item
+
+    def offer(self) -> None:
+        item = self._item
+        self._sender._publisher.offer(item.topic, item.key, dumps(item.event), self.settle)
+
+    def settle(self, problem: GatewayError | None, seconds: float) -> None:
+        sender = self._sender
+        if problem is None:
+            sender._published(self._flight, self._request_id, self._weight)
+        elif isinstance(problem, KafkaRecordRefusedError):
+            log.error("event left out, %s refuses it for good: %s", self._item.topic, problem)
+            sender._published(self._flight, self._request_id, self._weight)
+        elif isinstance(problem, KafkaRefusedError):
+            sender._halt(problem)
+            sender._abandoned(self._flight, self._request_id, self._weight)
+        elif isinstance(problem, KafkaUnavailableError) and not sender._stopping:
+            retry = sender._publish_later(
+                self._flight, self._request_id, self._weight, self._item, problem
+            )
+            self._flight.task = asyncio.create_task(retry)
+        else:
+            sender._abandoned(self._flight, self._request_id, self._weight)

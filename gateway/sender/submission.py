@@ -117,16 +117,18 @@ class Submission:
         permits are taken, just before the first part goes to the submitter: until then,
         cancelling the call leaves nothing at the provider.
         """
-        verdict = await self._pass_guards(phone, text)
-        if verdict.action == "reject":
-            status = "duplicate" if verdict.rule == "duplicate" else "rejected"
-            message = f"the provider's {verdict.rule} rule would refuse this message"
-            return RecipientOutcome(phone, status, error=ErrorInfo(str(verdict.rule), message)), 0
+        verdict = self._guards.check(phone, text, self._clock())
+        if verdict.action != "go":
+            refused = await self._held_by_guards(phone, text, verdict)
+            if refused is not None:
+                return refused, 0
         tally = _Tally(ambiguous=replay)
         ids: list[str] = []
         try:
             # One reservation for every part; retries of a part take a permit of their own.
-            await self._acquire(segments or len(parts), urgent)
+            permits = segments or len(parts)
+            if not self._permits_now(permits, urgent):
+                await self._acquire(permits, urgent)
             if self.stopping:
                 raise AbandonedError("shutting down")
             submitting()
@@ -144,27 +146,47 @@ class Submission:
             if not tally.attempts:  # nothing reached the provider: taken up again, this
                 self._guards.forget(phone, text)  # message is not its own duplicate
             raise
-        except CommandStatusError as exc:
-            self._guards.forget(phone, text)
-            if exc.retriable and self.stopping:
-                raise AbandonedError from exc
-            return _refused(phone, exc, ids), tally.attempts
         except GatewayError as exc:
             self._guards.forget(phone, text)
-            if self.stopping:
-                raise AbandonedError from exc
-            error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
-            return RecipientOutcome(phone, "failed", tuple(ids), error), tally.attempts
+            return self._failed(phone, exc, ids), tally.attempts
         return _sent(phone, ids, tally), tally.attempts
 
-    async def _pass_guards(self, phone: str, text: str) -> Verdict:
+    def _failed(self, phone: str, exc: GatewayError, ids: list[str]) -> RecipientOutcome:
+        """The outcome of a recipient whose submits ended in ``exc``; AbandonedError when
+        shutdown came and sending again may help."""
+        if isinstance(exc, CommandStatusError):
+            if exc.retriable and self.stopping:
+                raise AbandonedError from exc
+            return _refused(phone, exc, ids)
+        if self.stopping:
+            raise AbandonedError from exc
+        error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
+        return RecipientOutcome(phone, "failed", tuple(ids), error)
+
+    def _permits_now(self, permits: int, urgent: bool) -> bool:
+        """Take the permits if the gate lets them go at once (the usual case: no waiting)."""
+        if not self._gate.try_acquire(permits, urgent=urgent):
+            return False
+        self._gate_wait("urgent" if urgent else "bulk").observe(0.0)
+        return True
+
+    async def _held_by_guards(
+        self, phone: str, text: str, verdict: Verdict
+    ) -> RecipientOutcome | None:
+        """A guard did not say go: count it; wait while it says delay. The recipient's
+        outcome when a guard rejects the message, None once they let it go."""
         while True:
-            verdict = self._guards.check(phone, text, self._clock())
             if verdict.action != "go":
                 self._prevented(str(verdict.rule), verdict.action).inc()
             if verdict.action != "delay":
-                return verdict
+                break
             await asyncio.sleep(max(0.0, verdict.wait_seconds))
+            verdict = self._guards.check(phone, text, self._clock())
+        if verdict.action != "reject":
+            return None
+        status = "duplicate" if verdict.rule == "duplicate" else "rejected"
+        message = f"the provider's {verdict.rule} rule would refuse this message"
+        return RecipientOutcome(phone, status, error=ErrorInfo(str(verdict.rule), message))
 
     async def _acquire(self, parts: int, urgent: bool) -> None:
         started = self._clock()
@@ -172,10 +194,11 @@ class Submission:
         self._gate_wait("urgent" if urgent else "bulk").observe(self._clock() - started)
 
     async def _submit_part(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
+        tally.attempts += 1
         try:
-            tally.attempts += 1
-            return await self._attempt(pdu, urgent, tally)
+            response = await self._submitter.submit(pdu, urgent=urgent)
         except GatewayError as first:
+            self._failed_attempt(first, tally)
             if not first.retriable or self.stopping:
                 raise
             self._note_failure(first)
@@ -184,18 +207,28 @@ class Submission:
                 if isinstance(first, ThrottledError)
                 else self._settings.retry_initial_seconds
             )
-        return await self._retry(pdu, urgent, tally, first_wait)
+            return await self._retry(pdu, urgent, tally, first_wait)
+        self._gate.rate.on_accepted(1, self._clock())
+        return response
+
+    def _failed_attempt(self, exc: GatewayError, tally: _Tally) -> None:
+        """What a failed attempt means: a timeout may have reached the provider; a duplicate
+        refusal of a submit that may repeat an earlier one says that one went through."""
+        if isinstance(exc, ResponseTimeoutError):
+            tally.ambiguous = True  # it may have reached the provider
+        elif (
+            isinstance(exc, CommandStatusError)
+            and tally.ambiguous
+            and exc.command_status == SMPP_DUPLICATE_STATUS
+        ):
+            self._prevented("provider_duplicate", "reject").inc()
+            raise EarlierSubmitDeliveredError(str(exc)) from exc
 
     async def _attempt(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
         try:
             response = await self._submitter.submit(pdu, urgent=urgent)
-        except ResponseTimeoutError:
-            tally.ambiguous = True  # it may have reached the provider
-            raise
-        except CommandStatusError as exc:
-            if tally.ambiguous and exc.command_status == SMPP_DUPLICATE_STATUS:
-                self._prevented("provider_duplicate", "reject").inc()
-                raise EarlierSubmitDeliveredError(str(exc)) from exc
+        except GatewayError as exc:
+            self._failed_attempt(exc, tally)
             raise
         self._gate.rate.on_accepted(1, self._clock())
         return response

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from gateway.compose import CompositionError, CompositionSettings
 from gateway.compose.channels import COMMENT_MARKER, PREFIXES
 from gateway.compose.common import Composer
-from gateway.compose.settings import BindProfile
 from gateway.compose.submit import (
     ComposedMessage,
     for_recipient,
@@ -21,6 +20,7 @@ from gateway.compose.submit import (
     prepare_message,
 )
 from gateway.events.send_request import SendRequest
+from gateway.settings.composition import BindProfile
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 PROFILE = BindProfile(default_source="SMSC.RU")

@@ -153,6 +153,7 @@ class FakePublisher:
         self.failures = 0
         self.gate: asyncio.Event | None = None  # when set: publish waits for it
         self._each_in_a_task = TaskPerRecord(self)
+        self._offered_tasks: set[asyncio.Task[None]] = set()
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         if self.gate is not None:
@@ -170,6 +171,32 @@ class FakePublisher:
     async def enqueue(self, topic: str, key: bytes | None, value: bytes, acked: Acked) -> None:
         """:meth:`publish` in a task of its own, ``acked`` with its outcome."""
         await self._each_in_a_task.enqueue(topic, key, value, acked)
+
+    def offer(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        settle: Callable[[GatewayError | None, float], None],
+    ) -> None:
+        """As :meth:`publish`, with the answer given to ``settle``."""
+        task = asyncio.create_task(self._offered(topic, key, value, settle))
+        self._offered_tasks.add(task)
+        task.add_done_callback(self._offered_tasks.discard)
+
+    async def _offered(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        settle: Callable[[GatewayError | None, float], None],
+    ) -> None:
+        try:
+            await self.publish(topic, key, value)
+        except GatewayError as exc:
+            settle(exc, 0.0)
+            return
+        settle(None, 0.0)
 
     def on(self, topic: str) -> list[dict[str, Any]]:
         return [p.event for p in self.published if p.topic == topic]

@@ -69,7 +69,7 @@ async def test_records_with_one_key_run_in_order_and_other_keys_do_not_wait() ->
         previous, turn = order.enter(key)
         try:
             if previous is not None:
-                await previous
+                await previous.wait()
             log.append(f"start {name}")
             await asyncio.sleep(hold)
         finally:
@@ -86,4 +86,4 @@ async def test_records_without_a_key_are_not_ordered() -> None:
     previous, turn = order.enter(None)
     assert previous is None
     order.leave(None, turn)
-    assert turn.done()
+    assert turn.done

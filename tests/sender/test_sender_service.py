@@ -19,9 +19,11 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.compose.common import Composer
 from gateway.kafka.records import Partition, Record
 from gateway.metrics import Metrics
 from gateway.roles.sender import bind_profile
+from gateway.sender.dispatch import Dispatch
 from gateway.sender.exposure import Exposure
 from gateway.sender.guards import ProviderGuards
 from gateway.sender.outcomes import KnownOutcomes
@@ -55,6 +57,7 @@ TOPICS = TopicSettings()
 BULK = Partition(TOPICS.send, 0)
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 PHONE = "79991234567"
+SMPP = SmppSettings(system_id="login", source_addr="SMSC.RU")
 FAST = SenderSettings(
     max_in_flight=50,
     fetch_max_records=50,
@@ -120,16 +123,18 @@ class Harness:
             account="login",
             clock=loop.time,
         )
+        dispatch = Dispatch(
+            submission=submission,
+            exposure=Exposure(64),
+            composer=Composer(CompositionSettings(), bind_profile(SMPP)),
+        )
         self.sender = Sender(
             bulk=self.source,
             urgent=self.urgent_source,
             publisher=self.publisher,
-            submission=submission,
             outcomes=KnownOutcomes(settings.idempotency_window_seconds),
-            exposure=Exposure(64),
+            dispatch=dispatch,
             settings=settings,
-            profile=bind_profile(SmppSettings(system_id="login", source_addr="SMSC.RU")),
-            compose=CompositionSettings(),
             topics=TOPICS,
             metrics=self.metrics,
             clock=lambda: NOW,
