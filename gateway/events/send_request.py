@@ -131,9 +131,17 @@ def _build(doc: dict[str, Any]) -> SendRequest:
         schedule_at=_schedule(doc.get("schedule_at")),
         comment=_comment(doc.get("comment")),
         registered_delivery=_bool(doc, "registered_delivery", default=True),
-        provider_options=MappingProxyType(_object(doc, "provider_options")),
-        tags=MappingProxyType(_tags(doc.get("tags"))),
+        provider_options=_read_only(_object(doc, "provider_options")),
+        tags=_read_only(_tags(doc.get("tags"))),
     )
+
+
+# Most requests have no options and no tags: they share this one empty mapping.
+_EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
+
+
+def _read_only(value: dict[str, Any]) -> MappingProxyType[str, Any]:
+    return MappingProxyType(value) if value else _EMPTY
 
 
 def _envelope_fields(doc: dict[str, Any]) -> None:
@@ -147,6 +155,8 @@ def _envelope_fields(doc: dict[str, Any]) -> None:
 
 def normalize_phone(value: str) -> str | None:
     """Digits of an international number, or ``None`` when it is not one."""
+    if _PHONE.fullmatch(value):  # written plainly already, as most are
+        return value.lstrip("+")
     if not _RAW_PHONE.fullmatch(value):
         return None
     compact = value.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")

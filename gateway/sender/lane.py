@@ -251,13 +251,22 @@ class Lane:
             delay = min(delay * 2, longest)
         return []
 
+    def _may_start(self) -> bool:
+        """Whether a record may start now: admitted, a free slot, room further on."""
+        return (
+            self._free > 0
+            and not self._closing
+            and self.admitting.is_set()
+            and (self._room is None or self._room() or not self._flights)
+        )
+
     async def _admit(self) -> bool:
         """Wait until the lane may start a record and has a free slot (and there is room
         further on); False if closing."""
         while not self._closing:
             if not self.admitting.is_set():
                 await self.admitting.wait()
-            elif self._free > 0 and (self._room is None or self._room() or not self._flights):
+            elif self._may_start():
                 self._free -= 1
                 return True
             else:
@@ -273,7 +282,9 @@ class Lane:
         for record in records:
             if revoked_by and revoked_by.get(record.source, -1) > revokes:
                 continue
-            if not await self._admit():
+            if self._may_start():
+                self._free -= 1
+            elif not await self._admit():
                 return
             if revoked_by and revoked_by.get(record.source, -1) > revokes:
                 self._free += 1  # revoked while it waited for a slot

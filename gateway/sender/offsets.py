@@ -32,7 +32,10 @@ class OffsetTracker(Generic[P]):
 
     def track(self, partition: P, offset: int) -> None:
         """A record was consumed and its processing started."""
-        self._partitions.setdefault(partition, _PartitionState()).order.append(offset)
+        state = self._partitions.get(partition)
+        if state is None:
+            state = self._partitions[partition] = _PartitionState()
+        state.order.append(offset)
 
     def complete(self, partition: P, offset: int) -> None:
         """The record's outcome is durable; advance the commit point if it can move."""

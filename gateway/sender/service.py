@@ -27,6 +27,7 @@ tick (and at the end), not per request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from gateway.events.envelope import dumps, utc_now
 from gateway.events.send_request import InvalidRequest, SendRequest, parse_send_request
 from gateway.events.send_result import ErrorInfo, send_result_event
 from gateway.kafka.records import ClaimingSource, OfferingPublisher, Record
-from gateway.metrics import Metrics
+from gateway.metrics import Children, Metrics
 from gateway.settings import SenderSettings, TopicSettings
 from gateway.shutdown import Shutdown
 
@@ -97,13 +98,15 @@ class Sender:
         # Counted here, added to Prometheus by _flush_counts.
         self._requested: dict[str, int] = {}
         self._resulted: dict[str, int] = {}
+        # Offered results are timed here (the publisher times only what it is awaited for).
+        self._publish_latency = Children(metrics.kafka_publish_latency)
         self._stopping = False
         self.shutdown = shutdown or Shutdown(settings.drain_timeout_seconds)
         self._stop_requested: asyncio.Event | None = None
         self._failure: KafkaRefusedError | None = None
         exposure = dispatch.exposure
-        self.urgent = self._lane("urgent", urgent, self._urgent_record)
-        self.bulk = self._lane("bulk", bulk, self._bulk_record)
+        self.urgent = self._lane("urgent", urgent, functools.partial(self._process, urgent=True))
+        self.bulk = self._lane("bulk", bulk, functools.partial(self._process, urgent=False))
         # Bulk waits while urgent requests are pending.
         self.urgent.on_busy = self.bulk.admitting.clear
         self.urgent.on_idle = self.bulk.admitting.set
@@ -160,12 +163,6 @@ class Sender:
         self.urgent.close()
         self.bulk.close()
         self._dispatch.stop()
-
-    async def _urgent_record(self, flight: Flight) -> bool | None:
-        return await self._process(flight, urgent=True)
-
-    async def _bulk_record(self, flight: Flight) -> bool | None:
-        return await self._process(flight, urgent=False)
 
     async def _process(self, flight: Flight, *, urgent: bool) -> bool | None:
         """Handle one record: True once its outcome is durable (its offset may be
@@ -433,6 +430,7 @@ class _Publishing:
     def settle(self, problem: GatewayError | None, seconds: float) -> None:
         sender = self._sender
         if problem is None:
+            sender._publish_latency(self._item.topic).observe(seconds)
             sender._published(self._flight, self._request_id, self._weight)
         elif isinstance(problem, KafkaRecordRefusedError):
             log.error("event left out, %s refuses it for good: %s", self._item.topic, problem)
