@@ -48,12 +48,13 @@ class Flight:
     acknowledgement of its result) calls :meth:`end`.
     """
 
-    __slots__ = ("_ended", "_lane", "finishing", "over", "record", "task")
+    __slots__ = ("_ended", "_lane", "finishing", "over", "record", "running", "task")
 
     def __init__(self, record: Record, lane: Lane) -> None:
         self.record = record
         self.finishing = False
         self.over = False
+        self.running = False  # its handler has been called
         self.task: asyncio.Task[None] | None = None
         self._lane: Lane | None = lane
         self._ended: asyncio.Future[None] | None = None
@@ -108,9 +109,10 @@ REVOKE_SECONDS = 5.0
 class Lane:
     """Consumes one source and runs ``handler`` per record; see the module docstring.
 
-    ``room`` (optional) says whether a record started now would find room further on (the
-    exposure bound): while it says no, the lane starts nothing, so records wait here, not
-    fetched-and-started in the handler; call :meth:`poke` when it may say yes again.
+    ``room`` (optional) says whether one more record would find room further on (the
+    exposure bound), given how many the lane has started that have not run yet: while it
+    says no, the lane starts nothing, so records wait here rather than in the handler; call
+    :meth:`poke` when it may say yes again.
     :attr:`on_busy` and :attr:`on_idle`, when set, hear when the lane's first record starts
     and its last ends.
     """
@@ -126,7 +128,7 @@ class Lane:
         drain_timeout_seconds: float,
         revoke_timeout_seconds: float = REVOKE_SECONDS,
         shutdown: Shutdown | None = None,
-        room: Callable[[], bool] | None = None,
+        room: Callable[[int], bool] | None = None,
     ) -> None:
         self.name = name
         self._source = source
@@ -137,6 +139,7 @@ class Lane:
         self._revoke_timeout = min(revoke_timeout_seconds, drain_timeout_seconds)
         self._shutdown = shutdown or Shutdown(drain_timeout_seconds)
         self._room = room
+        self._not_running = 0  # started, their task not yet run
         self.on_busy: Callable[[], None] | None = None
         self.on_idle: Callable[[], None] | None = None
         self._tracker: OffsetTracker[Partition] = OffsetTracker()
@@ -193,8 +196,7 @@ class Lane:
         theirs = [f for f in self._flights if f.record.source in partitions]
         left = [flight for flight in theirs if not flight.finishing]
         for flight in left:
-            if flight.task is not None:
-                flight.task.cancel()
+            self._cancel(flight)
         late = await self._end(theirs, self._revoke_timeout)
         if left or late:
             log.info(
@@ -215,8 +217,7 @@ class Lane:
                 "%s: %d requests given up at shutdown; they will be redelivered", self.name, late
             )
 
-    @staticmethod
-    async def _end(flights: Collection[Flight], seconds: float) -> int:
+    async def _end(self, flights: Collection[Flight], seconds: float) -> int:
         """Wait ``seconds`` for ``flights`` to be over, then cancel those left; how many
         were. One whose handler has returned (its result is with the publisher) is given
         up: its offset stays uncommitted, whatever Kafka answers later."""
@@ -228,7 +229,7 @@ class Lane:
         for wait in late:
             flight = waits[wait]
             if flight.task is not None and not flight.task.done():
-                flight.task.cancel()
+                self._cancel(flight)
                 tasks.append(flight.task)
             else:
                 flight.give_up()
@@ -257,7 +258,7 @@ class Lane:
             self._free > 0
             and not self._closing
             and self.admitting.is_set()
-            and (self._room is None or self._room() or not self._flights)
+            and (self._room is None or self._room(self._not_running) or not self._flights)
         )
 
     async def _admit(self) -> bool:
@@ -297,6 +298,7 @@ class Lane:
         if not self._flights and self.on_busy is not None:
             self.on_busy()
         self._flights.add(flight)
+        self._not_running += 1
         flight.task = asyncio.create_task(self._run_one(flight))
 
     def _ended(self, flight: Flight, durable: bool) -> None:
@@ -310,7 +312,20 @@ class Lane:
         if not self._flights and self.on_idle is not None:
             self.on_idle()
 
+    def _cancel(self, flight: Flight) -> None:
+        """Cancel the flight's task; one cancelled before it ran ends here (nothing else
+        would end it)."""
+        task = flight.task
+        if task is None or task.done():
+            return
+        task.cancel()
+        if not flight.running:
+            self._not_running -= 1
+            flight.end(False)
+
     async def _run_one(self, flight: Flight) -> None:
+        flight.running = True
+        self._not_running -= 1
         durable: bool | None = False
         try:
             durable = await self._handler(flight)

@@ -126,7 +126,7 @@ class Sender:
             revoke_timeout_seconds=REVOKE_SECONDS,
             shutdown=self.shutdown,
             # Records are not started beyond the exposure bound: they would only wait there.
-            room=lambda: exposure.room > 0,
+            room=lambda starting: exposure.room > starting,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

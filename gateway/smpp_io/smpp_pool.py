@@ -8,7 +8,8 @@ room in its window; while none is bound, submits wait a bounded time for one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from gateway.smpp.errors import ConnectionClosedError
 from gateway.smpp.pdu import SubmitSm, SubmitSmResp
@@ -35,9 +36,21 @@ class SmppPool:
             for client in self.clients:
                 group.create_task(client.run(), name=f"{client.name}-run")
 
-    async def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> SubmitSmResp:
-        bound = [client for client in self.clients if client.bound]
-        client = max(bound, key=lambda c: c.window_free) if bound else await self._any_bound()
+    def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> Coroutine[Any, Any, SubmitSmResp]:
+        """The bound client's submit (see :meth:`SmppClient.submit`); while none is bound, a
+        bounded wait for one first."""
+        clients = self.clients
+        if len(clients) == 1:
+            client: SmppClient | None = clients[0] if clients[0].bound else None
+        else:
+            bound = [client for client in clients if client.bound]
+            client = max(bound, key=lambda c: c.window_free) if bound else None
+        if client is None:
+            return self._submit_once_bound(pdu, urgent)
+        return client.submit(pdu, urgent=urgent)
+
+    async def _submit_once_bound(self, pdu: SubmitSm, urgent: bool) -> SubmitSmResp:
+        client = await self._any_bound()
         return await client.submit(pdu, urgent=urgent)
 
     async def stop(self) -> None:
