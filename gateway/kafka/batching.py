@@ -50,7 +50,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
@@ -61,6 +60,7 @@ from .client import client_options
 from .errors import RECORD_REFUSALS, publish_error
 from .health import PROBE_INTERVAL_SECONDS
 from .managed import ManagedProducer, delivery_problem
+from .partitioner import JavaPartitioner
 from .producers import CLOSE_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class BatchingPublisher:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self._latency = Children(metrics.kafka_publish_latency)
-        self._partitioner = DefaultPartitioner()
+        self._partitioner = JavaPartitioner()
         self._max_request_bytes = max_request_bytes
         self._kafka = ManagedProducer(
             settings,
