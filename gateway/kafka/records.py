@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.errors import GatewayError
@@ -34,10 +34,11 @@ class Record:
     value: bytes | None
     timestamp_ms: int
     replay: bool = False
+    # The record's partition, made once: every step of a record's way looks it up.
+    source: Partition = field(init=False, compare=False, repr=False)
 
-    @property
-    def source(self) -> Partition:
-        return Partition(self.topic, self.partition)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", Partition(self.topic, self.partition))
 
 
 class Publisher(Protocol):
