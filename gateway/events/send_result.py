@@ -56,6 +56,8 @@ def overall_outcome(recipients: Sequence[RecipientOutcome]) -> str:
     A failure (retries exhausted on a temporary error) is reported over a rejection because
     sending the request again may help.
     """
+    if len(recipients) == 1:  # each status is the request's own outcome
+        return recipients[0].status
     statuses = {r.status for r in recipients}
     if "accepted" in statuses:
         return "accepted"

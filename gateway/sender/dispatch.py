@@ -12,10 +12,12 @@ room in the bound) nothing here waits or allocates a future.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.compose.common import Composer
+from gateway.compose.submit import ComposedMessage
 from gateway.errors import AbandonedError
 from gateway.events.send_request import SendRequest
 from gateway.events.send_result import RecipientOutcome
@@ -86,7 +88,10 @@ class Dispatch:
             if not exposure.try_take(weight):
                 await exposure.take(weight, urgent=urgent)
             try:
-                outcomes = await self._carry_out(plan, flight, urgent)
+                if plan.transport == "smpp" and len(plan.messages) == 1:
+                    outcomes = [await self._submit(plan.request, plan.messages[0], flight, urgent)]
+                else:
+                    outcomes = await self._carry_out(plan, flight, urgent)
             except BaseException:
                 exposure.release(weight)
                 raise
@@ -100,18 +105,18 @@ class Dispatch:
             assert self.http is not None
             flight.finish_here()  # the HTTP transport may submit as soon as it is called
             return await self.http.send(request, urgent=urgent)
-        sends = [
-            self.submission.send(
-                m.phone,
-                request.text,
-                m.parts,
-                segments=m.segments,
-                urgent=urgent,
-                replay=flight.record.replay,
-                submitting=flight.finish_here,
-            )
-            for m in plan.messages
-        ]
-        if len(sends) == 1:
-            return [await sends[0]]
+        sends = [self._submit(request, m, flight, urgent) for m in plan.messages]
         return list(await asyncio.gather(*sends))
+
+    def _submit(
+        self, request: SendRequest, message: ComposedMessage, flight: Flight, urgent: bool
+    ) -> Coroutine[Any, Any, tuple[RecipientOutcome, int]]:
+        return self.submission.send(
+            message.phone,
+            request.text,
+            message.parts,
+            segments=message.segments,
+            urgent=urgent,
+            replay=flight.record.replay,
+            submitting=flight.finish_here,
+        )
