@@ -149,6 +149,7 @@ class Lane:
         self._revokes = 0
         self._revoked_by: dict[Partition, int] = {}
         self._progress = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self.admitting = asyncio.Event()
         self.admitting.set()
@@ -299,7 +300,12 @@ class Lane:
             self.on_busy()
         self._flights.add(flight)
         self._not_running += 1
-        flight.task = asyncio.create_task(self._run_one(flight))
+        # The loop's own create_task: asyncio.create_task looks the loop up, which on Python
+        # 3.11 is a getpid() system call per record.
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        flight.task = loop.create_task(self._run_one(flight))
 
     def _ended(self, flight: Flight, durable: bool) -> None:
         """A flight is over (or given up): its slot is free; its offset may be committed."""
