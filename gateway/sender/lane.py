@@ -10,6 +10,12 @@ durable that they may be started (a *claim*, :mod:`gateway.kafka.claims`), so th
 crash their next consumer knows them as replays; while Kafka does not take the claim, nothing
 starts.
 
+A record is in flight from its start until it ends (:meth:`Flight.end`): when its handler
+returns, or later, when the handler handed it on (its result offered to the publisher) and
+the publisher's acknowledgement ends it; its task may be gone by then. Waiting for records
+(a revoke, shutdown) waits for their ends; one given up while its result is with the
+publisher keeps its offset uncommitted, whatever Kafka answers later.
+
 A rebalance (:meth:`Lane.on_revoked`) must end before the group's rebalance timeout, or the
 group hands the partitions on while this consumer still works on them and both submit the
 same requests. So the records of revoked partitions that have not reached the provider
