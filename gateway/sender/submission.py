@@ -82,7 +82,8 @@ class Submission:
         self._clock = clock
         self._retries = Children(metrics.send_retries)
         self._prevented = Children(metrics.guard_prevented)
-        self._gate_wait = Children(metrics.rate_wait)
+        # By priority: (bulk, urgent).
+        self._gate_wait = (metrics.rate_wait.labels("bulk"), metrics.rate_wait.labels("urgent"))
         self._throttled = metrics.rate_throttled.labels(account)
         self._cuts = metrics.rate_cuts.labels(account)
         self._backoff = wait_exponential_jitter(
@@ -167,7 +168,7 @@ class Submission:
         """Take the permits if the gate lets them go at once (the usual case: no waiting)."""
         if not self._gate.try_acquire(permits, urgent=urgent):
             return False
-        self._gate_wait("urgent" if urgent else "bulk").observe(0.0)
+        self._gate_wait[urgent].observe(0.0)
         return True
 
     async def _held_by_guards(
@@ -191,7 +192,7 @@ class Submission:
     async def _acquire(self, parts: int, urgent: bool) -> None:
         started = self._clock()
         await self._gate.acquire(parts, urgent=urgent)
-        self._gate_wait("urgent" if urgent else "bulk").observe(self._clock() - started)
+        self._gate_wait[urgent].observe(self._clock() - started)
 
     async def _submit_part(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
         tally.attempts += 1
