@@ -113,8 +113,8 @@ def parse_send_request(raw: bytes | None) -> SendRequest | InvalidRequest:
 def _build(doc: dict[str, Any]) -> SendRequest:
     if doc.get("schema") != SCHEMA:
         raise _FieldError("unsupported_schema", f"schema must be {SCHEMA!r}")
-    unknown = sorted(set(doc) - _KNOWN)
-    if unknown:
+    if not _KNOWN.issuperset(doc):
+        unknown = sorted(set(doc) - _KNOWN)
         raise _FieldError("unknown_field", f"unknown fields: {', '.join(unknown)}")
     _envelope_fields(doc)
     request_id = doc.get("request_id")
