@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 
@@ -23,8 +23,7 @@ class Exposure:
 
     :meth:`try_take` is the usual way in (room and nobody waiting: no coroutine, no
     future); :meth:`take` waits its turn otherwise. Every weight taken is given back with
-    :meth:`release`; ``on_release`` callbacks hear of it (lanes waiting for room start
-    records again).
+    :meth:`release`.
     """
 
     def __init__(self, limit: int) -> None:
@@ -34,16 +33,6 @@ class Exposure:
         self.used = 0
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._closed: BaseException | None = None
-        self._listeners: list[Callable[[], None]] = []
-
-    @property
-    def room(self) -> int:
-        """Slots a request could take now without waiting."""
-        return 0 if self._waiters else self.limit - self.used
-
-    def on_release(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` whenever slots are given back."""
-        self._listeners.append(listener)
 
     def close(self, error: BaseException) -> None:
         """Grant nothing more: every waiter, and every later request, fails with ``error``."""
@@ -91,8 +80,6 @@ class Exposure:
         """Give back ``weight`` slots taken earlier."""
         self.used -= weight
         self._wake()
-        for listener in self._listeners:
-            listener()
 
     @asynccontextmanager
     async def hold(self, parts: int, *, urgent: bool) -> AsyncIterator[None]:

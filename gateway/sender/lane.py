@@ -115,10 +115,6 @@ REVOKE_SECONDS = 5.0
 class Lane:
     """Consumes one source and runs ``handler`` per record; see the module docstring.
 
-    ``room`` (optional) says whether one more record would find room further on (the
-    exposure bound), given how many the lane has started that have not run yet: while it
-    says no, the lane starts nothing, so records wait here rather than in the handler; call
-    :meth:`poke` when it may say yes again.
     :attr:`on_busy` and :attr:`on_idle`, when set, hear when the lane's first record starts
     and its last ends.
     """
@@ -134,7 +130,6 @@ class Lane:
         drain_timeout_seconds: float,
         revoke_timeout_seconds: float = REVOKE_SECONDS,
         shutdown: Shutdown | None = None,
-        room: Callable[[int], bool] | None = None,
     ) -> None:
         self.name = name
         self._source = source
@@ -144,8 +139,6 @@ class Lane:
         self._drain_timeout = drain_timeout_seconds
         self._revoke_timeout = min(revoke_timeout_seconds, drain_timeout_seconds)
         self._shutdown = shutdown or Shutdown(drain_timeout_seconds)
-        self._room = room
-        self._not_running = 0  # started, their task not yet run
         self.on_busy: Callable[[], None] | None = None
         self.on_idle: Callable[[], None] | None = None
         self._tracker: OffsetTracker[Partition] = OffsetTracker()
@@ -179,10 +172,6 @@ class Lane:
         self._shutdown.begin()
         self._progress.set()
         self.admitting.set()
-
-    def poke(self) -> None:
-        """Something the lane may be waiting for changed (see ``room``)."""
-        self._progress.set()
 
     async def commit(self) -> None:
         offsets = self._tracker.committable()
@@ -260,17 +249,11 @@ class Lane:
         return []
 
     def _may_start(self) -> bool:
-        """Whether a record may start now: admitted, a free slot, room further on."""
-        return (
-            self._free > 0
-            and not self._closing
-            and self.admitting.is_set()
-            and (self._room is None or self._room(self._not_running) or not self._flights)
-        )
+        """Whether a record may start now: admitted and a free slot."""
+        return self._free > 0 and not self._closing and self.admitting.is_set()
 
     async def _admit(self) -> bool:
-        """Wait until the lane may start a record and has a free slot (and there is room
-        further on); False if closing."""
+        """Wait until the lane may start a record and has a free slot; False if closing."""
         while not self._closing:
             if not self.admitting.is_set():
                 await self.admitting.wait()
@@ -305,7 +288,6 @@ class Lane:
         if not self._flights and self.on_busy is not None:
             self.on_busy()
         self._flights.add(flight)
-        self._not_running += 1
         # The loop's own create_task: asyncio.create_task looks the loop up, which on Python
         # 3.11 is a getpid() system call per record.
         loop = self._loop
@@ -332,12 +314,10 @@ class Lane:
             return
         task.cancel()
         if not flight.running:
-            self._not_running -= 1
             flight.end(False)
 
     async def _run_one(self, flight: Flight) -> None:
         flight.running = True
-        self._not_running -= 1
         durable: bool | None = False
         try:
             durable = await self._handler(flight)

@@ -104,18 +104,14 @@ class Sender:
         self.shutdown = shutdown or Shutdown(settings.drain_timeout_seconds)
         self._stop_requested: asyncio.Event | None = None
         self._failure: KafkaRefusedError | None = None
-        exposure = dispatch.exposure
         self.urgent = self._lane("urgent", urgent, functools.partial(self._process, urgent=True))
         self.bulk = self._lane("bulk", bulk, functools.partial(self._process, urgent=False))
         # Bulk waits while urgent requests are pending.
         self.urgent.on_busy = self.bulk.admitting.clear
         self.urgent.on_idle = self.bulk.admitting.set
-        exposure.on_release(self.urgent.poke)
-        exposure.on_release(self.bulk.poke)
         metrics.in_flight.set_function(lambda: self.urgent.in_flight + self.bulk.in_flight)
 
     def _lane(self, name: str, source: ClaimingSource, handler: Handler) -> Lane:
-        exposure = self._dispatch.exposure
         return Lane(
             name,
             source,
@@ -125,8 +121,6 @@ class Sender:
             drain_timeout_seconds=self._settings.drain_timeout_seconds,
             revoke_timeout_seconds=REVOKE_SECONDS,
             shutdown=self.shutdown,
-            # Records are not started beyond the exposure bound: they would only wait there.
-            room=lambda starting: exposure.room > starting,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
