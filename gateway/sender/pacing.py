@@ -70,11 +70,7 @@ class SubmitGate:
 
     def _try_take(self, parts: int) -> bool:
         now = self._clock()
-        rate = self.rate.rate(now)
-        if self._bucket.delay(parts, rate, now) > 0:
-            return False
-        self._bucket.take(parts, rate, now)
-        return True
+        return self._bucket.try_take(parts, self.rate.rate(now), now)
 
     def _pump(self) -> None:
         while True:

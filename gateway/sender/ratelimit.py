@@ -196,6 +196,14 @@ class TokenBucket:
         self._refill(rate, now)
         self._tokens -= parts
 
+    def try_take(self, parts: int, rate: float, now: float) -> bool:
+        """:meth:`take` the parts if :meth:`delay` would be 0 (one refill for both)."""
+        self._refill(rate, now)
+        if self._tokens < min(float(parts), self._capacity(rate)):
+            return False
+        self._tokens -= parts
+        return True
+
     def _capacity(self, rate: float) -> float:
         return max(1.0, rate * self._burst_seconds)
 

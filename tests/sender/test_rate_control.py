@@ -124,3 +124,21 @@ def test_a_throttle_right_after_start_does_not_trust_a_partial_second() -> None:
         rate.on_accepted(1, 0.1 + i / 30)  # only 0.15 s of sending so far
     rate.on_throttled(0.3)
     assert rate.rate(0.3) == pytest.approx(30 * rate.settings.cut_factor)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 5), st.floats(0.5, 5000.0), st.floats(0.0, 0.05)),
+        max_size=60,
+    )
+)
+def test_try_take_is_delay_then_take(steps: list[tuple[int, float, float]]) -> None:
+    tried, reference = TokenBucket(0.05, 0.0), TokenBucket(0.05, 0.0)
+    now = 0.0
+    for parts, rate, elapsed in steps:
+        now += elapsed
+        expected = reference.delay(parts, rate, now) == 0
+        if expected:
+            reference.take(parts, rate, now)
+        assert tried.try_take(parts, rate, now) == expected
+        assert tried.delay(parts, rate, now) == reference.delay(parts, rate, now)
