@@ -33,6 +33,7 @@ class Exposure:
         self.used = 0
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._closed: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def close(self, error: BaseException) -> None:
         """Grant nothing more: every waiter, and every later request, fails with ``error``."""
@@ -61,7 +62,10 @@ class Exposure:
         closed."""
         if self.try_take(weight):
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None:  # looked up once: on Python 3.11 each lookup is a getpid() call
+            loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         entry = (weight, future)
         if urgent:
             self._waiters.appendleft(entry)
