@@ -14,10 +14,16 @@ the table's store (``table.data``, which puts it in the store partition of the e
 processed, as ``table[key]`` does) and the change is noted; after the step the agent hands the
 noted changes to faust's producer directly (:meth:`Changelog.send`), to the changelog
 partition numbered like the event's partition (what ``Table.partition_for_key`` picks for a
-table that is not ``use_partitioner``), and records each acknowledged offset in the store
+table that is not ``use_partitioner``), and records the acknowledged offsets in the store
 (``set_persisted_offset``, as faust's own changelog callback does, so a kept RocksDB directory
 reads only the changelog's tail at the next start). Recovery, standby replicas and partition
 ownership stay faust's: they only read the changelog topic and the store.
+
+The offsets are written once per changelog partition for all the records one answer from
+Kafka acknowledged (:class:`PersistedOffsets`), not once per record as faust does: with RocksDB
+each is a write of its own, and one join makes two or three changelog records. The offset is
+only where the next recovery starts reading; one a little behind makes it read a few records
+again, which it applies as before.
 
 The changes count among the event's outputs (:mod:`gateway.correlator.outputs`): the event is
 acked only once its changelog records are acknowledged too; and faust flushes its producer
@@ -26,6 +32,7 @@ before every commit anyway.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -94,6 +101,7 @@ class Changelog:
     def __init__(self, sends: Sends) -> None:
         self._sends = sends
         self.pending: list[Change] = []
+        self._offsets = PersistedOffsets()
 
     def take(self) -> list[Change]:
         """The pending changes, the last one per key only (compaction would keep no other),
@@ -108,13 +116,35 @@ class Changelog:
         """Send ``changes`` to ``partition`` of their changelogs; ``settle`` is called once per
         change with Kafka's answer, after the store recorded the change's offset."""
         for change in changes:
-            stored = functools.partial(_persisted, change.store)
+            stored = functools.partial(self._offsets.note, change.store)
             await self._sends.send(
                 change.topic, change.key, change.value, settle, partition=partition, stored=stored
             )
 
 
-def _persisted(store: Any, metadata: Any) -> None:
-    """As faust's own changelog callback: the store remembers the offset it has, so a kept
-    RocksDB directory reads only the changelog's tail at the next start."""
-    store.set_persisted_offset(TP(metadata.topic, metadata.partition), metadata.offset)
+class PersistedOffsets:
+    """As faust's own changelog callback: each store remembers the offset it has, so a kept
+    RocksDB directory reads only the changelog's tail at the next start; written once per
+    partition for the acknowledgements that came in one turn of the event loop."""
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[int, str, int], tuple[Any, int]] = {}
+        self._scheduled = False
+
+    def note(self, store: Any, metadata: Any) -> None:
+        """Kafka stored a changelog record of ``store`` (``metadata``: its topic, partition
+        and offset)."""
+        key = (id(store), metadata.topic, metadata.partition)
+        known = self._latest.get(key)
+        if known is None or metadata.offset > known[1]:
+            self._latest[key] = (store, metadata.offset)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.write)
+
+    def write(self) -> None:
+        """Write the offsets noted since the last time, the highest per partition."""
+        latest, self._latest = self._latest, {}
+        self._scheduled = False
+        for (_, topic, partition), (store, offset) in latest.items():
+            store.set_persisted_offset(TP(topic, partition), offset)
