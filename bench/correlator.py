@@ -22,6 +22,9 @@ After ``--warmup`` seconds, over ``--seconds``:
 - joins/s: part statuses that arrived on ``smsc.status.v1`` in the window;
 - CPU µs per join: the worker process's user+system CPU (from /proc) over the window,
   divided by the joins; the share of a core it used (by thread), and its resident memory;
+- how long the worker's main thread (its event loop) was runnable but waiting for a CPU,
+  as a share of the window (``schedstat`` in /proc): on a shared machine, a worker that uses
+  a fifth of a core while it waits for a CPU most of the time is short of CPU, not idle;
 - latency (at ``--rate`` only): from the later of a report's and its result's
   acknowledgement by Kafka (a report cannot be joined before its result is there) to its part
   status arriving here, p50 and p99, over the reports produced in the window.
@@ -37,8 +40,12 @@ directory (the same), RocksDB on the directory the previous run left (only the t
 ``--baseline DIR`` runs a third worker, ``baseline``: the correlator of another checkout of
 the product (``git archive main | tar -x -C DIR``), for a before-and-after in one run.
 
+``--nice N`` runs the workers at that scheduling priority (a negative N needs root): on a
+machine shared with other jobs, the way to see what a worker does when it has a CPU.
+
 Run: ``.venv/bin/python bench/correlator.py [--rate 500] [--saturate 2500] [--seconds 20]
-[--rounds 1] [--partitions 12] [--entries 1000000] [--baseline DIR] [--profile DIR]``
+[--rounds 1] [--partitions 12] [--entries 1000000] [--baseline DIR] [--profile DIR]
+[--nice N]``
 (``--profile`` records
 each worker with py-spy over each window, ``--format raw``, for ``bench/profile_summary.py``;
 the CPU figures of such a run include py-spy's pauses).
@@ -102,6 +109,7 @@ class Options:
     logs: Path | None
     env: dict[str, str]
     baseline: Path | None = None
+    nice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,7 @@ class Measured:
     joins_per_second: float
     cpu_us_per_join: float
     core_share: float
+    cpu_wait_share: float
     p50: float | None
     p99: float | None
     missing: int
@@ -297,7 +306,14 @@ async def measure(kafka: LocalKafka, impl: str, rate: int, opts: Options, label:
             # ``python -m`` puts the working directory first on the path, before PYTHONPATH.
             cwd = env["PYTHONPATH"] = str(opts.baseline.resolve())
         command = COMMANDS["faust" if impl == "baseline" else impl]
-        worker = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=out)  # noqa: ASYNC220
+        worker = subprocess.Popen(  # noqa: ASYNC220
+            command,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=out,
+            preexec_fn=functools.partial(os.nice, opts.nice) if opts.nice else None,  # noqa: PLW1509
+        )
     try:
         await prime(kafka.bootstrap_servers, topics, run, statuses)
         return await _window(
@@ -341,11 +357,12 @@ async def _window(
     try:
         await asyncio.sleep(opts.warmup)
         begin, cpu0, load0 = time.monotonic(), cpu_seconds(pid), os.getloadavg()[0]
-        threads0 = thread_cpu_seconds(pid)
+        threads0, waited0 = thread_cpu_seconds(pid), runqueue_seconds(pid)
         spy = _profile(pid, opts, f"{impl}-{label}")
         await asyncio.sleep(opts.seconds)
         end, cpu1, load1 = time.monotonic(), cpu_seconds(pid), os.getloadavg()[0]
         threads = _thread_shares(threads0, thread_cpu_seconds(pid), cpu1 - cpu0)
+        waited = runqueue_seconds(pid) - waited0
         rss = rss_megabytes(pid)
         if spy is not None:
             spy.wait(60)
@@ -363,6 +380,7 @@ async def _window(
         joins_per_second=joins / (end - begin),
         cpu_us_per_join=(cpu1 - cpu0) * 1e6 / max(joins, 1),
         core_share=(cpu1 - cpu0) / (end - begin),
+        cpu_wait_share=waited / (end - begin),
         p50=_quantile(latencies, 0.50) if label != "saturated" else None,
         p99=_quantile(latencies, 0.99) if label != "saturated" else None,
         missing=missing if label != "saturated" else 0,
@@ -370,6 +388,12 @@ async def _window(
         threads=threads,
         rss=rss,
     )
+
+
+def runqueue_seconds(pid: int) -> float:
+    """How long the main thread of ``pid`` has been runnable but waiting for a CPU, in
+    seconds (the second field of /proc/PID/schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
 def _thread_shares(before: dict[str, float], after: dict[str, float], total: float) -> str:
@@ -521,6 +545,7 @@ def print_row(m: Measured, label: str) -> None:
     print(
         f"{m.impl:8} {label:9} offered {m.offered:5}/s: {m.joins_per_second:7.0f} joins/s  "
         f"{m.cpu_us_per_join:6.0f} µs CPU/join  {m.core_share * 100:3.0f} % of a core"
+        f" (waited for one {m.cpu_wait_share * 100:3.0f} %)"
         f"{latency}{missing}  load {m.load[0]:.1f}-{m.load[1]:.1f}",
         flush=True,
     )
@@ -549,6 +574,7 @@ async def main() -> None:
         help="another checkout of the product: its correlator runs too, as 'baseline'",
     )
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the workers")
+    parser.add_argument("--nice", type=int, default=0, help="the workers' niceness")
     args = parser.parse_args()
     opts = Options(
         partitions=args.partitions,
@@ -562,8 +588,12 @@ async def main() -> None:
         logs=args.logs,
         env=dict(item.split("=", 1) for item in args.env),
         baseline=args.baseline,
+        nice=args.nice,
     )
-    print(f"store={opts.store} loop={opts.event_loop} partitions={opts.partitions} {opts.env}")
+    print(
+        f"store={opts.store} loop={opts.event_loop} partitions={opts.partitions} "
+        f"nice={opts.nice} {opts.env}"
+    )
     with LocalKafka(num_partitions=INPUT_PARTITIONS) as kafka:
         results: dict[tuple[str, str], list[Measured]] = {}
         impls = args.impls.split(",") + (["baseline"] if args.baseline else [])
