@@ -7,7 +7,7 @@ applies each record to the same :class:`~gateway.correlator.join.Correlator` ove
 holding the encoded entries, produces one changelog record per table change (to the
 changelog partition numbered like the route partition, as faust does) and the outputs, and
 commits offsets once Kafka acknowledged everything a record produced. Everything goes through
-one aiokafka producer with the settings of faust's (acks=all, 5 ms linger, 256 KB batches),
+one aiokafka producer with the settings of faust's (acks=all, 20 ms linger, 256 KB batches),
 as in the faust worker. What it leaves out is what faust adds: its consumer, stream and event
 machinery, its tables (RocksDB), recovery and partition ownership (this loop keeps nothing
 across restarts: it is a yardstick, not a product).
@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.correlator.acks import InOrderAcks, Slot
+from gateway.correlator.faustapp import PRODUCER_LINGER_SECONDS, PRODUCER_MAX_BATCH_BYTES
 from gateway.correlator.join import Correlator, JoinSettings
 from gateway.correlator.metrics import CorrelatorMetrics
 from gateway.correlator.model import decode_entry, decode_held, encode_entry, encode_held
@@ -193,7 +194,10 @@ async def run_floor(settings: Settings) -> None:
     inputs = (topics.send_results, topics.dlr)
     await prepare_topics(settings.kafka, c, changelogs, list(inputs), stop)
     producer = AIOKafkaProducer(
-        **client_options(settings.kafka), acks="all", linger_ms=5, max_batch_size=256 * 1024
+        **client_options(settings.kafka),
+        acks="all",
+        linger_ms=int(PRODUCER_LINGER_SECONDS * 1000),
+        max_batch_size=PRODUCER_MAX_BATCH_BYTES,
     )
     await producer.start()
     router = Router(

@@ -37,6 +37,13 @@ from .reportjoin import ReportJoin
 
 # As the gateway's other consumer groups (aiokafka's default); heartbeats every 3 s (faust's).
 SESSION_TIMEOUT_SECONDS = 10.0
+# aiokafka makes a send wait while its batch for the partition is full and in flight; small
+# batches made that wait (an acks=all round trip) the bottleneck.
+PRODUCER_MAX_BATCH_BYTES = 256 * 1024
+# Every produce request costs the worker a socket write and its answer's handling (a tenth of
+# its CPU at 5 ms); 20 ms makes fewer, fuller requests for 15 ms more per hop
+# (docs/benchmarks.md).
+PRODUCER_LINGER_SECONDS = 0.02
 
 
 def app_options(settings: Settings) -> dict[str, Any]:
@@ -55,10 +62,8 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "value_serializer": "raw",
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
-        # aiokafka makes a send wait while its batch for the partition is full and in flight;
-        # small batches made that wait (an acks=all round trip) the bottleneck.
-        "producer_max_batch_size": 256 * 1024,
-        "producer_linger": 0.005,
+        "producer_max_batch_size": PRODUCER_MAX_BATCH_BYTES,
+        "producer_linger": PRODUCER_LINGER_SECONDS,
         # faust would wait, at a rebalance and at stop, for every event it handed an agent to
         # be acked, with no bound: an event whose output Kafka refused is never acked (so that
         # no commit passes it), and the worker could then never stop. Without the wait, faust

@@ -52,9 +52,12 @@ FETCH_SECONDS = 0.2
 FETCH_RECORDS = 1000
 # The broker holds a fetch until this much has come or FETCH_WAIT_SECONDS passed: a request
 # per few records costs the worker more CPU (a produce and a fetch round trip each) than the
-# records themselves at a few hundred reports per second (docs/benchmarks.md).
-FETCH_MIN_BYTES = 64 * 1024
-FETCH_WAIT_SECONDS = 0.05
+# records themselves at a few hundred reports per second, and the join pays faust's cost per
+# route record, so fewer, larger route records leave a worker short of CPU (a shared machine,
+# a CPU limit) room to keep up; 100 ms is a tenth of the status latency's budget
+# (docs/benchmarks.md).
+FETCH_MIN_BYTES = 256 * 1024
+FETCH_WAIT_SECONDS = 0.1
 YIELD_EVERY = 100  # records routed between turns of the event loop the join agent shares
 # Well under the broker's default max.message.bytes (1 MB); a route document is ~1-2 KB, and
 # the route stage dead-letters reports over MAX_REPORT_BYTES.
