@@ -4,11 +4,13 @@ route batches, changelog coalescing."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+from faust.types import TP
 
 from gateway.correlator.acks import InOrderAcks
 from gateway.correlator.model import BATCH, RoutedReport, SubmittedMessage
@@ -27,7 +29,7 @@ from gateway.correlator.router import (
     batch_records,
     route_partition,
 )
-from gateway.correlator.tables import Change, Changelog
+from gateway.correlator.tables import Change, Changelog, PersistedOffsets
 from gateway.errors import KafkaUnavailableError
 from gateway.events.dead_letter import Origin, dead_letter_event
 from tests.correlator.joinkit import T0, at, report
@@ -122,6 +124,35 @@ def test_a_changelog_sends_the_last_change_of_each_key() -> None:
         ("parts", b"2/7", b"b"),
     ]
     assert changelog.pending == []
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.written: list[tuple[TP, int]] = []
+
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.written.append((tp, offset))
+
+
+async def test_persisted_offsets_are_written_once_per_partition_the_highest() -> None:
+    parts, held = _Store(), _Store()
+    offsets = PersistedOffsets()
+    for store, topic, partition, offset in [
+        (parts, "parts", 1, 5),
+        (parts, "parts", 1, 7),
+        (parts, "parts", 1, 6),  # answers for one partition can come in any order
+        (parts, "parts", 2, 3),
+        (held, "held", 1, 4),
+    ]:
+        offsets.note(store, SimpleNamespace(topic=topic, partition=partition, offset=offset))
+    assert parts.written == held.written == []  # at the end of the event loop's turn
+    await asyncio.sleep(0)
+    assert sorted(parts.written) == [(TP("parts", 1), 7), (TP("parts", 2), 3)]
+    assert held.written == [(TP("held", 1), 4)]
+    offsets.note(parts, SimpleNamespace(topic="parts", partition=1, offset=8))
+    await asyncio.sleep(0)
+    assert parts.written[-1] == (TP("parts", 1), 8)
+    assert len(parts.written) == 3
 
 
 @pytest.mark.parametrize("key", [b"79001234567", b"7", b"", "телефон".encode()])
