@@ -114,7 +114,8 @@ class Changelog:
 
     async def send(self, changes: list[Change], partition: int, settle: Settle) -> None:
         """Send ``changes`` to ``partition`` of their changelogs; ``settle`` is called once per
-        change with Kafka's answer, after the store recorded the change's offset."""
+        change with Kafka's answer, and the store records the offset by the end of that turn of
+        the event loop."""
         for change in changes:
             stored = functools.partial(self._offsets.note, change.store)
             await self._sends.send(
