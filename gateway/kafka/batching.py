@@ -9,12 +9,14 @@ acknowledged the record, acks=all, idempotent producer) with less work per recor
 
 - each (topic, partition) has a *lane*. A record is appended to the lane's open batch (an
   aiokafka ``BatchBuilder``) and its caller waits on a future of its own;
-- the lane's drain task hands the open batch to ``send_batch()`` on the next turn of the
-  event loop, so everything published during this turn goes out together. Until Kafka has
-  answered the lane's previous batch, the next batch keeps filling: the batches grow with
-  the load, and a lone record leaves at once. (The idempotent producer has one produce
-  request in flight per broker, so a batch handed over earlier would only wait in its
-  accumulator, and ``send_batch()`` would wait with a timer per batch for room there);
+- one hand-over task hands the open batches of every lane that has one to ``send_batch()``
+  on the next turn of the event loop, together, so everything published during this turn
+  goes out in one produce request per broker. Until Kafka has answered a lane's previous
+  batch, its next batch keeps filling: the batches grow with the load, and a lone record
+  leaves at once. (The idempotent producer has one produce request in flight per broker,
+  so a batch handed over earlier would only wait in its accumulator, and ``send_batch()``
+  would wait with a timer per batch for room there.) Lanes answered by one produce
+  response are handed over again together, by one task, with one look for the producer;
 - the batch's acknowledgement settles every caller in it: all succeed, or all fail with
   the same kind of error (:mod:`gateway.kafka.errors`); a caller not answered within the
   delivery timeout (and at most a sweep interval more) is failed on its own, the rest of
@@ -22,9 +24,10 @@ acknowledged the record, acks=all, idempotent producer) with less work per recor
 
 What stays as with ``send()``:
 
-- Partitioning: the producer's own ``DefaultPartitioner`` instance picks the partition
-  (murmur2 of the key, as the Java client; a random available partition without a key), so
-  keyed records land where any other writer of the topic puts them.
+- Partitioning: the producer's own partitioner picks the partition: murmur2 of the key, as
+  the Java client and aiokafka's ``DefaultPartitioner`` (:mod:`gateway.kafka.partitioning`,
+  the same function at half the cost), a random available partition without a key;
+  so keyed records land where any other writer of the topic puts them.
 - Order: one lane per partition, batches handed over one after the other in append order,
   and the idempotent producer's sequence numbers keep them in that order through retries.
 - Idempotence and acks=all: ``send_batch()`` batches go through the same accumulator,
@@ -41,11 +44,12 @@ producer took it: the producer is then replaced (:mod:`gateway.kafka.managed`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +64,7 @@ from .client import client_options
 from .errors import RECORD_REFUSALS, publish_error
 from .health import PROBE_INTERVAL_SECONDS
 from .managed import ManagedProducer, delivery_problem
-from .partitioner import JavaPartitioner
+from .partitioning import KeyPartitioner
 from .producers import CLOSE_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
@@ -115,9 +119,8 @@ class _Lane:
     partition: int
     sealed: deque[_Batch] = field(default_factory=deque)
     open: _Batch | None = None
-    draining: bool = False
-    answered: asyncio.Future[None] | None = None  # the batch handed over, once Kafka answers
     handed_over: _Batch | None = None  # the batch with the producer, until it is answered
+    queued: bool = False  # waiting for the hand-over task with its next batch
 
     def next_batch(self) -> _Batch | None:
         if self.sealed:
@@ -141,7 +144,7 @@ class BatchingPublisher:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self._latency = Children(metrics.kafka_publish_latency)
-        self._partitioner = JavaPartitioner()
+        self._partitioner = KeyPartitioner()
         self._max_request_bytes = max_request_bytes
         self._kafka = ManagedProducer(
             settings,
@@ -156,7 +159,14 @@ class BatchingPublisher:
         self._timeout = settings.delivery_timeout_seconds
         self._sweeper: asyncio.TimerHandle | None = None
         self._lanes: dict[tuple[str, int], _Lane] = {}
-        self._drains: set[asyncio.Task[None]] = set()
+        # Each topic's partitions, sorted, as the current producer's metadata has them last.
+        self._partitions: dict[str, list[int]] = {}
+        self._cluster: Any = None  # the metadata they are from (aiokafka's ClusterMetadata)
+        self._ready: list[_Lane] = []  # lanes with a batch to hand over, none with Kafka
+        self._handing_over: asyncio.Task[None] | None = None  # hands the ready lanes' over
+        self._metadata_waits: set[asyncio.Task[None]] = set()
+        self._unanswered = 0  # batches begun and not yet acknowledged or failed
+        self._emptied: asyncio.Future[None] | None = None  # stop() waits for the last answer
         self._awaiting_metadata: dict[str, list[tuple[bytes | None, bytes, Settle]]] = {}
         self._stopping = False
         # Records taken and batches handed to the producer: their ratio is the batching.
@@ -172,12 +182,15 @@ class BatchingPublisher:
         what is not acknowledged within ``timeout_seconds`` (and a second) fails."""
         self._stopping = True
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_seconds  # one allowance for the drains and the close
-        if self._drains:
-            await asyncio.wait(set(self._drains), timeout=timeout_seconds)
-        for drain in self._drains:
-            drain.cancel()
-        await asyncio.gather(*self._drains, return_exceptions=True)
+        deadline = loop.time() + timeout_seconds  # one allowance for the answers and the close
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await self._all_answered()
+        tasks = [*self._metadata_waits, self._handing_over]
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*filter(None, tasks), return_exceptions=True)
         for lane in self._lanes.values():
             while (batch := lane.next_batch()) is not None:
                 self._fail(lane, batch, KafkaUnavailableError("the publisher stopped"))
@@ -185,6 +198,17 @@ class BatchingPublisher:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+
+    async def _all_answered(self) -> None:
+        """Return once every record taken (those waiting for metadata too) is answered."""
+        while True:
+            if self._metadata_waits:
+                await asyncio.wait(set(self._metadata_waits))
+            elif self._unanswered:
+                self._emptied = asyncio.get_running_loop().create_future()
+                await self._emptied
+            else:
+                return
 
     async def reachable(self) -> bool:
         """Whether a broker answers a metadata request now: a cheap check for readiness."""
@@ -263,14 +287,15 @@ class BatchingPublisher:
         if lane is None:
             lane = self._lanes[(topic, partition)] = _Lane(topic, partition)
         self._append(lane, key, value, settle)
-        if not lane.draining:
-            lane.draining = True
-            self._spawn(self._drain(lane), f"publish-{topic}-{partition}")
+        if lane.handed_over is None and not lane.queued:
+            self._queue(lane)
 
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(work, name=name)
-        self._drains.add(task)
-        task.add_done_callback(self._drains.discard)
+    def _queue(self, lane: _Lane) -> None:
+        """Have the lane's next batch handed over on the next turn of the event loop."""
+        lane.queued = True
+        self._ready.append(lane)
+        if self._handing_over is None:
+            self._handing_over = asyncio.create_task(self._hand_over_ready())
 
     def _await_metadata(self, topic: str, key: bytes | None, value: bytes, settle: Settle) -> None:
         """Hold offered records of ``topic`` until its partitions are known, then admit them
@@ -297,7 +322,9 @@ class BatchingPublisher:
                     else:
                         held_settle(problem, 0.0)
 
-        self._spawn(admit_when_known(), f"metadata-{topic}")
+        task = asyncio.create_task(admit_when_known(), name=f"metadata-{topic}")
+        self._metadata_waits.add(task)
+        task.add_done_callback(self._metadata_waits.discard)
 
     def _append(self, lane: _Lane, key: bytes | None, value: bytes, settle: Settle) -> None:
         batch = lane.open
@@ -309,45 +336,61 @@ class BatchingPublisher:
             if batch.builder.append(timestamp=None, key=key, value=value) is None:
                 lane.open = None
                 raise KafkaUnavailableError(f"publish to {lane.topic} refused: record not taken")
+            self._unanswered += 1
         self.records += 1
         batch.settles.append(settle)
         batch.started.append(time.perf_counter())
 
-    async def _drain(self, lane: _Lane) -> None:
-        """Hand the lane's batches to the producer in order until none is left."""
-        loop = asyncio.get_running_loop()
+    async def _hand_over_ready(self) -> None:
+        """Hand the queued lanes' next batches to the producer, round after round, until no
+        lane waits: the lanes queued in one turn of the event loop leave together."""
         try:
-            while (batch := lane.next_batch()) is not None:
-                answered = lane.answered = loop.create_future()
-                await self._hand_over(lane, batch)
-                await answered
+            while self._ready:
+                lanes, self._ready = self._ready, []
+                batches = []
+                for lane in lanes:
+                    lane.queued = False
+                    batch = lane.next_batch()
+                    if batch is not None:
+                        batch.builder.close()  # nothing else may join it once it is the producer's
+                        lane.handed_over = batch
+                        batches.append((lane, batch))
+                self.batches += len(batches)
+                await self._hand_over(batches)
         finally:
-            lane.draining = False
-            lane.answered = None
+            self._handing_over = None
 
-    async def _hand_over(self, lane: _Lane, batch: _Batch) -> None:
-        batch.builder.close()  # nothing else may join it once it is the producer's
-        self.batches += 1
-        lane.handed_over = batch
+    async def _hand_over(self, batches: list[tuple[_Lane, _Batch]]) -> None:
+        """Give each batch to the producer; a batch it does not take is failed at once."""
         try:
             generation, producer = await self._kafka.acquire(self._kafka.deadline())
-            delivery = await producer.send_batch(
-                batch.builder, lane.topic, partition=lane.partition
-            )
         except KafkaUnavailableError as exc:  # no producer in time
-            self._fail(lane, batch, exc)
+            for lane, batch in batches:
+                self._fail(lane, batch, exc)
             return
-        except asyncio.CancelledError:  # stop() gave up on handing it over
-            self._fail(lane, batch, KafkaUnavailableError("the publisher stopped"))
+        except asyncio.CancelledError:
+            self._not_handed_over(batches)
             raise
-        except KafkaError as exc:
-            self._fail(lane, batch, self._kafka.send_failed(lane.topic, generation, exc), True)
-            return
-        except Exception as exc:  # the task's root: its callers must not wait forever
-            log.exception("handing a batch to the producer failed")
-            self._fail(lane, batch, exc)
-            return
-        delivery.add_done_callback(functools.partial(self._settle, lane, generation, batch))
+        for index, (lane, batch) in enumerate(batches):
+            try:
+                delivery = await producer.send_batch(
+                    batch.builder, lane.topic, partition=lane.partition
+                )
+            except asyncio.CancelledError:
+                self._not_handed_over(batches[index:])
+                raise
+            except KafkaError as exc:
+                self._fail(lane, batch, self._kafka.send_failed(lane.topic, generation, exc), True)
+            except Exception as exc:  # the task's root: its callers must not wait forever
+                log.exception("handing a batch to the producer failed")
+                self._fail(lane, batch, exc)
+            else:
+                delivery.add_done_callback(functools.partial(self._settle, lane, generation, batch))
+
+    def _not_handed_over(self, batches: list[tuple[_Lane, _Batch]]) -> None:
+        """stop() gave up on handing these batches over."""
+        for lane, batch in batches:
+            self._fail(lane, batch, KafkaUnavailableError("the publisher stopped"))
 
     def _settle(
         self, lane: _Lane, generation: int, batch: _Batch, delivery: asyncio.Future[Any]
@@ -362,7 +405,7 @@ class BatchingPublisher:
                 problem = KafkaUnavailableError(f"a batch too large for {lane.topic}: {problem!r}")
             self._fail(lane, batch, problem, True)
             return
-        _answered(lane, batch)
+        self._answered(lane, batch)
         now = time.perf_counter()
         self._kafka.health.delivered(time.monotonic())
         for settle, started in batch.waiting():
@@ -371,7 +414,7 @@ class BatchingPublisher:
     def _fail(
         self, lane: _Lane, batch: _Batch, problem: BaseException, counted: bool = False
     ) -> None:
-        _answered(lane, batch)
+        self._answered(lane, batch)
         topic = lane.topic
         waiting = batch.waiting()
         if not counted:
@@ -379,6 +422,17 @@ class BatchingPublisher:
         for settle, _ in waiting:
             # One exception each: a shared one would collect every caller's traceback.
             settle(publish_error(topic, problem), 0.0)
+
+    def _answered(self, lane: _Lane, batch: _Batch) -> None:
+        """A batch is acknowledged or failed: the lane's next batch may go."""
+        self._unanswered -= 1
+        if lane.handed_over is batch:
+            lane.handed_over = None
+            if (lane.sealed or lane.open is not None) and not lane.queued:
+                self._queue(lane)
+        emptied = self._emptied
+        if not self._unanswered and emptied is not None and not emptied.done():
+            emptied.set_result(None)
 
     def _schedule_sweep(self) -> None:
         interval = min(_SWEEP_SECONDS, self._timeout / 10)
@@ -431,11 +485,25 @@ class BatchingPublisher:
         if producer is None:
             return None
         cluster = producer.client.cluster
-        partitions = cluster.partitions_for_topic(topic)
-        if not partitions:
-            return None
-        available = cluster.available_partitions_for_topic(topic) if key is None else None
-        return int(self._partitioner(key, list(partitions), list(available or ())))
+        if cluster is not self._cluster:  # a new producer: watch its metadata
+            self._cluster = cluster
+            self._partitions.clear()
+            cluster.add_listener(self._metadata_updated)
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            known = cluster.partitions_for_topic(topic)
+            if not known:
+                return None
+            partitions = self._partitions[topic] = sorted(known)
+        if key is not None:
+            return self._partitioner(key, partitions, ())
+        available = cluster.available_partitions_for_topic(topic)
+        return self._partitioner(None, partitions, list(available or ()))
+
+    def _metadata_updated(self, cluster: Any) -> None:
+        """The producer's metadata changed: the partitions are looked up again."""
+        if cluster is self._cluster:
+            self._partitions.clear()
 
     async def _partition_after_metadata(self, topic: str, key: bytes | None) -> int:
         deadline = self._kafka.deadline()
@@ -464,15 +532,6 @@ class BatchingPublisher:
             )
             self._kafka.failed(topic, error)
             raise error
-
-
-def _answered(lane: _Lane, batch: _Batch) -> None:
-    """Let the lane's drain hand over its next batch."""
-    if lane.handed_over is batch:
-        lane.handed_over = None
-    answered = lane.answered
-    if answered is not None and not answered.done():
-        answered.set_result(None)
 
 
 def _new_builder(kafka: ManagedProducer) -> Any:

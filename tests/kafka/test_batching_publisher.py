@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 
 from gateway.errors import GatewayError, KafkaRecordRefusedError, KafkaUnavailableError
 from gateway.kafka.batching import BatchingPublisher
 from gateway.kafka.client import KafkaPublisher
+from gateway.kafka.partitioning import partition_of
 from gateway.localkafka import LocalKafka
 from gateway.metrics import Metrics
 from gateway.settings import KafkaSettings, Settings
@@ -250,3 +251,31 @@ async def test_enqueue_answers_each_record_by_callback_in_order(kafka: LocalKafk
         by_key[key].append(int(value))
     assert all(values == sorted(values) for values in by_key.values())
     assert len(found) == 200
+
+
+async def test_partitions_added_to_a_topic_are_used_once_the_metadata_has_them(
+    kafka: LocalKafka,
+) -> None:
+    # The publisher keeps each topic's partitions between metadata updates: an update that
+    # brings more partitions must move keys where every other client now puts them.
+    topic = new_topic(kafka)
+    settings = dataclasses.replace(kafka_settings(kafka), metadata_max_age_seconds=1.0)
+    publisher = BatchingPublisher(settings, Metrics())
+    await publisher.start()
+    keys = [b"7916%07d" % i for i in range(60)]
+    try:
+        await asyncio.gather(*(publisher.publish(topic, key, b"before") for key in keys))
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_partitions({topic: NewPartitions(total_count=6)})
+        finally:
+            await admin.close()
+        await asyncio.sleep(2.5)  # more than the metadata's maximum age
+        await asyncio.gather(*(publisher.publish(topic, key, b"after") for key in keys))
+    finally:
+        await publisher.stop()
+    found = await read_all(kafka, topic, 2 * len(keys))
+    after = {key: p for p, key, value in found if value == b"after"}
+    assert after == {key: partition_of(key, 6) for key in keys}
+    assert max(after.values()) >= PARTITIONS  # some keys did move to the new partitions
