@@ -183,8 +183,20 @@ def _moment(stamp: int | None) -> datetime | None:
     return datetime.fromtimestamp(stamp, UTC)
 
 
-@functools.lru_cache(maxsize=4096)  # statuses of one moment come together; bounded anyway
 def _stamp_text(stamp: int | None) -> str | None:
-    """A provider time stamp as RFC 3339 text, formatted once per distinct second."""
-    moment = _moment(stamp)
-    return rfc3339(moment) if moment is not None else None
+    """A provider time stamp as RFC 3339 text (``rfc3339`` of its moment): the day's text is
+    formatted once per day, the time of day from the seconds. (Each callback has a time stamp
+    of its own, a few seconds before it arrives: formatting it through ``rfc3339`` would
+    also evict the second that ``rfc3339`` keeps for the receiving time.)"""
+    if stamp is None or not 0 < stamp <= _MAX_TIMESTAMP:
+        return None
+    day, second = divmod(stamp, 86400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{_day_text(day)}{hour:02d}:{minute:02d}:{second:02d}.000Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _day_text(day: int) -> str:
+    """``YYYY-MM-DDT`` of a day counted from 1970-01-01."""
+    return datetime.fromtimestamp(day * 86400, UTC).isoformat()[:11]

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.events.envelope import dumps, stable_event_id
+from gateway.events.envelope import dumps, rfc3339, stable_event_id
 from gateway.ingress.callback import parse_callback
-from gateway.ingress.mapping import callback_event
+from gateway.ingress.mapping import _MAX_TIMESTAMP, _moment, _stamp_text, callback_event
 from gateway.ingress.params import CallbackRequest, Kind, Rejection
 from tests.eventcheck import validate_event
 from tests.ingress.ingress_support import (
@@ -152,3 +154,18 @@ def test_a_new_fact_gets_a_new_event_id() -> None:
     _, _, text1 = event_of({"phone": "7", "mes": "a", "to": "1"})
     _, _, text2 = event_of({"phone": "7", "mes": "b", "to": "1"})
     assert text1["event_id"] != text2["event_id"]
+
+
+@given(st.integers(min_value=-10, max_value=_MAX_TIMESTAMP + 10))
+def test_a_status_time_reads_as_rfc3339_of_its_moment(stamp: int) -> None:
+    # The time of day is formatted from the seconds, the day once per day: the same text
+    # as rfc3339 of the moment, and none for a time stamp out of range.
+    moment = _moment(stamp)
+    assert _stamp_text(stamp) == (rfc3339(moment) if moment is not None else None)
+
+
+def test_a_status_occurs_at_its_time_stamp_and_is_received_now() -> None:
+    kind, _, event = event_of({**STATUS_PARAMS, "ts": "1700000000"})
+    assert kind is Kind.STATUS
+    assert event["occurred_at"] == "2023-11-14T22:13:20.000Z"
+    assert event["received_at"] == rfc3339(NOW)
