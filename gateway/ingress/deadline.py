@@ -51,9 +51,13 @@ class SlottedTimeout:
     def join(self, wait: Expiring) -> set[Expiring]:
         """Register ``wait`` in the slot of its deadline; the set it joined (to leave it,
         discard ``wait`` from that set)."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # the slots' timers run on the loop that armed them
-            self._loop, self._slots = loop, {}
+        loop = self._loop
+        # The running loop, known without asking for it: asking costs a getpid() system call
+        # per callback on Python 3.11. A timeout serves one thread, where at most one loop runs.
+        if loop is None or not loop.is_running():
+            loop = asyncio.get_running_loop()
+            if loop is not self._loop:  # the slots' timers run on the loop that armed them
+                self._loop, self._slots = loop, {}
         slot = math.ceil((loop.time() + self._seconds) / self._resolution)
         waits = self._slots.get(slot)
         if waits is None:

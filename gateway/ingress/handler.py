@@ -109,6 +109,9 @@ class CallbackHandler:
         self._publisher = publisher
         self._dead_letters = Children(metrics.dead_letters)
         self._metrics = ingress_metrics
+        # The children a published event updates, looked up once per kind.
+        self._published = {kind: ingress_metrics.outcome(kind, "published") for kind in Kind}
+        self._latency = {kind: ingress_metrics.latency(kind) for kind in Kind}
         self._health = health
         self._access = AccessPolicy(settings.allowed_networks, settings.path_token)
         self._clock = clock
@@ -176,8 +179,8 @@ class CallbackHandler:
 
     def _stored(self, kind: Kind, seconds: float) -> None:
         self._health.succeeded(self._monotonic())
-        self._metrics.latency(kind).observe(seconds)
-        self._metrics.outcome(kind, "published").inc()
+        self._latency[kind].observe(seconds)
+        self._published[kind].inc()
 
     def _not_stored(self, kind: str, problem: Exception) -> None:
         text = str(problem) or "publish timed out"

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
+from typing import NamedTuple
 from urllib.parse import unquote_plus, unquote_to_bytes
 
 import orjson
@@ -59,9 +60,9 @@ class BodyFormat(IntEnum):
     JSON = 3
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackRequest:
-    """A callback as it arrived over HTTP; ``query`` is the raw query string, no ``?``."""
+class CallbackRequest(NamedTuple):
+    """A callback as it arrived over HTTP; ``query`` is the raw query string, no ``?``. (A
+    tuple: one is built per callback.)"""
 
     method: str
     query: bytes

@@ -17,7 +17,6 @@ parameters (``err``, ``cost``...) are not covered, which is the provider's desig
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import zlib
@@ -49,7 +48,17 @@ class SignatureCheck:
 
 
 _ALGORITHMS = tuple(Algorithm)
+_SHA1_ONLY = (Algorithm.SHA1,)
 _UNSIGNED = SignatureCheck(Verdict.UNSIGNED)
+# The verdicts of a check, one object for each outcome and set of algorithms present.
+_CHECKS = {
+    (verdict, present): SignatureCheck(verdict, present)
+    for verdict in (Verdict.VALID, Verdict.FORGED)
+    for present in (
+        tuple(a for a, bit in zip(_ALGORITHMS, (1, 2, 4), strict=True) if mask & bit)
+        for mask in range(1, 8)
+    )
+}
 SIGNED_FIELDS: Mapping[Kind, tuple[str, ...]] = MappingProxyType(
     {
         Kind.STATUS: ("id", "phone", "status"),
@@ -84,9 +93,12 @@ def check_values(
     kind: Kind, values: Mapping[str, str], charset: str, secret: str
 ) -> SignatureCheck:
     """:func:`check_signature` of parameters not (yet) wrapped in :class:`Params`."""
-    present = tuple([a for a in _ALGORITHMS if a in values])
-    if not present:
-        return _UNSIGNED
+    if "sha1" in values and "md5" not in values and "crc32" not in values:  # the usual
+        present: tuple[Algorithm, ...] = _SHA1_ONLY
+    else:
+        present = tuple([a for a in _ALGORITHMS if a in values])
+        if not present:
+            return _UNSIGNED
     if not secret:
         return SignatureCheck(Verdict.UNVERIFIABLE, present)
     text = signing_string(kind, values, secret)
@@ -99,21 +111,21 @@ def check_values(
     valid = True
     for algorithm in present:  # each one checked, even after a mismatch
         valid &= _matches(algorithm, values[algorithm], candidates)
-    return _check(Verdict.VALID if valid else Verdict.FORGED, present)
-
-
-@functools.lru_cache(maxsize=32)  # two verdicts, seven sets of algorithms
-def _check(verdict: Verdict, algorithms: tuple[Algorithm, ...]) -> SignatureCheck:
-    return SignatureCheck(verdict, algorithms)
+    return _CHECKS[Verdict.VALID if valid else Verdict.FORGED, present]
 
 
 def _matches(algorithm: Algorithm, given: str, candidates: list[bytes]) -> bool:
-    offered = given.strip().lower().encode("utf-8", "replace")
+    offered = given.strip().lower()
+    # compare_digest takes ASCII text as it is; anything else is compared as UTF-8 bytes.
+    wide = not offered.isascii()
     found = False
     for data in candidates:
         for expected in _accepted_forms(algorithm, data):
             # Every form is compared (no early exit), each in constant time.
-            found |= hmac.compare_digest(expected.encode("ascii"), offered)
+            if wide:
+                found |= hmac.compare_digest(expected.encode(), offered.encode("utf-8", "replace"))
+            else:
+                found |= hmac.compare_digest(expected, offered)
     return found
 
 
