@@ -13,6 +13,8 @@ the ingress's own default), all on the same machine as the local broker:
   signature over it fails): left as it is, it is the peer, not a reference.
 - **ingress**: ``smsc-gateway ingress`` with its defaults (sha1 checked, idempotent
   producer, acks=all, linger 0).
+- **baseline** (with ``--baseline DIR``): the same ingress run from another checkout (say
+  the main branch's work tree), for a before/after in the same run.
 
 Both publishing servers write to the same 3-partition topic layout. The callbacks are
 realistic signed status callbacks, form-encoded in windows-1251, as the provider posts them
@@ -32,7 +34,7 @@ The 1-minute load average is printed with every figure: this machine is shared, 
 same-run ratios mean anything.
 
 Run: ``.venv/bin/python bench/ingress.py [--seconds 10] [--rounds 3] [--connections 64]
-[--rate 1000] [--latency-seconds 20] [--loops uvloop]``.
+[--rate 1000] [--latency-seconds 20] [--loops uvloop] [--baseline DIR]``.
 """
 
 from __future__ import annotations
@@ -273,9 +275,11 @@ class Server:
 
 
 def start_server(
-    kind: str, kafka: LocalKafka, port: int, loop_name: str
+    kind: str, kafka: LocalKafka, port: int, loop_name: str, baseline: str | None = None
 ) -> subprocess.Popen[bytes]:
-    if kind == "ingress":
+    if kind in ("ingress", "baseline"):
+        # The baseline is the ingress of another checkout: its own tree first on the path.
+        tree = str(Path(baseline).resolve()) if kind == "baseline" and baseline else None
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")} | {
             "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "GATEWAY_INGRESS_HOST": "127.0.0.1",
@@ -284,7 +288,9 @@ def start_server(
             "GATEWAY_INGRESS_EVENT_LOOP": loop_name,
             "GATEWAY_LOG_LEVEL": "WARNING",
         }
-        return subprocess.Popen([sys.executable, "-m", "gateway", "ingress"], env=env)
+        if tree is not None:
+            env["PYTHONPATH"] = tree
+        return subprocess.Popen([sys.executable, "-m", "gateway", "ingress"], env=env, cwd=tree)
     command = [sys.executable, __file__, f"--{kind}-server", str(port), "--loop", loop_name]
     command += ["--bootstrap", kafka.bootstrap_servers]
     return subprocess.Popen(command)
@@ -350,11 +356,12 @@ def run(args: argparse.Namespace) -> None:
         assert kafka.pid is not None
         processes: dict[str, subprocess.Popen[bytes]] = {}
         ports: dict[str, int] = {}
+        kinds = (*KINDS, "baseline") if args.baseline else KINDS
         for loop_name in args.loops.split(","):
-            for kind in KINDS:
+            for kind in kinds:
                 name = f"{kind}-{loop_name}"
                 ports[name] = free_port()
-                processes[name] = start_server(kind, kafka, ports[name], loop_name)
+                processes[name] = start_server(kind, kafka, ports[name], loop_name, args.baseline)
         try:
             for port in ports.values():
                 wait_until_up(port)
@@ -390,7 +397,7 @@ def report_closed(result: dict[str, Any], args: argparse.Namespace) -> None:
         )
     for loop_name in args.loops.split(","):
         ingress = medians[f"ingress-{loop_name}"]
-        for peer in ("naive", "bare"):
+        for peer in ("naive", "bare", "baseline") if args.baseline else ("naive", "bare"):
             pairs = zip(cpu[f"{peer}-{loop_name}"], cpu[f"ingress-{loop_name}"], strict=True)
             rounds = ", ".join(f"{p / i:.2f}" for p, i in pairs)
             print(
@@ -422,6 +429,7 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--bodies", default=20000, help="distinct callbacks (a file in --load)")
     parser.add_argument("--loops", default="uvloop", help="event loops to run the servers on")
+    parser.add_argument("--baseline", help="a checkout whose ingress runs beside, for comparison")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--naive-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
