@@ -3,8 +3,9 @@
 A bind is a transceiver (the sender: submits, and reports coming back on the same link) or a
 receiver (the receiver role: DELIVER_SM only), chosen by :class:`BindMode`.
 
-Connection failures are retried with exponential backoff and full jitter, rotating through
-the configured hosts (the provider's primary, then its backup). Submits wait a bounded time
+Connection failures are retried with exponential backoff and full jitter
+(:mod:`gateway.backoff`, from ``reconnect_min_seconds`` to ``reconnect_max_seconds``), rotating
+through the configured hosts (the provider's primary, then its backup). Submits wait a bounded time
 for a bind; a non-zero command_status becomes the error class of
 :func:`gateway.smpp.errors.error_for_status`, which says whether sending again can help.
 Binds lost right after they were made are counted and, when they keep coming, reported at
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from enum import Enum
 
+from gateway.backoff import Backoff, Jitter
 from gateway.metrics import Children, Metrics
 from gateway.settings import SmppSettings
 from gateway.smpp.constants import status_name
@@ -62,11 +64,6 @@ _BIND_PDUS: dict[BindMode, type[BindTransceiver] | type[BindReceiver]] = {
 }
 
 
-def backoff_seconds(attempt: int, low: float, high: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(high, low * 2**attempt)]."""
-    return rng.uniform(0, min(high, low * (2 ** min(attempt, 30))))
-
-
 class SmppClient:
     """One bind to the provider that reconnects until stopped."""
 
@@ -86,6 +83,9 @@ class SmppClient:
         self._metrics = metrics
         self._on_deliver = on_deliver
         self._rng = rng or random.Random()
+        self._backoff = Backoff(
+            settings.reconnect_min_seconds, settings.reconnect_max_seconds, jitter=Jitter.FULL
+        )
         self._connection: SmppConnection | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._bound = asyncio.Event()
@@ -114,12 +114,7 @@ class SmppClient:
             try:
                 connection = await self._connect_and_bind(host)
             except (OSError, TimeoutError, SmppError) as exc:
-                delay = backoff_seconds(
-                    attempt,
-                    self.settings.reconnect_min_seconds,
-                    self.settings.reconnect_max_seconds,
-                    self._rng,
-                )
+                delay = self._backoff.delay(attempt, self._rng)
                 log.warning(
                     "%s: bind to %s failed (%s); retry in %.1fs", self.name, host, exc, delay
                 )
