@@ -29,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.backoff import Backoff, Jitter
 from gateway.errors import (
     AbandonedError,
     GatewayError,
@@ -100,6 +102,11 @@ class Sender:
         self._resulted: dict[str, int] = {}
         # Offered results are timed here (the publisher times only what it is awaited for).
         self._publish_latency = Children(metrics.kafka_publish_latency)
+        # Kafka is down rather than busy: never retry much sooner than the doubling says.
+        self._publish_backoff = Backoff(
+            settings.retry_initial_seconds, settings.retry_max_seconds, jitter=Jitter.EQUAL
+        )
+        self._rng = random.Random()
         self._stopping = False
         self.shutdown = shutdown or Shutdown(settings.drain_timeout_seconds)
         self._stop_requested: asyncio.Event | None = None
@@ -287,7 +294,7 @@ class Sender:
         """Retry an offered result Kafka did not take (the record's task now)."""
         log.warning("publishing to %s failed, retrying: %s", item.topic, error)
         try:
-            await asyncio.sleep(self._settings.retry_initial_seconds)
+            await asyncio.sleep(self._publish_backoff.delay(0, self._rng))
             await self._publish_all([item])
         except AbandonedError:
             self._abandoned(flight, request_id, weight)
@@ -355,12 +362,13 @@ class Sender:
         return Outgoing(self._topics.send_results, request_id.encode(), event)
 
     async def _publish_all(self, outgoing: list[Outgoing]) -> None:
-        """Publish every event, retrying while Kafka is unavailable, until shutdown. What
+        """Publish every event, retrying while Kafka is unavailable (the backoff from
+        ``retry_initial_seconds`` to ``retry_max_seconds``, equal jitter), until shutdown. What
         cannot succeed is not retried: an event Kafka refuses for good is left out (logged),
         a topic it refuses stops the sender with that error."""
         for item in outgoing:
             value = dumps(item.event)
-            delay = self._settings.retry_initial_seconds
+            attempt = 0
             while True:
                 try:
                     await self._publisher.publish(item.topic, item.key, value)
@@ -375,8 +383,8 @@ class Sender:
                     if self._stopping:
                         raise AbandonedError from exc
                     log.warning("publishing to %s failed, retrying: %s", item.topic, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._settings.retry_max_seconds)
+                    await asyncio.sleep(self._publish_backoff.delay(attempt, self._rng))
+                    attempt += 1
 
     def _flush_counts(self) -> None:
         """Add the requests and results counted since the last flush to Prometheus."""
