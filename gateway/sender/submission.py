@@ -4,10 +4,12 @@
 - All parts of the message take their permits from the rate gate together, then go back to
   back, so they reach the provider well within its one-minute limit for long messages.
 - ESME_RTHROTTLED and ESME_RMSGQFUL cut the account's rate and the part is sent again after a
-  short jittered wait (tenacity): throttling is retried for as long as it takes and never
-  fails a message. Other temporary errors (link down, timeouts, ESME_RSYSERR) are retried
-  with exponential backoff and jitter until ``give_up_after_seconds``; permanent ones end the
-  recipient at once.
+  short wait (full jitter below 50 ms, doubling up to a second): throttling is retried for as
+  long as it takes and never fails a message. Other temporary errors (link down, timeouts,
+  ESME_RSYSERR) are retried with exponential backoff from ``retry_initial_seconds`` to
+  ``retry_max_seconds`` (equal jitter) until ``give_up_after_seconds``, counted from the
+  first retry; permanent ones end the recipient at once. Both waits are
+  :class:`gateway.backoff.Backoff` policies.
 - At shutdown nothing new is attempted: a message still retrying is abandoned, uncommitted,
   and will be processed again after the restart; it is never reported as failed for that.
 - A submit that may repeat an earlier one of ours (the request is a replay after a crash, or
@@ -27,14 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    wait_exponential_jitter,
-    wait_random_exponential,
-)
-
+from gateway.backoff import Backoff, Jitter
 from gateway.errors import AbandonedError, GatewayError
 from gateway.events.send_result import ErrorInfo, RecipientOutcome
 from gateway.metrics import Children, Metrics
@@ -72,6 +67,7 @@ class Submission:
         metrics: Metrics,
         account: str,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self._submitter = submitter
         self._gate = gate
@@ -80,16 +76,15 @@ class Submission:
         self._metrics = metrics
         self._account = account
         self._clock = clock
+        self._rng = rng or random.Random()
         self._retries = Children(metrics.send_retries)
         self._prevented = Children(metrics.guard_prevented)
         # By priority: (bulk, urgent).
         self._gate_wait = (metrics.rate_wait.labels("bulk"), metrics.rate_wait.labels("urgent"))
         self._throttled = metrics.rate_throttled.labels(account)
         self._cuts = metrics.rate_cuts.labels(account)
-        self._backoff = wait_exponential_jitter(
-            multiplier=settings.retry_initial_seconds,
-            max=settings.retry_max_seconds,
-            jitter=settings.retry_initial_seconds,
+        self._backoff = Backoff(
+            settings.retry_initial_seconds, settings.retry_max_seconds, jitter=Jitter.EQUAL
         )
         self.stopping = False
 
@@ -195,22 +190,46 @@ class Submission:
         self._gate_wait[urgent].observe(self._clock() - started)
 
     async def _submit_part(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
-        tally.attempts += 1
-        try:
-            response = await self._submitter.submit(pdu, urgent=urgent)
-        except GatewayError as first:
-            self._failed_attempt(first, tally)
-            if not first.retriable or self.stopping:
-                raise
-            self._note_failure(first)
-            first_wait = (
-                _THROTTLE_WAIT_FIRST
-                if isinstance(first, ThrottledError)
-                else self._settings.retry_initial_seconds
-            )
-            return await self._retry(pdu, urgent, tally, first_wait)
-        self._gate.rate.on_accepted(1, self._clock())
-        return response
+        """The provider's answer to ``pdu``, sent again while the error says that may help
+        (see the module docstring for how long); the last error otherwise."""
+        retries = 0
+        retrying_since = 0.0
+        while True:
+            tally.attempts += 1
+            try:
+                response = await self._submitter.submit(pdu, urgent=urgent)
+            except GatewayError as exc:
+                self._failed_attempt(exc, tally)
+                if (
+                    not exc.retriable
+                    or self.stopping
+                    or self._gave_up(exc, retries, retrying_since)
+                ):
+                    raise
+                self._note_failure(exc)
+                await asyncio.sleep(self._retry_wait(exc, retries))
+                if not retries:
+                    retrying_since = self._clock()
+                retries += 1
+                if self.stopping:
+                    raise AbandonedError from exc
+                await self._acquire(1, urgent)  # a retry takes a permit of its own
+                continue
+            self._gate.rate.on_accepted(1, self._clock())
+            return response
+
+    def _retry_wait(self, error: GatewayError, retries: int) -> float:
+        if isinstance(error, ThrottledError):
+            # Short: the gate has already slowed the account down.
+            return _THROTTLE_BACKOFF.delay(retries, self._rng)
+        return self._backoff.delay(retries, self._rng)
+
+    def _gave_up(self, error: GatewayError, retries: int, retrying_since: float) -> bool:
+        """Whether a temporary error has been retried for ``give_up_after_seconds``, counted
+        from the first retry (which is always made); throttling never fails a message."""
+        if not retries or isinstance(error, ThrottledError):
+            return False
+        return self._clock() - retrying_since >= self._settings.give_up_after_seconds
 
     def _failed_attempt(self, exc: GatewayError, tally: _Tally) -> None:
         """What a failed attempt means: a timeout may have reached the provider; a duplicate
@@ -224,56 +243,6 @@ class Submission:
         ):
             self._prevented("provider_duplicate", "reject").inc()
             raise EarlierSubmitDeliveredError(str(exc)) from exc
-
-    async def _attempt(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
-        try:
-            response = await self._submitter.submit(pdu, urgent=urgent)
-        except GatewayError as exc:
-            self._failed_attempt(exc, tally)
-            raise
-        self._gate.rate.on_accepted(1, self._clock())
-        return response
-
-    async def _retry(
-        self, pdu: SubmitSm, urgent: bool, tally: _Tally, first_wait: float
-    ) -> SubmitSmResp:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_is_retriable),
-            wait=self._wait,
-            stop=self._stop,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        # The first attempt failed outside the loop, whose first try would come at once.
-        await asyncio.sleep(first_wait * random.random())
-        async for attempt in retrying:
-            with attempt:
-                tally.attempts += 1
-                if self.stopping:
-                    raise AbandonedError
-                await self._acquire(1, urgent)
-                response = await self._attempt(pdu, urgent, tally)
-        return response
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, ThrottledError):
-            # Short and jittered: the gate has already slowed the account down.
-            return float(_THROTTLE_WAIT(state))
-        return float(self._backoff(state))
-
-    def _stop(self, state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        if self.stopping or isinstance(error, AbandonedError):
-            return True
-        if isinstance(error, ThrottledError):
-            return False  # throttling never fails a message
-        elapsed = state.seconds_since_start or 0.0
-        return elapsed >= self._settings.give_up_after_seconds
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        if state.outcome is not None:
-            self._note_failure(state.outcome.exception())
 
     def _note_failure(self, error: BaseException | None) -> None:
         if isinstance(error, ThrottledError):
@@ -312,17 +281,13 @@ def _sent(phone: str, ids: list[str], tally: _Tally) -> RecipientOutcome:
     return RecipientOutcome(phone, "accepted" if ids else "duplicate", tuple(ids), error)
 
 
-_THROTTLE_WAIT = wait_random_exponential(multiplier=0.05, max=1.0)
-# Up to this long before the first retry of a throttled part (jittered); the rate gate has
-# already slowed the account down, so the retry need not wait for more than its turn.
-_THROTTLE_WAIT_FIRST = 0.05
+# A throttled part waits up to 50 ms before its first retry, doubling to at most a second: the
+# rate gate has already slowed the account down, so the retry need not wait for more than its
+# turn.
+_THROTTLE_BACKOFF = Backoff(0.05, 1.0, jitter=Jitter.FULL)
 
 
 def _refused(phone: str, exc: CommandStatusError, ids: list[str]) -> RecipientOutcome:
     status = "failed" if exc.retriable else "rejected"
     error = ErrorInfo(status_name(exc.command_status).lower(), str(exc), exc.command_status)
     return RecipientOutcome(phone, status, tuple(ids), error)
-
-
-def _is_retriable(error: BaseException) -> bool:
-    return isinstance(error, GatewayError) and error.retriable

@@ -522,6 +522,19 @@ async def test_temporary_errors_beyond_the_give_up_time_fail(
     assert h.source.committed(BULK) == 1
 
 
+async def test_a_temporary_error_is_retried_once_even_with_no_time_to_give_up() -> None:
+    error = TemporaryRejectError(CommandStatus.ESME_RSYSERR)
+    settings = dataclasses.replace(FAST, give_up_after_seconds=0.0)
+    h = Harness(
+        [record(send_request("r1"), offset=0)],
+        default=lambda pdu: Answer(error=error),
+        settings=settings,
+    )
+    await h.run_until_results(1)
+    assert h.result("r1")["outcome"] == "failed"
+    assert len(h.submitter.pdus) == 2  # the give-up time counts from the first retry
+
+
 @pytest.mark.parametrize(
     "error",
     [
