@@ -16,12 +16,14 @@ from typing import Any
 
 import orjson
 
+from gateway.settings.sender import Transport
+
 SCHEMA = "smsc.send-request/1"
 CHANNELS = frozenset(
     {"sms", "flash", "viber", "call", "mail", "telegram_code", "telegram_bot", "hlr", "ping"}
     | {"social"}
 )
-TRANSPORTS = frozenset({"smpp", "http", "auto"})
+TRANSPORTS = frozenset(Transport)
 MAX_RECIPIENTS = 1000
 MAX_TEXT_CHARS = 10000
 MAX_REQUEST_ID = 128
@@ -62,7 +64,7 @@ class SendRequest:
     text: str
     sender_id: str | None = None
     channel: str = "sms"
-    transport: str = "auto"
+    transport: Transport = Transport.AUTO
     validity_seconds: int | None = None
     schedule_at: datetime | None = None
     comment: str | None = None
@@ -126,7 +128,7 @@ def _build(doc: dict[str, Any]) -> SendRequest:
         text=_text(doc.get("text")),
         sender_id=_optional_str(doc, "sender_id", _SENDER_ID, "invalid_sender_id"),
         channel=_choice(doc, "channel", CHANNELS, "sms"),
-        transport=_choice(doc, "transport", TRANSPORTS, "auto"),
+        transport=Transport(_choice(doc, "transport", TRANSPORTS, Transport.AUTO)),
         validity_seconds=_validity(doc.get("validity_seconds")),
         schedule_at=_schedule(doc.get("schedule_at")),
         comment=_comment(doc.get("comment")),

@@ -25,6 +25,7 @@ from gateway.events.send_result import (
     overall_outcome,
     send_result_event,
 )
+from gateway.settings import Transport
 
 
 class HttpAvailability(Protocol):
@@ -46,32 +47,32 @@ class Plan:
     the exposure bound)."""
 
     request: SendRequest
-    transport: str
+    transport: Transport
     messages: tuple[ComposedMessage, ...]
     parts: int
 
 
 def choose_transport(
-    request: SendRequest, default: str, http: HttpAvailability | None
-) -> str | None:
+    request: SendRequest, default: Transport, http: HttpAvailability | None
+) -> Transport | None:
     """smpp or http for ``request``; None when it asks for HTTP and there is none.
 
     ``auto`` takes ``default``, except that SMPP carries the message while an HTTP
     credential is blocked or out of funds.
     """
     wanted = request.transport
-    if wanted == "auto":
+    if wanted == Transport.AUTO:
         wanted = default
-        if wanted == "http" and (http is None or not http.available()):
-            wanted = "smpp"
-    if wanted == "http" and http is None:
+        if wanted == Transport.HTTP and (http is None or not http.available()):
+            wanted = Transport.SMPP
+    if wanted == Transport.HTTP and http is None:
         return None
     return wanted
 
 
 def decide(
     request: SendRequest,
-    transport: str | None,
+    transport: Transport | None,
     composer: Composer,
     *,
     urgent: bool,
@@ -80,7 +81,7 @@ def decide(
     """What to do with ``request`` to be sent over ``transport`` (:func:`choose_transport`)."""
     if transport is None:
         return Refusal(ErrorInfo("transport_unavailable", "the HTTP API is not configured"))
-    if transport != "smpp":
+    if transport != Transport.SMPP:
         return Plan(request, transport, (), len(request.recipients))
     try:
         messages = composer.compose(request, priority=urgent, now=now)

@@ -21,6 +21,7 @@ from gateway.compose.submit import ComposedMessage
 from gateway.errors import AbandonedError
 from gateway.events.send_request import SendRequest
 from gateway.events.send_result import RecipientOutcome
+from gateway.settings import Transport
 
 from .decision import HttpAvailability, Plan, Refusal, choose_transport, decide
 from .exposure import Exposure
@@ -52,7 +53,7 @@ class Dispatch:
         exposure: Exposure,
         composer: Composer,
         http: HttpSender | None = None,
-        default_transport: str = "smpp",
+        default_transport: Transport = Transport.SMPP,
     ) -> None:
         self.submission = submission
         self.exposure = exposure
@@ -88,7 +89,7 @@ class Dispatch:
             if not exposure.try_take(weight):
                 await exposure.take(weight, urgent=urgent)
             try:
-                if plan.transport == "smpp" and len(plan.messages) == 1:
+                if plan.transport == Transport.SMPP and len(plan.messages) == 1:
                     outcomes = [await self._submit(plan.request, plan.messages[0], flight, urgent)]
                 else:
                     outcomes = await self._carry_out(plan, flight, urgent)
@@ -101,7 +102,7 @@ class Dispatch:
 
     async def _carry_out(self, plan: Plan, flight: Flight, urgent: bool) -> Outcomes:
         request = plan.request
-        if plan.transport != "smpp":
+        if plan.transport != Transport.SMPP:
             assert self.http is not None
             flight.finish_here()  # the HTTP transport may submit as soon as it is called
             return await self.http.send(request, urgent=urgent)

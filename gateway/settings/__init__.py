@@ -19,7 +19,7 @@ from .load import (
 )
 from .process import HttpSettings, LogSettings
 from .receiver import ReceiverSettings
-from .sender import SenderSettings
+from .sender import SenderSettings, Transport
 from .smpp import SmppSettings
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "Settings",
     "SmppSettings",
     "TopicSettings",
+    "Transport",
     "load_settings",
     "require_role",
     "role_problems",

@@ -19,6 +19,7 @@ import typing
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any, Union
 
 from gateway.errors import ConfigError
@@ -185,6 +186,8 @@ def _parse(hint: Any, raw: str) -> Any:
         return tuple(_parse_item(item_type, part) for part in parts)
     if origin in (Mapping, dict) or hint is Mapping:
         return types.MappingProxyType(_parse_mapping(raw))
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return _parse_choice(hint, raw)
     parser = _PARSERS.get(hint)
     if parser is None:
         raise ValueError(f"unsupported setting type {hint!r}")
@@ -210,6 +213,13 @@ def _parse_decimal(raw: str) -> Decimal:
     if not value.is_finite():
         raise ValueError("expected a finite decimal number")
     return value
+
+
+def _parse_choice(enum: type[StrEnum], raw: str) -> StrEnum:
+    try:
+        return enum(raw)
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(enum)}") from None
 
 
 def _parse_bool(raw: str) -> bool:

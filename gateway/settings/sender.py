@@ -5,6 +5,18 @@ rules, :mod:`gateway.sender.guards`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Transport(StrEnum):
+    """How a send request reaches the provider: its ``transport`` field and the sender's
+    ``default_transport``; the values are those of the JSON, the result events and the
+    environment."""
+
+    SMPP = "smpp"
+    HTTP = "http"
+    # In a request only: the sender's default_transport decides.
+    AUTO = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +34,11 @@ class SenderSettings:
     idempotency_window_seconds: float = 900.0
     # The transport of requests that say "auto": smpp, or http (over the provider's HTTP API,
     # falling back to SMPP while the HTTP credential is blocked or unfunded).
-    default_transport: str = "smpp"
+    default_transport: Transport = Transport.SMPP
 
     def problems(self) -> list[str]:
         found = [] if self.max_in_flight >= 1 else ["max_in_flight must be at least 1"]
-        if self.default_transport not in {"smpp", "http"}:
+        if self.default_transport not in {Transport.SMPP, Transport.HTTP}:
             found.append("default_transport must be smpp or http")
         return found
 

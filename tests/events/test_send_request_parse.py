@@ -28,6 +28,7 @@ from gateway.events.send_request import (
     normalize_phone,
     parse_send_request,
 )
+from gateway.settings import Transport
 from tests.eventcheck import is_valid, validate_event
 
 REQUEST_SCHEMA = "smsc.send-request/1"
@@ -117,9 +118,9 @@ def test_every_channel_is_accepted(channel: str) -> None:
     assert accepted(minimal(channel=channel)).channel == channel
 
 
-@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+@pytest.mark.parametrize("transport", sorted(t.value for t in TRANSPORTS))
 def test_every_transport_is_accepted(transport: str) -> None:
-    assert accepted(minimal(transport=transport)).transport == transport
+    assert accepted(minimal(transport=transport)).transport is Transport(transport)
 
 
 def test_limits_are_inclusive() -> None:

@@ -19,6 +19,7 @@ from gateway.settings import (
     SenderSettings,
     Settings,
     SmppSettings,
+    Transport,
     load_settings,
     setting_names,
 )
@@ -134,6 +135,7 @@ def test_a_role_started_with_an_unknown_variable_exits_naming_it() -> None:
         ("GATEWAY_SIMULATOR_DLR_COST", "2.5", "simulator", "dlr_cost", Decimal("2.5")),
         ("GATEWAY_SIMULATOR_DLR_COST", "0", "simulator", "dlr_cost", Decimal("0")),
         ("GATEWAY_SIMULATOR_DLR_MCCMNC", "25002", "simulator", "dlr_mccmnc", "25002"),
+        ("GATEWAY_SENDER_DEFAULT_TRANSPORT", "http", "sender", "default_transport", Transport.HTTP),
     ],
 )
 def test_values_are_parsed_by_type(
@@ -192,10 +194,16 @@ def test_tuple_of_named_tuples() -> None:
         ("GATEWAY_SIMULATOR_ACCOUNTS", "no-colon"),
         ("GATEWAY_SIMULATOR_DLR_OUTCOMES", "DELIVRD:0:1:extra"),
         ("GATEWAY_SIMULATOR_DLR_OUTCOMES", "DELIVRD:zero"),
+        ("GATEWAY_SENDER_DEFAULT_TRANSPORT", "smtp"),
     ],
 )
 def test_unparsable_value_is_a_config_error_naming_the_variable(key: str, raw: str) -> None:
     assert key in problems_of({key: raw})
+
+
+def test_a_default_transport_of_auto_is_refused_for_the_sender() -> None:
+    environ = {"GATEWAY_SENDER_DEFAULT_TRANSPORT": "auto"}
+    assert "default_transport must be smpp or http" in problems_of(environ, frozenset({"sender"}))
 
 
 @pytest.mark.parametrize("raw", ["cheap", "", "NaN"])
