@@ -46,7 +46,7 @@ from .deadline import Expiring, SlottedTimeout
 from .fast import usual_event
 from .health import WriteHealth
 from .mapping import callback_event
-from .metrics import IngressMetrics
+from .metrics import IngressMetrics, Refusal
 from .params import CallbackRequest, Kind, Rejection
 from .signature import SignatureCheck, Verdict, check_signature
 
@@ -124,10 +124,10 @@ class CallbackHandler:
     def access(self) -> AccessPolicy:
         return self._access
 
-    def refuse(self, outcome: str, kind: str = "unknown") -> Answer:
-        """Count a refusal decided outside (token, size) and give its answer."""
-        self._metrics.outcome(kind, outcome).inc()
-        return TOO_LARGE if outcome == "too_large" else FORBIDDEN
+    def refuse(self, refusal: Refusal, kind: str = "unknown") -> Answer:
+        """Count a refusal (decided here, or outside: token, size) and give its answer."""
+        self._metrics.outcome(kind, refusal).inc()
+        return TOO_LARGE if refusal is Refusal.TOO_LARGE else FORBIDDEN
 
     def take(self, request: CallbackRequest, peer: str | None, reply: Reply) -> None:
         """Answer ``request`` through ``reply``: at once when it is refused, else once its
@@ -151,7 +151,7 @@ class CallbackHandler:
         """The answer for one callback, after its event (or dead letter) is on Kafka."""
         if not self._access.peer_allowed(peer):
             log.warning("callback refused: peer %s is not in allowed_networks", peer)
-            return self.refuse("refused_network")
+            return self.refuse(Refusal.NETWORK)
         parsed = parse_callback(request, self._settings.default_charset)
         params = parsed.params
         if params is not None:
@@ -202,11 +202,11 @@ class CallbackHandler:
             log.warning(
                 "callback refused: %s signature mismatch (%s, peer %s)", algorithms, kind, peer
             )
-            return self.refuse("refused_signature", kind)
+            return self.refuse(Refusal.SIGNATURE, kind)
         if self._settings.unsigned_policy == "reject":
             self._metrics.signature_failures.labels("none", "missing").inc()
             log.warning("callback refused: not signed (%s, peer %s)", kind, peer)
-            return self.refuse("refused_unsigned", kind)
+            return self.refuse(Refusal.UNSIGNED, kind)
         self._metrics.unsigned_accepted.labels(kind).inc()
         return None
 

@@ -5,21 +5,31 @@ Labels are bounded: kind (status, incoming, waitcall, unknown), outcome, algorit
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway.metrics import Children
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
+
+class Refusal(StrEnum):
+    """Why a callback is answered at once and nothing is published; the value is its
+    ``outcome`` label."""
+
+    SIGNATURE = "refused_signature"  # 403
+    UNSIGNED = "refused_unsigned"  # 403
+    NETWORK = "refused_network"  # 403
+    TOKEN = "refused_token"  # noqa: S105 - a label, not a secret; 403
+    TOO_LARGE = "too_large"  # 413
+
+
 # Outcomes of a callback, each with the answer it gets (docs/ingress.md explains them).
 OUTCOMES = (
     "published",  # 200
     "dead_lettered",  # 400
-    "refused_signature",  # 403
-    "refused_unsigned",  # 403
-    "refused_network",  # 403
-    "refused_token",  # 403
-    "too_large",  # 413
+    *Refusal,  # 403, 413
     "kafka_unavailable",  # 503
 )
 

@@ -19,6 +19,7 @@ from gateway.settings.ingress import IngressSettings
 
 from .front import HttpFront
 from .handler import Answer, CallbackHandler
+from .metrics import Refusal
 from .params import CallbackRequest
 from .wire import Exchange, HttpRequest, Limits
 
@@ -94,9 +95,9 @@ class IngressServer:
 
         if self._token_prefix and not handler.access.token_matches(token):
             log.warning("callback refused: wrong path token (peer %s)", request.peer)
-            reply(handler.refuse("refused_token"))
+            reply(handler.refuse(Refusal.TOKEN))
         elif request.too_large:
-            reply(handler.refuse("too_large"))
+            reply(handler.refuse(Refusal.TOO_LARGE))
         else:
             callback = CallbackRequest(
                 request.method, request.query, request.body, request.content_type
