@@ -12,21 +12,25 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gateway.correlator.router import route_partition
 from gateway.localkafka import LocalKafkaCluster
 from gateway.settings import TopicSettings
 from tests.cluster.rolekit import Figures
 from tests.correlator.runkit import (
     Collected,
     CorrelatorProcess,
+    Traffic,
     build_traffic,
     collect,
     correlator_env,
     produce,
+    unread,
 )
 from tests.correlator.test_correlator_kafka import (
     HOLD_SECONDS,
@@ -35,6 +39,7 @@ from tests.correlator.test_correlator_kafka import (
     _check_dead_letters,
     _check_repeats,
     _check_statuses,
+    _missing,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster]
@@ -78,6 +83,23 @@ async def _until(
     return time.monotonic() - started
 
 
+def _missing_by_partition(seen: Collected, traffic: Traffic) -> str:
+    """The missing events counted by kind and by the route partition of their phone, then the
+    first few of them."""
+    missing = _missing(seen, traffic).splitlines()
+    phones = {m: phone for m, (_, phone, _) in traffic.parts.items()}
+    phones |= {request_id: phones[m] for m, (request_id, _, _) in traffic.parts.items()}
+    phones |= {m: f"7999{int(m) - 90_000_000:07d}" for m in traffic.unknown}  # build_traffic's
+    counts: Counter[str] = Counter()
+    for line in missing[1:]:
+        kind, _, subject = line.partition(" of ")
+        subject = subject.split(":")[0]
+        phone = phones.get(subject)
+        where = "?" if phone is None else str(route_partition(phone.encode(), 3))
+        counts[f"{kind.split()[0]} on route partition {where}"] += 1
+    return f"{missing[0]} {dict(sorted(counts.items()))}\n" + "\n".join(missing[1:41])
+
+
 # faust's rebalance and the restore of the dead worker's tables take minutes on a loaded
 # machine; the waits inside stay bounded (300 s, then 600 s).
 @pytest.mark.timeout(1200)
@@ -104,7 +126,13 @@ async def test_two_workers_one_sigkilled_every_report_joined_once(
         await victim.kill()
         killed_at = len(seen.events)
         await feeding
-        took = await _until(lambda: len(seen.events) >= expected, seen, 600, survivor)
+        try:
+            took = await _until(lambda: len(seen.events) >= expected, seen, 600, survivor)
+        except AssertionError as exc:
+            readable = [topics.status, topics.dead_letter]
+            behind = await unread(bootstrap, readable, seen)
+            detail = f"{_missing_by_partition(seen, traffic)}\nunread: {behind}"
+            raise AssertionError(f"{detail}\n{exc}") from exc
         finished = time.monotonic() - started
         await asyncio.sleep(2 * 0.5)  # a few more ticks: nothing else may come
     finally:

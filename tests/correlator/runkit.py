@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gateway.events.delivery import DeliveryReport, dlr_event
 from gateway.events.send_result import RecipientOutcome, send_result_event
@@ -182,6 +182,9 @@ async def produce(bootstrap: str, records: list[tuple[str, bytes, bytes]], per_s
 class Collected:
     events: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     keys: dict[str, bytes] = field(default_factory=dict)
+    # The next offset to read, per (topic, partition): what a timeout compares with Kafka's
+    # end offsets, to tell a stalled reader from a stalled worker.
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def of(self, schema: str, scope: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -202,5 +205,28 @@ async def collect(bootstrap: str, topics: list[str], sink: Collected, done: asyn
                 event = orjson.loads(message.value)
                 sink.events[event["event_id"]].append(event)
                 sink.keys[event["event_id"]] = message.key
+                sink.positions[(message.topic, message.partition)] = message.offset + 1
     finally:
         await consumer.stop()
+
+
+async def unread(bootstrap: str, topics: list[str], sink: Collected) -> dict[str, int]:
+    """Records Kafka holds that ``sink``'s reader has not read yet, per topic-partition with
+    any (empty when the reader is up to date: then a missing event was never written)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata of every topic, for partitions_for_topic
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    behind = {
+        f"{tp.topic}:{tp.partition}": end - sink.positions.get((tp.topic, tp.partition), 0)
+        for tp, end in ends.items()
+    }
+    return {name: n for name, n in behind.items() if n}
