@@ -66,7 +66,11 @@ class ReportJoin:
         self._metrics = metrics
         self._clock = clock
         self._tally = Tally()
-        self._changelog = Changelog(outputs.sends)
+        self._changelog = Changelog(
+            outputs.sends,
+            generation=lambda: app.consumer_generation_id,
+            actives=self._actives,
+        )
         parts, held = (
             bytes_table(app, "parts", c.partitions),
             bytes_table(app, "held", c.partitions),
@@ -82,6 +86,11 @@ class ReportJoin:
         self._route = app.topic(c.route_topic, key_type=bytes, value_type=bytes)
         app.agent(self._route, name="join", concurrency=1)(self._agent)
         app.timer(c.tick_interval_seconds, name="tick")(self._tick)
+
+    def _actives(self) -> set[Any]:
+        """The partitions (changelogs' among them) this worker owns actively now: the
+        assignor's answer changes at every rebalance."""
+        return cast(set[Any], self._app.assignor.assigned_actives())
 
     @property
     def tables(self) -> list[Any]:
@@ -110,7 +119,8 @@ class ReportJoin:
             self._tally.add(step)
             changes = changelog.take()
             settle = outputs.take(event, len(step.outbound) + len(changes))
-            await changelog.send(changes, event.message.partition, settle)
+            message = event.message
+            await changelog.send(changes, message.partition, settle, message.generation_id)
             await outputs.publish(step, settle)
             await outputs.throttle()
 

@@ -23,7 +23,12 @@ The offsets are written once per changelog partition for all the records one ans
 Kafka acknowledged (:class:`PersistedOffsets`), not once per record as faust does: with RocksDB
 each is a write of its own, and one join makes two or three changelog records. The offset is
 only where the next recovery starts reading; one a little behind makes it read a few records
-again, which it applies as before.
+again, which it applies as before. One ahead makes it skip records the store never applied, for
+good: so an offset is only written while the worker still actively owns the partition, in the
+consumer generation of the event that made the record. An answer that comes after a rebalance
+(faust does not wait for the agent's event in flight) is for a partition that may now be a
+standby here, filled from the changelog by faust, or that may come back later; its offset says
+nothing about what that store holds.
 
 The changes count among the event's outputs (:mod:`gateway.correlator.outputs`): the event is
 acked only once its changelog records are acknowledged too; and faust flushes its producer
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -96,12 +101,19 @@ class TableStore(Generic[V]):
 
 
 class Changelog:
-    """The changes the tables noted during a step, sent through the worker's producer."""
+    """The changes the tables noted during a step, sent through the worker's producer.
 
-    def __init__(self, sends: Sends) -> None:
+    ``generation`` and ``actives`` are the consumer's (see :class:`PersistedOffsets`)."""
+
+    def __init__(
+        self,
+        sends: Sends,
+        generation: Callable[[], int] = lambda: 0,
+        actives: Callable[[], Collection[TP]] | None = None,
+    ) -> None:
         self._sends = sends
         self.pending: list[Change] = []
-        self._offsets = PersistedOffsets()
+        self._offsets = PersistedOffsets(generation, actives)
 
     def take(self) -> list[Change]:
         """The pending changes, the last one per key only (compaction would keep no other),
@@ -112,12 +124,15 @@ class Changelog:
         self.pending.clear()
         return list(latest.values())
 
-    async def send(self, changes: list[Change], partition: int, settle: Settle) -> None:
+    async def send(
+        self, changes: list[Change], partition: int, settle: Settle, generation: int = 0
+    ) -> None:
         """Send ``changes`` to ``partition`` of their changelogs; ``settle`` is called once per
         change with Kafka's answer, and the store records the offset by the end of that turn of
-        the event loop."""
+        the event loop, if the consumer is still in ``generation`` (that of the event the
+        changes come from) and owns the partition."""
         for change in changes:
-            stored = functools.partial(self._offsets.note, change.store)
+            stored = functools.partial(self._offsets.note, change.store, generation=generation)
             await self._sends.send(
                 change.topic, change.key, change.value, settle, partition=partition, stored=stored
             )
@@ -126,26 +141,47 @@ class Changelog:
 class PersistedOffsets:
     """As faust's own changelog callback: each store remembers the offset it has, so a kept
     RocksDB directory reads only the changelog's tail at the next start; written once per
-    partition for the acknowledgements that came in one turn of the event loop."""
+    partition for the acknowledgements that came in one turn of the event loop.
 
-    def __init__(self) -> None:
-        self._latest: dict[tuple[int, str, int], tuple[Any, int]] = {}
+    Only for a partition the worker actively owns (``actives``: the changelog partitions the
+    consumer's assignor gave it as active; None: all), and only in the consumer generation the
+    record was sent in (``generation``: the current one): faust's recovery starts reading the
+    changelog at this offset, so an offset written after the partition moved could pass records
+    of its next owner that this store never applied, and a later recovery here would never read
+    them."""
+
+    def __init__(
+        self,
+        generation: Callable[[], int] = lambda: 0,
+        actives: Callable[[], Collection[TP]] | None = None,
+    ) -> None:
+        self._generation = generation
+        self._actives = actives
+        self._latest: dict[tuple[int, str, int], tuple[Any, int, int]] = {}
         self._scheduled = False
 
-    def note(self, store: Any, metadata: Any) -> None:
+    def note(self, store: Any, metadata: Any, *, generation: int = 0) -> None:
         """Kafka stored a changelog record of ``store`` (``metadata``: its topic, partition
-        and offset)."""
+        and offset), sent in consumer ``generation``."""
+        if generation != self._generation():
+            return  # a rebalance came since: the partition may be another's now
         key = (id(store), metadata.topic, metadata.partition)
         known = self._latest.get(key)
         if known is None or metadata.offset > known[1]:
-            self._latest[key] = (store, metadata.offset)
+            self._latest[key] = (store, metadata.offset, generation)
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.write)
 
     def write(self) -> None:
-        """Write the offsets noted since the last time, the highest per partition."""
+        """Write the offsets noted since the last time, the highest per partition, of the
+        partitions still actively owned in the same generation."""
         latest, self._latest = self._latest, {}
         self._scheduled = False
-        for (_, topic, partition), (store, offset) in latest.items():
-            store.set_persisted_offset(TP(topic, partition), offset)
+        current = self._generation()
+        actives = None if self._actives is None else self._actives()
+        for (_, topic, partition), (store, offset, generation) in latest.items():
+            tp = TP(topic, partition)
+            if generation != current or (actives is not None and tp not in actives):
+                continue
+            store.set_persisted_offset(tp, offset)

@@ -155,6 +155,73 @@ async def test_persisted_offsets_are_written_once_per_partition_the_highest() ->
     assert len(parts.written) == 3
 
 
+async def test_persisted_offsets_only_for_partitions_still_actively_owned() -> None:
+    """An answer that comes after the partition went elsewhere (a standby here now, filled
+    from the changelog by faust) must not move its offset: the next recovery here would start
+    there and skip the new owner's records that this store never applied."""
+    parts = _Store()
+    owned = {TP("parts", 1)}
+    offsets = PersistedOffsets(actives=lambda: owned)
+    offsets.note(parts, SimpleNamespace(topic="parts", partition=1, offset=5))
+    offsets.note(parts, SimpleNamespace(topic="parts", partition=2, offset=9))
+    await asyncio.sleep(0)
+    assert parts.written == [(TP("parts", 1), 5)]
+    offsets.note(parts, SimpleNamespace(topic="parts", partition=1, offset=6))
+    owned.clear()  # revoked before the write
+    await asyncio.sleep(0)
+    assert parts.written == [(TP("parts", 1), 5)]
+
+
+async def test_persisted_offsets_only_in_the_generation_the_record_was_sent_in() -> None:
+    parts = _Store()
+    generation = 3
+    offsets = PersistedOffsets(generation=lambda: generation)
+    late = SimpleNamespace(topic="parts", partition=1, offset=40)
+    offsets.note(parts, late, generation=2)  # sent before the last rebalance
+    await asyncio.sleep(0)
+    assert parts.written == []
+    offsets.note(parts, SimpleNamespace(topic="parts", partition=1, offset=41), generation=3)
+    generation = 4  # a rebalance between the answer and the write
+    await asyncio.sleep(0)
+    assert parts.written == []
+    offsets.note(parts, SimpleNamespace(topic="parts", partition=1, offset=42), generation=4)
+    await asyncio.sleep(0)
+    assert parts.written == [(TP("parts", 1), 42)]
+
+
+class _OffsetsProducer(_Producer):
+    """Answers with the record's metadata, offsets counting from 0 per partition."""
+
+    async def send(  # noqa: PLR0917 - faust's positional signature
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> asyncio.Future[Any]:
+        await super().send(topic, key, value, partition, timestamp, headers)
+        offset = sum(1 for t, _, p in self.sent if (t, p) == (topic, partition)) - 1
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        answer.set_result(SimpleNamespace(topic=topic, partition=partition, offset=offset))
+        return answer
+
+
+async def test_a_changelog_notes_offsets_in_the_generation_of_its_event() -> None:
+    parts = _Store()
+    changelog = Changelog(
+        Sends(_OffsetsProducer()), generation=lambda: 7, actives=lambda: {TP("parts", 0)}
+    )
+    answers: list[object] = []
+    await changelog.send([Change(parts, "parts", b"1/7", b"a")], 0, answers.append, 6)
+    await changelog.send([Change(parts, "parts", b"2/7", b"b")], 0, answers.append, 7)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert answers == [None, None]  # both records are acknowledged all the same
+    assert parts.written == [(TP("parts", 0), 1)]
+
+
 @pytest.mark.parametrize("key", [b"79001234567", b"7", b"", "телефон".encode()])
 @pytest.mark.parametrize("partitions", [1, 3, 6, 24])
 def test_route_partition_is_kafkas_default_for_the_key(key: bytes, partitions: int) -> None:
