@@ -91,6 +91,27 @@ def kafka_credentials(kafka: KafkaSettings) -> faust.SASLCredentials | faust.SSL
     return faust.SSLCredentials(tls) if tls is not None else None
 
 
+def guard_acks(consumer: Any, current: Callable[[Any], bool]) -> None:
+    """Make ``consumer`` (faust's) ignore the acks of messages ``current`` refuses.
+
+    The agents ack through the outputs, but faust's stream acks, on its own and on a ``noack``
+    stream too, every event it skips instead of handing it to the agent: one fetched before the
+    last rebalance (its generation is not the consumer's), or one taken while a rebalance holds
+    the flow. Such an event was never processed, and its offset among the acked ones lets
+    faust's commit pass it: faust commits the first run of consecutive acked offsets, checking
+    that run's start against the committed offset only when that offset is above 0, and even
+    then letting one offset go missing (faust's ``Consumer._new_offset``); and an ack that
+    comes between the revocation and the new assignment outlives faust's clearing of the
+    acked offsets there. Were the worker then
+    to die before it processes that event again, no worker would ever process it."""
+    ack = consumer.ack
+
+    def guarded(message: Any) -> bool:
+        return bool(ack(message)) if current(message) else False
+
+    consumer.ack = guarded
+
+
 class CorrelatorApp:
     """The faust app of the correlator role with its joins; nothing started."""
 
@@ -131,7 +152,15 @@ class CorrelatorApp:
         """Set when an output could not be stored: nothing from it on is acked."""
         return self.outputs.acks.failed
 
+    def _current(self, message: Any) -> bool:
+        """Whether an ack of ``message`` may count: fetched in the consumer's generation, and
+        not during a rebalance (from the revocation until the recovery ends, when faust holds
+        the flow; the generation changes only midway)."""
+        app = self.app
+        return bool(message.generation_id == app.consumer_generation_id and not app.rebalancing)
+
     async def start(self) -> None:
+        guard_acks(self.app.consumer, self._current)
         await self.app.start()
 
     async def stop(self) -> None:

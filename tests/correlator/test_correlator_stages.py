@@ -13,6 +13,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
 from gateway.correlator.acks import InOrderAcks
+from gateway.correlator.faustapp import guard_acks
 from gateway.correlator.model import BATCH, RoutedReport, SubmittedMessage
 from gateway.correlator.outputs import Sends
 from gateway.correlator.records import (
@@ -286,3 +287,32 @@ def test_dead_letters_of_documents_of_one_record_have_their_own_ids() -> None:
 
     assert len({letter(None), letter("document 0"), letter("document 1")}) == 3
     assert letter("document 1") == letter("document 1")
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    def ack(self, message: Any) -> bool:
+        self.acked.append(message.offset)
+        return True
+
+
+def test_acks_of_events_faust_skipped_do_not_count() -> None:
+    """faust acks the events its stream skips (fetched before the last rebalance, or taken
+    while a rebalance holds the flow), also on a noack stream: those must not let a commit
+    pass records nothing processed."""
+    consumer = _Consumer()
+    state = SimpleNamespace(generation=5, rebalancing=False)
+    guard_acks(
+        consumer,
+        lambda m: m.generation_id == state.generation and not state.rebalancing,
+    )
+    assert consumer.ack(SimpleNamespace(offset=10, generation_id=5))
+    assert not consumer.ack(SimpleNamespace(offset=11, generation_id=4))
+    state.rebalancing = True
+    assert not consumer.ack(SimpleNamespace(offset=12, generation_id=5))
+    state.rebalancing, state.generation = False, 6
+    assert not consumer.ack(SimpleNamespace(offset=12, generation_id=5))
+    assert consumer.ack(SimpleNamespace(offset=12, generation_id=6))
+    assert consumer.acked == [10, 12]
