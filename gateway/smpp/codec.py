@@ -11,7 +11,7 @@ from typing import Any
 
 from .constants import HEADER_SIZE, CommandStatus
 from .errors import ProtocolError
-from .pdu import PDU_CLASSES, Kind, Pdu, Tlv
+from .pdu import PDU_CLASSES, DeliverSm, Kind, Pdu, SubmitSm, Tlv
 
 _HEADER = struct.Struct(">IIII")
 _TLV_HEADER = struct.Struct(">HH")
@@ -24,14 +24,19 @@ def encode(pdu: Pdu) -> bytes:
     Raises ``ValueError`` when a field does not fit its wire size: the caller built a PDU the
     specification does not allow, which is a programming error, not the peer's.
     """
+    if type(pdu) is SubmitSm or type(pdu) is DeliverSm:
+        fast = _encode_short_message(pdu)
+        if fast is not None:
+            return fast
+    return _encode_general(pdu)
+
+
+def _encode_general(pdu: Pdu) -> bytes:
+    """:func:`encode` read off ``pdu.FIELDS``: the truth for every PDU."""
     body = bytearray()
     if not (pdu.BODY_ONLY_ON_SUCCESS and pdu.command_status != 0):
         _encode_body(pdu, body)
-        for tlv in pdu.tlvs:
-            if len(tlv.value) > 0xFFFF:
-                raise ValueError(f"TLV 0x{tlv.tag:04X} value longer than 65535 octets")
-            body += _TLV_HEADER.pack(tlv.tag, len(tlv.value))
-            body += tlv.value
+        body += _encode_tlvs(pdu.tlvs)
     header = _HEADER.pack(
         HEADER_SIZE + len(body), pdu.command_id, pdu.command_status, pdu.sequence_number
     )
@@ -56,6 +61,102 @@ def _encode_body(pdu: Pdu, out: bytearray) -> None:
                 raise ValueError(f"{name} longer than {size} octets; use message_payload")
             out.append(len(value))
             out += value
+
+
+# submit_sm and deliver_sm, the PDUs of every message, are written by one formatting of their
+# body rather than field by field (1.0 µs instead of 5.8 for the benchmark's submit_sm, timeit
+# on the development machine). The layout below is _SM_FIELDS' own; the import fails if the
+# two ever differ, and tests/smpp/test_codec.py holds the two ways byte-for-byte equal over
+# generated PDUs, valid or not.
+_SHORT_MESSAGE_LAYOUT = (
+    ("service_type", Kind.CSTR, 6),
+    ("source_addr_ton", Kind.U8, 1),
+    ("source_addr_npi", Kind.U8, 1),
+    ("source_addr", Kind.CSTR, 21),
+    ("dest_addr_ton", Kind.U8, 1),
+    ("dest_addr_npi", Kind.U8, 1),
+    ("destination_addr", Kind.CSTR, 21),
+    ("esm_class", Kind.U8, 1),
+    ("protocol_id", Kind.U8, 1),
+    ("priority_flag", Kind.U8, 1),
+    ("schedule_delivery_time", Kind.CSTR, 17),
+    ("validity_period", Kind.CSTR, 17),
+    ("registered_delivery", Kind.U8, 1),
+    ("replace_if_present_flag", Kind.U8, 1),
+    ("data_coding", Kind.U8, 1),
+    ("sm_default_msg_id", Kind.U8, 1),
+    ("short_message", Kind.SM, 254),
+)
+if SubmitSm.FIELDS != _SHORT_MESSAGE_LAYOUT or DeliverSm.FIELDS != _SHORT_MESSAGE_LAYOUT:
+    raise ImportError("the short-message encoder no longer matches the PDUs' FIELDS")
+# The body up to short_message as text: C-Octet Strings NUL-terminated, octets as %c, one
+# Latin-1 encoding for all of it.
+_SHORT_MESSAGE_HEAD = "%s\0%c%c%s\0%c%c%s\0%c%c%c%s\0%s\0%c%c%c%c%c"
+
+
+def _encode_short_message(pdu: SubmitSm | DeliverSm) -> bytes | None:
+    """:func:`encode` of a submit_sm or deliver_sm, or ``None`` when a field does not fit
+    (the general encoder then says which)."""
+    short_message = pdu.short_message
+    strings = (
+        pdu.service_type,
+        pdu.source_addr,
+        pdu.destination_addr,
+        pdu.schedule_delivery_time,
+        pdu.validity_period,
+    )
+    service_type, source_addr, destination_addr, schedule, validity = strings
+    try:
+        if (
+            len(service_type) > 5
+            or len(source_addr) > 20
+            or len(destination_addr) > 20
+            or len(schedule) > 16
+            or len(validity) > 16
+            or len(short_message) > 254
+            or "\0" in "".join(strings)
+        ):
+            return None
+        head = _SHORT_MESSAGE_HEAD % (
+            service_type,
+            pdu.source_addr_ton,
+            pdu.source_addr_npi,
+            source_addr,
+            pdu.dest_addr_ton,
+            pdu.dest_addr_npi,
+            destination_addr,
+            pdu.esm_class,
+            pdu.protocol_id,
+            pdu.priority_flag,
+            schedule,
+            validity,
+            pdu.registered_delivery,
+            pdu.replace_if_present_flag,
+            pdu.data_coding,
+            pdu.sm_default_msg_id,
+            len(short_message),
+        )
+        body = head.encode("latin-1") + short_message
+    except (ValueError, TypeError, OverflowError):  # not Latin-1, not an octet, not typed
+        return None
+    if pdu.tlvs:
+        body += _encode_tlvs(pdu.tlvs)
+    return (
+        _HEADER.pack(
+            HEADER_SIZE + len(body), pdu.command_id, pdu.command_status, pdu.sequence_number
+        )
+        + body
+    )
+
+
+def _encode_tlvs(tlvs: tuple[Tlv, ...]) -> bytes:
+    out = bytearray()
+    for tlv in tlvs:
+        if len(tlv.value) > 0xFFFF:
+            raise ValueError(f"TLV 0x{tlv.tag:04X} value longer than 65535 octets")
+        out += _TLV_HEADER.pack(tlv.tag, len(tlv.value))
+        out += tlv.value
+    return bytes(out)
 
 
 def peek_header(frame: bytes) -> tuple[int, int, int, int]:

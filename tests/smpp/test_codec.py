@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.smpp.codec import FrameDecoder, decode, encode, peek_header
+from gateway.smpp.codec import FrameDecoder, _encode_general, decode, encode, peek_header
 from gateway.smpp.constants import CommandId, CommandStatus, TlvTag
 from gateway.smpp.errors import ProtocolError
 from gateway.smpp.pdu import (
@@ -391,6 +391,54 @@ def test_any_valid_pdu_round_trips(pdu: Pdu) -> None:
     frame = encode(pdu)
     assert decode(frame) == pdu
     assert FrameDecoder().feed(frame) == [frame]
+
+
+# -- hypothesis: submit_sm and deliver_sm have an encoder of their own ----------------------
+
+
+def _loose_field(kind: Kind, size: int) -> st.SearchStrategy[Any]:
+    """Values of the field's type that fit it and, as often, that do not."""
+    if kind is Kind.U8:
+        return st.one_of(st.integers(0, 0xFF), st.integers(-2, 0x200), st.booleans())
+    if kind is Kind.CSTR:
+        near = st.sampled_from("\x00\x01 0aZ\x7f\x80\xffЖ€")
+        return st.one_of(
+            st.text(st.characters(min_codepoint=1, max_codepoint=0xFF), max_size=size - 1),
+            st.text(st.one_of(near, st.characters()), max_size=size + 2),
+        )
+    return st.binary(max_size=size + 2)
+
+
+def _loose_short_messages(cls: type[Pdu]) -> st.SearchStrategy[Pdu]:
+    fields = {name: _loose_field(kind, size) for name, kind, size in cls.FIELDS}
+    tlvs = st.one_of(st.just(()), TLVS, st.just((Tlv(0x0424, b"x" * 0x10000),)))
+    return st.builds(cls, sequence_number=U32, command_status=U32, tlvs=tlvs, **fields)
+
+
+def _outcome(encoder: Any, pdu: Pdu) -> bytes | tuple[type[BaseException], str]:
+    try:
+        frame: bytes = encoder(pdu)
+    except Exception as exc:  # the two encoders must fail alike
+        return type(exc), str(exc)
+    return frame
+
+
+@given(st.one_of(_loose_short_messages(SubmitSm), _loose_short_messages(DeliverSm)))
+@settings(max_examples=1000)
+def test_short_message_encoder_equals_the_general_one(pdu: Pdu) -> None:
+    """Byte for byte on what fits, the same error on what does not."""
+    assert _outcome(encode, pdu) == _outcome(_encode_general, pdu)
+
+
+@given(st.one_of(_pdus_of(SubmitSm), _pdus_of(DeliverSm)))
+@settings(max_examples=500)
+def test_short_message_encoder_equals_the_general_one_on_valid_pdus(pdu: Pdu) -> None:
+    assert encode(pdu) == _encode_general(pdu)
+
+
+@pytest.mark.parametrize("pdu", [p for p in SAMPLES if type(p) in (SubmitSm, DeliverSm)])
+def test_short_message_samples_encode_alike(pdu: Pdu) -> None:
+    assert encode(pdu) == _encode_general(pdu)
 
 
 @given(st.lists(PDUS, min_size=1, max_size=5), st.data())
