@@ -128,12 +128,20 @@ class Submission:
             if self.stopping:
                 raise AbandonedError("shutting down")
             submitting()
+            submit = self._submitter.submit
             for pdu in parts:
+                # The first attempt here, the usual and only one: no coroutine of its own.
+                tally.attempts += 1
                 try:
-                    response = await self._submit_part(pdu, urgent, tally)
-                except EarlierSubmitDeliveredError:
-                    tally.delivered_before += 1
-                    continue
+                    response = await submit(pdu, urgent=urgent)
+                except GatewayError as exc:
+                    try:
+                        response = await self._retry_part(pdu, urgent, tally, exc)
+                    except EarlierSubmitDeliveredError:
+                        tally.delivered_before += 1
+                        continue
+                else:
+                    self._gate.rate.on_accepted(1, self._clock())
                 ids.append(normalize_message_id(response.message_id))
         except AbandonedError:
             self._guards.forget(phone, text)
@@ -189,31 +197,35 @@ class Submission:
         await self._gate.acquire(parts, urgent=urgent)
         self._gate_wait[urgent].observe(self._clock() - started)
 
-    async def _submit_part(self, pdu: SubmitSm, urgent: bool, tally: _Tally) -> SubmitSmResp:
-        """The provider's answer to ``pdu``, sent again while the error says that may help
-        (see the module docstring for how long); the last error otherwise."""
+    async def _retry_part(
+        self, pdu: SubmitSm, urgent: bool, tally: _Tally, error: GatewayError
+    ) -> SubmitSmResp:
+        """The provider's answer to ``pdu``, whose first attempt failed with ``error``, sent
+        again while the error says that may help (see the module docstring for how long);
+        the last error otherwise."""
         retries = 0
         retrying_since = 0.0
         while True:
+            self._failed_attempt(error, tally)
+            if (
+                not error.retriable
+                or self.stopping
+                or self._gave_up(error, retries, retrying_since)
+            ):
+                raise error
+            self._note_failure(error)
+            await asyncio.sleep(self._retry_wait(error, retries))
+            if not retries:
+                retrying_since = self._clock()
+            retries += 1
+            if self.stopping:
+                raise AbandonedError from error
+            await self._acquire(1, urgent)  # a retry takes a permit of its own
             tally.attempts += 1
             try:
                 response = await self._submitter.submit(pdu, urgent=urgent)
             except GatewayError as exc:
-                self._failed_attempt(exc, tally)
-                if (
-                    not exc.retriable
-                    or self.stopping
-                    or self._gave_up(exc, retries, retrying_since)
-                ):
-                    raise
-                self._note_failure(exc)
-                await asyncio.sleep(self._retry_wait(exc, retries))
-                if not retries:
-                    retrying_since = self._clock()
-                retries += 1
-                if self.stopping:
-                    raise AbandonedError from exc
-                await self._acquire(1, urgent)  # a retry takes a permit of its own
+                error = exc
                 continue
             self._gate.rate.on_accepted(1, self._clock())
             return response
