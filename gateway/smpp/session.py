@@ -63,9 +63,11 @@ the session never acknowledges a message on its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from enum import Enum
-from typing import TypeVar
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from . import codec
 from .constants import MAX_SEQUENCE, RESPONSE_BIT, CommandId, CommandStatus
@@ -567,22 +569,38 @@ def _bind_accepted(request: Pdu, response: Pdu) -> Trigger | None:
 P = TypeVar("P", bound=Pdu)
 
 # dataclasses.replace looks the fields up and builds the PDU again through __init__ on every
-# call; copying the slots, as the frozen dataclass's own __init__ sets them, costs less than
-# half as much on a submit_sm, and numbering is on the path of every PDU sent.
-_FIELD_NAMES: dict[type[Pdu], tuple[str, ...]] = {
-    cls: tuple(f.name for f in fields(cls)) for cls in PDU_CLASSES.values()
-}
-_set = object.__setattr__
+# call; numbering is on the path of every PDU sent, so a copy is made instead: every field but
+# the sequence number read at once, then set through the slots' own descriptors, as the frozen
+# dataclass's __init__ would set them (a third of replace's cost on a submit_sm).
+_SlotSetter = Callable[[object, object], None]
+
+
+def _copier(cls: type[Pdu]) -> tuple[Callable[[Pdu], tuple[object, ...]], tuple[_SlotSetter, ...]]:
+    names = tuple(f.name for f in fields(cls) if f.name != "sequence_number")
+    return attrgetter(*names), tuple(_slot(cls, name).__set__ for name in names)
+
+
+def _slot(cls: type[Pdu], name: str) -> Any:
+    """The member descriptor of slot ``name`` (defined by the class that declares it)."""
+    for klass in cls.__mro__:
+        if name in getattr(klass, "__slots__", ()):
+            return klass.__dict__[name]
+    raise LookupError(f"{cls.__name__} has no slot {name}")
+
+
+_COPIERS = {cls: _copier(cls) for cls in PDU_CLASSES.values()}
+_set_sequence: _SlotSetter = _slot(Pdu, "sequence_number").__set__
 
 
 def _numbered(pdu: P, sequence_number: int) -> P:
     """A copy of ``pdu`` carrying ``sequence_number``."""
     cls = type(pdu)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:  # not a PDU of the wire: the general way
+    copier = _COPIERS.get(cls)
+    if copier is None:  # not a PDU of the wire: the general way
         return replace(pdu, sequence_number=sequence_number)
+    values, setters = copier
     copy = object.__new__(cls)
-    for name in names:
-        _set(copy, name, getattr(pdu, name))
-    _set(copy, "sequence_number", sequence_number)
+    for set_slot, value in zip(setters, values(pdu), strict=True):
+        set_slot(copy, value)
+    _set_sequence(copy, sequence_number)
     return copy
