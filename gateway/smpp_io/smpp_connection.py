@@ -122,13 +122,20 @@ class SmppConnection:
             raise ConnectionClosedError(self.close_reason)
         if self.session.state is State.UNBINDING:
             raise ConnectionClosedError("the session is unbinding")
-        sent = self.session.send(pdu, self.now())
+        session = self.session
+        sent = session.send(pdu, self._loop.time())
         future: asyncio.Future[Pdu] = self._loop.create_future()
         self._pending[sent.sequence_number] = future
         self._flush_soon()
-        # The request's response deadline may be the session's earliest timer now.
-        self._arm_timer()
-        await self._drain()
+        # The request's response deadline may be the session's earliest timer now; not when
+        # the timer is set and other requests are outstanding: it is then due no later than
+        # theirs, which come before this one's (every request gets the same timeout).
+        if self._timer is None or session.outstanding <= 1:
+            self._arm_timer()
+        # Backpressure: wait while the transport holds unsent bytes (an empty buffer is
+        # never paused), rather than enter drain() for every request.
+        if self._writer.transport.get_write_buffer_size():
+            await self._drain()
         return await future
 
     def respond(self, request: Pdu, response: Pdu) -> None:
