@@ -136,7 +136,9 @@ class SmppClient:
         """Submit and return the provider's answer; raises a typed SMPP error otherwise."""
         if self.mode is BindMode.RECEIVER:
             raise ConnectionClosedError(f"{self.name} is a receiver bind; it cannot submit")
-        connection = await self._connection_for_submit()
+        connection = self._connection
+        if connection is None or connection.closed or not self._bound.is_set():
+            connection = await self._connection_for_submit()
         started = time.perf_counter()
         response = await connection.request(pdu, urgent=urgent)
         self._latency.observe(time.perf_counter() - started)

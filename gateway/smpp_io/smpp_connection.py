@@ -114,10 +114,23 @@ class SmppConnection:
                     self._window_waiters.remove(waiter)
             if self.session.window_free > 0:
                 break
-        return await self.send_request(pdu)
+        # What send_request does, without a coroutine of its own.
+        future = self._send(pdu)
+        if self._writer.transport.get_write_buffer_size():
+            await self._drain()
+        return await future
 
     async def send_request(self, pdu: Pdu) -> Pdu:
         """Send now (the window must have room) and await the response."""
+        future = self._send(pdu)
+        # Backpressure: wait while the transport holds unsent bytes (an empty buffer is
+        # never paused), rather than enter drain() for every request.
+        if self._writer.transport.get_write_buffer_size():
+            await self._drain()
+        return await future
+
+    def _send(self, pdu: Pdu) -> asyncio.Future[Pdu]:
+        """Queue ``pdu`` (the window must have room); the future of its response."""
         if self.closed:
             raise ConnectionClosedError(self.close_reason)
         if self.session.state is State.UNBINDING:
@@ -132,11 +145,7 @@ class SmppConnection:
         # theirs, which come before this one's (every request gets the same timeout).
         if self._timer is None or session.outstanding <= 1:
             self._arm_timer()
-        # Backpressure: wait while the transport holds unsent bytes (an empty buffer is
-        # never paused), rather than enter drain() for every request.
-        if self._writer.transport.get_write_buffer_size():
-            await self._drain()
-        return await future
+        return future
 
     def respond(self, request: Pdu, response: Pdu) -> None:
         """Answer a request the peer sent; a no-op if the connection is gone."""
