@@ -12,7 +12,6 @@ process every message of a phone, which makes these checks exact across replicas
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,7 +51,7 @@ class ProviderGuards:
 
     def __init__(self, settings: GuardSettings) -> None:
         self.settings = settings
-        self._recent: OrderedDict[bytes, float] = OrderedDict()
+        self._recent: OrderedDict[int, float] = OrderedDict()
         self._runs: OrderedDict[str, _Run] = OrderedDict()
 
     def check(self, phone: str, text: str, now: float) -> Verdict:
@@ -74,7 +73,7 @@ class ProviderGuards:
         """The provider did not accept the message: it does not count as a duplicate."""
         self._recent.pop(_digest(phone, text), None)
 
-    def _record(self, key: bytes, phone: str, now: float) -> None:
+    def _record(self, key: int, phone: str, now: float) -> None:
         self._recent[key] = now
         run = self._runs.pop(phone, None)
         if run is None or now - run.last >= self.settings.flood_gap_seconds:
@@ -92,5 +91,11 @@ class ProviderGuards:
             self._runs.popitem(last=False)
 
 
-def _digest(phone: str, text: str) -> bytes:
-    return hashlib.blake2b(f"{phone}\x00{text}".encode(), digest_size=16).digest()
+def _digest(phone: str, text: str) -> int:
+    """The message's key among those sent recently: a 64-bit hash rather than the text, so
+    memory does not grow with the texts' length. Python's string hash is SipHash with a key
+    drawn for each process (unless PYTHONHASHSEED fixes it), which no client can aim a
+    collision at; by chance, two of the messages kept in a minute share a key with odds of
+    their number over 2**64. 0.2 µs rather than 1.5 for a 128-bit BLAKE2 digest, and the
+    state is the process's own, so the key need not be stable across processes."""
+    return hash(f"{phone}\x00{text}")
