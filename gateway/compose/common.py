@@ -17,12 +17,13 @@ markers, senders of every kind, ISO binds, validity and schedule, several recipi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import datetime
 
 from gateway.events.send_request import SendRequest
 from gateway.settings.composition import BindProfile, CompositionSettings
 from gateway.smpp.constants import EsmClass
-from gateway.smpp.pdu import SubmitSm
+from gateway.smpp.pdu import SubmitSm, slot_setters
 from gateway.smpp.textcoding import gsm7_or_none
 
 from .addressing import Address, source_address, validity_field
@@ -35,6 +36,36 @@ from .submit import ComposedMessage, compose_recipients, message_reference
 _SINGLE_GSM7 = CAPACITY[Encoding.GSM7][0]
 _RESERVED = tuple(PREFIXES.values())
 _GSM7_CODING = data_coding(Encoding.GSM7, flash=False)
+# The usual SUBMIT_SM is built by setting its slots in this order (slot_setters): the frozen
+# dataclass's __init__, binding 14 keywords and setting 20 fields one by one, was half of
+# usual_message's cost (py-spy, bench/send_pipeline.py at window 512). The import fails if
+# SubmitSm's fields change; the tests hold the result equal to the general composition's
+# SubmitSm(...).
+_SUBMIT_SM_FIELDS = (
+    "sequence_number",
+    "command_status",
+    "tlvs",
+    "service_type",
+    "source_addr_ton",
+    "source_addr_npi",
+    "source_addr",
+    "dest_addr_ton",
+    "dest_addr_npi",
+    "destination_addr",
+    "esm_class",
+    "protocol_id",
+    "priority_flag",
+    "schedule_delivery_time",
+    "validity_period",
+    "registered_delivery",
+    "replace_if_present_flag",
+    "data_coding",
+    "sm_default_msg_id",
+    "short_message",
+)
+if tuple(f.name for f in fields(SubmitSm)) != _SUBMIT_SM_FIELDS:
+    raise ImportError("usual_message no longer sets every field of SubmitSm")
+_SUBMIT_SM_SLOTS = slot_setters(SubmitSm, _SUBMIT_SM_FIELDS)
 # Senders seen, with their address: a service sends under a handful of names.
 _SOURCES_KEPT = 1024
 
@@ -120,20 +151,29 @@ def usual_message(
         validity = validity_field(request.validity_seconds)
     except CompositionError:
         return None
-    pdu = SubmitSm(
-        source_addr_ton=source.ton,
-        source_addr_npi=source.npi,
-        source_addr=source.addr,
-        dest_addr_ton=profile.destination_ton,
-        dest_addr_npi=profile.destination_npi,
-        destination_addr=phone,
-        esm_class=EsmClass.DEFAULT,
-        priority_flag=1 if priority else 0,
-        schedule_delivery_time="",
-        validity_period=validity,
-        registered_delivery=1 if request.registered_delivery else 0,
-        data_coding=_GSM7_CODING,
-        short_message=octets,
-        tlvs=(),
+    pdu = object.__new__(SubmitSm)  # SubmitSm(**fields), see _SUBMIT_SM_FIELDS
+    values = (
+        0,  # sequence_number: the session numbers it
+        0,  # command_status
+        (),  # tlvs
+        "",  # service_type
+        source.ton,
+        source.npi,
+        source.addr,
+        profile.destination_ton,
+        profile.destination_npi,
+        phone,  # destination_addr
+        EsmClass.DEFAULT,
+        0,  # protocol_id
+        1 if priority else 0,  # priority_flag
+        "",  # schedule_delivery_time
+        validity,  # validity_period
+        1 if request.registered_delivery else 0,
+        0,  # replace_if_present_flag
+        _GSM7_CODING,
+        0,  # sm_default_msg_id
+        octets,  # short_message
     )
+    for set_slot, value in zip(_SUBMIT_SM_SLOTS, values, strict=True):
+        set_slot(pdu, value)
     return ComposedMessage(phone, (pdu,), Encoding.GSM7, 1, None)

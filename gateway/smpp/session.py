@@ -67,7 +67,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from . import codec
 from .constants import MAX_SEQUENCE, RESPONSE_BIT, CommandId, CommandStatus
@@ -79,8 +79,10 @@ from .pdu import (
     EnquireLinkResp,
     GenericNack,
     Pdu,
+    SlotSetter,
     Unbind,
     UnbindResp,
+    slot_setters,
 )
 
 
@@ -568,28 +570,18 @@ def _bind_accepted(request: Pdu, response: Pdu) -> Trigger | None:
 
 P = TypeVar("P", bound=Pdu)
 
+
 # dataclasses.replace looks the fields up and builds the PDU again through __init__ on every
 # call; numbering is on the path of every PDU sent, so a copy is made instead: every field but
 # the sequence number read at once, then set through the slots' own descriptors, as the frozen
-# dataclass's __init__ would set them (a third of replace's cost on a submit_sm).
-_SlotSetter = Callable[[object, object], None]
-
-
-def _copier(cls: type[Pdu]) -> tuple[Callable[[Pdu], tuple[object, ...]], tuple[_SlotSetter, ...]]:
+# dataclass's __init__ would set them.
+def _copier(cls: type[Pdu]) -> tuple[Callable[[Pdu], tuple[object, ...]], tuple[SlotSetter, ...]]:
     names = tuple(f.name for f in fields(cls) if f.name != "sequence_number")
-    return attrgetter(*names), tuple(_slot(cls, name).__set__ for name in names)
-
-
-def _slot(cls: type[Pdu], name: str) -> Any:
-    """The member descriptor of slot ``name`` (defined by the class that declares it)."""
-    for klass in cls.__mro__:
-        if name in getattr(klass, "__slots__", ()):
-            return klass.__dict__[name]
-    raise LookupError(f"{cls.__name__} has no slot {name}")
+    return attrgetter(*names), slot_setters(cls, names)
 
 
 _COPIERS = {cls: _copier(cls) for cls in PDU_CLASSES.values()}
-_set_sequence: _SlotSetter = _slot(Pdu, "sequence_number").__set__
+(_set_sequence,) = slot_setters(Pdu, ("sequence_number",))
 
 
 def _numbered(pdu: P, sequence_number: int) -> P:
