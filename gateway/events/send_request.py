@@ -100,15 +100,15 @@ def parse_send_request(raw: bytes | None) -> SendRequest | InvalidRequest:
         return InvalidRequest("invalid_json", f"not JSON: {exc}")
     if not isinstance(doc, dict):
         return InvalidRequest("invalid_json", "the request is not a JSON object")
-    request_id = doc.get("request_id")
-    readable_id = (
-        request_id
-        if isinstance(request_id, str) and 0 < len(request_id) <= MAX_REQUEST_ID
-        else None
-    )
     try:
         return _build(doc)
     except _FieldError as exc:
+        request_id = doc.get("request_id")
+        readable_id = (
+            request_id
+            if isinstance(request_id, str) and 0 < len(request_id) <= MAX_REQUEST_ID
+            else None
+        )
         return InvalidRequest(exc.code, str(exc), readable_id)
 
 
@@ -122,13 +122,27 @@ def _build(doc: dict[str, Any]) -> SendRequest:
     request_id = doc.get("request_id")
     if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID:
         raise _FieldError("invalid_request_id", f"request_id must be 1-{MAX_REQUEST_ID} characters")
+    recipients = _recipients(doc.get("recipients"))
+    text = _text(doc.get("text"))
+    if _USUAL.issuperset(doc):
+        # Most requests give no optional field past the sender id and the report flag: the
+        # rest need no look-up (each default is what its reader below gives for "absent").
+        return SendRequest(
+            request_id,
+            recipients,
+            text,
+            _optional_str(doc, "sender_id", _SENDER_ID, "invalid_sender_id"),
+            registered_delivery=_bool(doc, "registered_delivery", default=True),
+            provider_options=_EMPTY,
+            tags=_EMPTY,
+        )
     return SendRequest(
         request_id=request_id,
-        recipients=_recipients(doc.get("recipients")),
-        text=_text(doc.get("text")),
+        recipients=recipients,
+        text=text,
         sender_id=_optional_str(doc, "sender_id", _SENDER_ID, "invalid_sender_id"),
         channel=_choice(doc, "channel", CHANNELS, "sms"),
-        transport=Transport(_choice(doc, "transport", TRANSPORTS, Transport.AUTO)),
+        transport=_TRANSPORT_OF[_choice(doc, "transport", TRANSPORTS, Transport.AUTO)],
         validity_seconds=_validity(doc.get("validity_seconds")),
         schedule_at=_schedule(doc.get("schedule_at")),
         comment=_comment(doc.get("comment")),
@@ -136,6 +150,15 @@ def _build(doc: dict[str, Any]) -> SendRequest:
         provider_options=_read_only(_object(doc, "provider_options")),
         tags=_read_only(_tags(doc.get("tags"))),
     )
+
+
+# The fields of the usual request: with no other, every other field takes its default.
+_USUAL = frozenset(
+    {"schema", "event_id", "occurred_at", "request_id", "recipients", "text", "sender_id"}
+    | {"registered_delivery"}
+)
+# Each transport by its value, without the enum's call machinery.
+_TRANSPORT_OF: dict[str, Transport] = {transport.value: transport for transport in Transport}
 
 
 # Most requests have no options and no tags: they share this one empty mapping.

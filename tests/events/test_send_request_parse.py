@@ -579,3 +579,39 @@ def test_invalid_documents_are_refused_by_both(case: tuple[str, dict[str, Any]])
     code, doc = case
     refused(doc, code)
     assert not is_valid(doc, REQUEST_SCHEMA)
+
+
+# The usual request (no optional field past the sender id and the report flag) is built
+# without looking up the other fields; null in one of those means "not set", so the same
+# document with them null goes the general way and must give the same answer.
+_USUAL_FIELDS = ["event_id", "occurred_at", "request_id", "recipients", "text", "sender_id"]
+_LESS_USUAL_FIELDS = [
+    "channel",
+    "transport",
+    "validity_seconds",
+    "schedule_at",
+    "comment",
+    "provider_options",
+    "tags",
+]
+
+
+@settings(deadline=None)
+@given(
+    valid_docs.map(lambda doc: {k: v for k, v in doc.items() if k not in _LESS_USUAL_FIELDS}),
+    st.one_of(
+        st.none(),
+        st.sampled_from([*_USUAL_FIELDS, "registered_delivery", "schema"]).flatmap(
+            lambda key: st.tuples(st.just(key), _JSON)
+        ),
+    ),
+    st.lists(st.sampled_from(_LESS_USUAL_FIELDS), min_size=1, unique=True),
+)
+def test_the_usual_request_parses_as_the_general_way_does(
+    doc: dict[str, Any], mutation: tuple[str, Any] | None, nulls: list[str]
+) -> None:
+    if mutation is not None:
+        key, value = mutation
+        doc[key] = value
+    general = dict(doc, **dict.fromkeys(nulls))
+    assert parse(doc) == parse(general)
