@@ -20,10 +20,18 @@ class KnownOutcomes:
         self._seen: OrderedDict[bytes, float] = OrderedDict()
 
     def add(self, request_id: bytes, at: float) -> None:
-        """Record an outcome; ``at`` is when it was written (wall-clock seconds)."""
+        """Record an outcome; ``at`` is when it was written (wall-clock seconds). An id is
+        remembered from its latest outcome on."""
         key = _digest(request_id)
-        self._seen.pop(key, None)
-        self._seen[key] = at
+        seen = self._seen
+        known = seen.get(key)
+        if known is not None:
+            # Most often the sender's own result read back by the follower, which it
+            # remembered at the acknowledgement, after the record's timestamp.
+            if known >= at:
+                return
+            del seen[key]
+        seen[key] = at
 
     def __contains__(self, request_id: bytes) -> bool:
         return _digest(request_id) in self._seen

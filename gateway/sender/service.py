@@ -30,6 +30,7 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,6 +84,7 @@ class Sender:
         metrics: Metrics,
         role: str = "sender",
         clock: Callable[[], datetime] = utc_now,
+        wall_clock: Callable[[], float] = time.time,
         shutdown: Shutdown | None = None,
     ) -> None:
         self._publisher = publisher
@@ -93,6 +95,9 @@ class Sender:
         self._metrics = metrics
         self._role = role
         self._clock = clock
+        # Known outcomes are kept by wall-clock seconds, as the results follower reads them
+        # (Kafka timestamps): a float per result, not a datetime turned into one.
+        self._wall_clock = wall_clock
         # Request ids being processed, by the record processing them; and a future for the
         # records with the same id waiting for it to end (made when one comes).
         self._running: dict[str, Flight] = {}
@@ -256,7 +261,7 @@ class Sender:
         if weight:
             self._dispatch.exposure.release(weight)
         if request_id is not None:
-            self._outcomes.add(request_id.encode(), self._clock().timestamp())
+            self._outcomes.add(request_id.encode(), self._wall_clock())
         self._release(request_id, flight)
         flight.end(True)
 
@@ -403,7 +408,7 @@ class Sender:
             self._flush_counts()
             await self.urgent.commit()
             await self.bulk.commit()
-            self._outcomes.expire(self._clock().timestamp())
+            self._outcomes.expire(self._wall_clock())
 
 
 class _Publishing:

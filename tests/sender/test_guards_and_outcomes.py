@@ -79,3 +79,17 @@ def test_known_outcomes_refreshed_by_a_later_result() -> None:
     known.add(b"r1", 50.0)
     known.expire(100.0)
     assert b"r1" in known
+
+
+def test_known_outcomes_keep_the_latest_time_when_an_earlier_one_is_read_back() -> None:
+    # The sender remembers its result when Kafka acknowledges it; the follower reads the
+    # same result back later with the record's (earlier) timestamp.
+    known = KnownOutcomes(window_seconds=60.0)
+    known.add(b"r1", 50.0)
+    known.add(b"r2", 60.0)
+    known.add(b"r1", 49.0)
+    known.expire(109.5)
+    assert b"r1" in known
+    known.expire(110.5)
+    assert b"r1" not in known
+    assert b"r2" in known
