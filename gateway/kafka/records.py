@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from gateway.errors import GatewayError
 
@@ -13,8 +13,13 @@ from gateway.errors import GatewayError
 Settle = Callable[[GatewayError | None, float], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Partition:
+class Partition(NamedTuple):
+    """A topic's partition.
+
+    A tuple rather than a dataclass: every record's partition is a dict key several times
+    on its way (offsets, claims, revokes), and a tuple hashes and compares in C.
+    """
+
     topic: str
     partition: int
 
