@@ -74,7 +74,9 @@ class Claims:
     def fetched(self, record: Record) -> Record:
         """Note a fetched record; the record marked as a replay when it is one."""
         # A partition whose claims were not read (a race with its assignment) has none.
-        state = self._partitions.setdefault(record.source, _State())
+        state = self._partitions.get(record.source)
+        if state is None:
+            state = self._partitions[record.source] = _State()
         if state.first_fetched is None:
             state.first_fetched = record.offset
         if state.inherited is not None and record.offset < state.inherited:
@@ -95,7 +97,9 @@ class Claims:
         record still running."""
         tops: dict[Partition, int] = {}
         for record in records:
-            tops[record.source] = max(tops.get(record.source, -1), record.offset + 1)
+            top = record.offset + 1
+            if top > tops.get(record.source, -1):
+                tops[record.source] = top
         needed: dict[Partition, tuple[int, int]] = {}
         for partition, top in tops.items():
             state = self._partitions.get(partition)
