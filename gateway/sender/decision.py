@@ -101,8 +101,14 @@ def result_of(
 ) -> tuple[str, dict[str, Any]]:
     """The request's outcome and its result event, from each recipient's outcome and the
     submit attempts it took."""
-    recipients = [outcome for outcome, _ in outcomes]
-    outcome = overall_outcome(recipients)
+    if len(outcomes) == 1:  # one recipient, as most requests have: its outcome is the request's
+        only, attempts = outcomes[0]
+        recipients = [only]
+        outcome = only.status
+    else:
+        recipients = [outcome for outcome, _ in outcomes]
+        outcome = overall_outcome(recipients)
+        attempts = sum(attempts for _, attempts in outcomes)
     event = send_result_event(
         request_id=request.request_id,
         outcome=outcome,
@@ -111,7 +117,7 @@ def result_of(
         transport=transport if recipients else "none",
         recipients=recipients,
         tags=request.tags,
-        attempts=sum(attempts for _, attempts in outcomes),
+        attempts=attempts,
     )
     return outcome, event
 
