@@ -69,10 +69,13 @@ class AcceptedRate:
         if self._first is None:
             self._first = now
         slot = math.floor(now / self.SLOT)
-        if self._slots and self._slots[-1][0] == slot:
-            self._slots[-1] = (slot, self._slots[-1][1] + parts)
-        else:
-            self._slots.append((slot, parts))
+        slots = self._slots
+        if slots:
+            last, count = slots[-1]
+            if last == slot:  # expired up to this slot when it began
+                slots[-1] = (slot, count + parts)
+                return
+        slots.append((slot, parts))
         self._expire(slot)
 
     def per_second(self, now: float) -> float:
@@ -198,10 +201,14 @@ class TokenBucket:
 
     def try_take(self, parts: int, rate: float, now: float) -> bool:
         """:meth:`take` the parts if :meth:`delay` would be 0 (one refill for both)."""
-        self._refill(rate, now)
-        if self._tokens < min(float(parts), self._capacity(rate)):
+        # _refill and _capacity written out: this runs for every submit.
+        capacity = max(1.0, rate * self._burst_seconds)
+        tokens = min(capacity, self._tokens + max(0.0, now - self._updated) * rate)
+        self._updated = now
+        if tokens < min(float(parts), capacity):
+            self._tokens = tokens
             return False
-        self._tokens -= parts
+        self._tokens = tokens - parts
         return True
 
     def _capacity(self, rate: float) -> float:
