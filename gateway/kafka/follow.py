@@ -28,26 +28,34 @@ from .records import Record
 log = logging.getLogger(__name__)
 
 RecordHandler = Callable[[Record], None]
+# What a reader that needs only each record's key and Kafka timestamp (ms) hands on: no
+# Record is made per record (the sender follows every result it publishes this way).
+KeyHandler = Callable[[bytes | None, int], None]
 
 
 class TopicsReader:
     """Reads ``topics`` from ``since_ms`` (Kafka timestamps) on, until cancelled.
 
     Waits for topics that do not exist yet. ``caught_up()`` returns once everything that was
-    in the topics when reading started has been handed to ``sink``.
+    in the topics when reading started has been handed to ``sink`` (or, given instead,
+    ``keys``: each record's key and timestamp).
     """
 
     def __init__(
         self,
         settings: KafkaSettings,
         topics: Sequence[str],
-        sink: RecordHandler,
+        sink: RecordHandler | None = None,
         *,
+        keys: KeyHandler | None = None,
         since_ms: int,
         max_records: int = 1000,
     ) -> None:
+        if (sink is None) == (keys is None):
+            raise ValueError("a TopicsReader hands records to one of sink and keys")
         self._topics = list(topics)
         self._sink = sink
+        self._keys = keys
         self._since_ms = since_ms
         self._max_records = max_records
         self._consumer = AIOKafkaConsumer(
@@ -99,9 +107,14 @@ class TopicsReader:
 
     async def _read_batch(self) -> None:
         batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+        sink, keys = self._sink, self._keys
         for messages in batches.values():
-            for m in messages:
-                self._sink(Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp))
+            if keys is not None:
+                for m in messages:
+                    keys(m.key, m.timestamp)
+            elif sink is not None:
+                for m in messages:
+                    sink(Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp))
 
     async def _assign(self) -> None:
         partitions = await self._partitions()

@@ -101,7 +101,7 @@ def build_sender(
     follower = TopicsReader(
         settings.kafka,
         [settings.topics.send_results],
-        lambda record: outcomes.add(record.key, record.timestamp_ms / 1000) if record.key else None,
+        keys=outcomes.read,
         since_ms=since_ms,
     )
     http_client, http = _http_transport(settings, http_metrics or HttpApiMetrics(metrics))

@@ -33,6 +33,12 @@ class KnownOutcomes:
             del seen[key]
         seen[key] = at
 
+    def read(self, key: bytes | None, timestamp_ms: int) -> None:
+        """A result read from the results topic: its key (the request id) and its Kafka
+        timestamp. A record without a key names no request."""
+        if key:
+            self.add(key, timestamp_ms / 1000)
+
     def __contains__(self, request_id: bytes) -> bool:
         return _digest(request_id) in self._seen
 

@@ -93,3 +93,14 @@ def test_known_outcomes_keep_the_latest_time_when_an_earlier_one_is_read_back() 
     known.expire(110.5)
     assert b"r1" not in known
     assert b"r2" in known
+
+
+def test_a_result_read_back_is_known_by_its_key_from_its_kafka_timestamp() -> None:
+    known = KnownOutcomes(window_seconds=60.0)
+    known.read(b"r1", 100_000)
+    known.read(None, 100_000)  # a record without a key names no request
+    known.read(b"", 100_000)
+    assert b"r1" in known
+    assert len(known) == 1
+    known.expire(160.5)
+    assert b"r1" not in known
