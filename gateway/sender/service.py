@@ -32,9 +32,8 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.backoff import Backoff, Jitter
 from gateway.errors import (
@@ -61,8 +60,9 @@ from .outcomes import KnownOutcomes
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):
+    """An event to publish (one or two per request: made per request, so a plain tuple)."""
+
     topic: str
     key: bytes | None
     event: dict[str, Any]
