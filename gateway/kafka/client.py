@@ -20,7 +20,7 @@ from gateway.settings import KafkaSettings
 from gateway.shutdown import CLOSE_SECONDS, run_until
 
 from .claims import Claims, encode_claim
-from .errors import publish_error
+from .errors import publish_error, read_error
 from .health import PROBE_INTERVAL_SECONDS
 from .lag import AiokafkaOffsets, LagReporter
 from .managed import ManagedProducer, delivery_problem
@@ -278,9 +278,12 @@ class KafkaRecordSource:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reading_claims.wait(), timeout_seconds)
             return []
-        batches = await self._consumer.getmany(
-            timeout_ms=int(timeout_seconds * 1000), max_records=max_records
-        )
+        try:
+            batches = await self._consumer.getmany(
+                timeout_ms=int(timeout_seconds * 1000), max_records=max_records
+            )
+        except KafkaError as exc:
+            raise read_error(self._topics, exc) from exc
         claims = self._claims
         return [
             claims.fetched(Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp))

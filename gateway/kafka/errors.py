@@ -83,6 +83,26 @@ def publish_error(topic: str, problem: BaseException) -> GatewayError:
     return _caused(KafkaUnavailableError(message), problem)
 
 
+# What a consumer's fetch surfaces: aiokafka retries the passing troubles (a leader moving,
+# a broker away) inside its fetcher, so what reaches ``getmany`` is one of these or a bug.
+READ_REFUSALS: tuple[type[BaseException], ...] = (
+    *TOPIC_REFUSALS,
+    kafka.OffsetOutOfRangeError,  # no reset policy: the position is gone from the log
+    kafka.CorruptRecordException,  # the checksum of a fetched batch does not hold
+    kafka.GroupAuthorizationFailedError,
+)
+
+
+def read_error(topics: object, problem: BaseException) -> GatewayError:
+    """The gateway's error for reading ``topics`` (their names, as the caller shows them)
+    failing with ``problem``: refused for good when no retry can help (authorization, a
+    position outside the log, a corrupt batch), otherwise Kafka unavailable."""
+    message = f"reading {topics} failed: {problem!r}"
+    if isinstance(problem, READ_REFUSALS):
+        return _caused(KafkaRefusedError(message), problem)
+    return _caused(KafkaUnavailableError(message), problem)
+
+
 def send_breaks_producer(problem: BaseException) -> bool:
     """Whether an exception from ``send()``/``send_batch()`` means the producer is unusable
     (its sender task stopped on it) rather than that this one record was not taken."""

@@ -23,6 +23,7 @@ from gateway.errors import KafkaUnavailableError
 from gateway.settings import KafkaSettings
 
 from .client import client_options
+from .errors import read_error
 from .records import Record
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,10 @@ class TopicsReader:
             await self._consumer.stop()
 
     async def _read_batch(self) -> None:
-        batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+        try:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+        except KafkaError as exc:
+            raise read_error(self._topics, exc) from exc
         sink, keys = self._sink, self._keys
         for messages in batches.values():
             if keys is not None:

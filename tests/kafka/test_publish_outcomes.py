@@ -15,7 +15,7 @@ from gateway.errors import (
     KafkaUnavailableError,
 )
 from gateway.kafka.deadlines import DeliveryDeadlines
-from gateway.kafka.errors import publish_error, send_breaks_producer
+from gateway.kafka.errors import publish_error, read_error, send_breaks_producer
 from gateway.kafka.health import PublishHealth
 
 
@@ -146,3 +146,31 @@ async def test_closing_the_deadlines_fails_everything_still_watched() -> None:
     deadlines.close()
     for future in waiting:
         assert isinstance(future.exception(), GatewayError)
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        kafka.TopicAuthorizationFailedError(),
+        kafka.GroupAuthorizationFailedError(),
+        kafka.OffsetOutOfRangeError(),
+        kafka.CorruptRecordException(),
+        kafka.SaslAuthenticationFailed(),
+    ],
+)
+def test_a_read_no_retry_can_mend_is_refused_for_good(problem: Exception) -> None:
+    error = read_error(["smsc.send.v1"], problem)
+    assert type(error) is KafkaRefusedError
+    assert not error.retriable
+    assert error.__cause__ is problem
+    assert "smsc.send.v1" in str(error)
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [kafka.KafkaConnectionError(), kafka.NotLeaderForPartitionError(), kafka.KafkaError()],
+)
+def test_any_other_read_failure_is_kafka_unavailable(problem: Exception) -> None:
+    error = read_error(["smsc.send.v1"], problem)
+    assert type(error) is KafkaUnavailableError
+    assert error.retriable
