@@ -15,6 +15,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def sleeps(pid: int) -> int:
+    """Times the main thread of process ``pid`` gave up the CPU waiting (voluntary context
+    switches): an event loop's wake-ups from an idle wait."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 just now."""
     with socket.socket() as sock:

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 import os
 import signal
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -50,7 +52,8 @@ from aiokafka.errors import KafkaError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.benchkit import cpu_seconds, free_port
+from bench.benchkit import cpu_seconds, free_port, sleeps
+from bench.send_pipeline import attach_py_spy
 from gateway.localkafka import LocalKafka, LocalKafkaCluster, RunningKafka
 from gateway.simulator import SimulatorSettings, SmppSimulator
 
@@ -228,9 +231,11 @@ async def steady(run: Run, limit: float, configured: float, seconds: float) -> d
         port = free_port()
         sender = await start_sender(run, sim.port, configured, {}, port)
         t0 = await wait_sending(sim)
+        cpu = asyncio.create_task(cpu_between([sender.pid], 5, seconds, spy_as=run.name))
         samples, allowed = await asyncio.gather(
             sample_every(sim, seconds, None), watch_allowed(port, seconds)
         )
+        (used,) = await cpu
         t_end = sim.now()
         sender.send_signal(signal.SIGTERM)
         await sender.wait()
@@ -255,6 +260,11 @@ async def steady(run: Run, limit: float, configured: float, seconds: float) -> d
             "failed_results": sum(e["outcome"] != "accepted" for e in results),
             "accepted_without_result": len(accepted_phones - result_phones),
             "order_kept": order_kept(sim),
+            # The sender's CPU from 5 s on per part accepted meanwhile, and its share of a
+            # core; the sleeps (wake-ups) of its event loop and its system calls per part.
+            "sender_cpu_us_per_part": round(used.cpu_seconds * 1e6 / max(1, accepted_after)),
+            "sender_core_share": round(used.cpu_seconds / (seconds - 5), 2),
+            "sender_per_part": used.per_part(accepted_after),
         }
 
 
@@ -414,9 +424,12 @@ async def shared(run: Run, replicas: int, mode: str) -> dict[str, Any]:
         await produce(run.kafka.bootstrap_servers, run.topic("send"), requests)
         t0 = await wait_sending(sim)
         sampling = asyncio.create_task(sample_every(sim, seconds, None, interval=0.1))
-        cpu = asyncio.create_task(cpu_between([s.pid for s in senders], settled, seconds))
+        cpu = asyncio.create_task(
+            cpu_between([s.pid for s in senders], settled, seconds, spy_as=run.name)
+        )
         allowed = await asyncio.gather(*(watch_allowed(p, seconds) for p in ports))
-        samples, cpu_seconds_used = await sampling, await cpu
+        samples, usage = await sampling, await cpu
+        cpu_seconds_used = [u.cpu_seconds for u in usage]
         left = await backlog_left(
             run.kafka.bootstrap_servers, f"bench-{run.tag}", run.topic("send")
         )
@@ -437,6 +450,7 @@ async def shared(run: Run, replicas: int, mode: str) -> dict[str, Any]:
             sum(cpu_seconds_used) * 1e6 / max(1, sum(a for a, _ in per_second))
         ),
         "replica_core_share": [round(c / (seconds - settled), 2) for c in cpu_seconds_used],
+        "replica_per_part": [u.per_part(sum(a for a, _ in per_second)) for u in usage],
         "failed_results": sum(e["outcome"] != "accepted" for e in results),
         "order_kept": order,
         "backlog_left_per_partition": left,
@@ -475,12 +489,90 @@ async def group_settles(bootstrap: str, group: str, members: int) -> None:
     raise RuntimeError(f"group {group} did not settle on {members} members in 120 s")
 
 
-async def cpu_between(pids: list[int], start: float, end: float) -> list[float]:
-    """Each process's CPU seconds between ``start`` and ``end`` seconds from now."""
+@dataclass(frozen=True)
+class Usage:
+    """What a process spent over a window: CPU seconds, and the sleeps of its event loop
+    (each one a wake-up after)."""
+
+    cpu_seconds: float
+    sleeps: int
+    system_calls: dict[str, int] | None = None  # counted by perf, with ``--syscalls``
+
+    @classmethod
+    def of(cls, pid: int) -> Usage:
+        return cls(cpu_seconds(pid), sleeps(pid))
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(self.cpu_seconds - other.cpu_seconds, self.sleeps - other.sleeps)
+
+    def per_part(self, parts: int) -> dict[str, float]:
+        """Sleeps and system calls (each counted one, and all of them) per part."""
+        counts = {"sleeps": self.sleeps, **(self.system_calls or {})}
+        return {name: round(count / max(1, parts), 2) for name, count in counts.items()}
+
+
+# Where py-spy writes each sender's profile of the measured window (``--py-spy DIR``).
+PY_SPY_DIR: Path | None = None
+# Whether perf counts each sender's system calls over the measured window (``--syscalls``).
+COUNT_SYSCALLS = False
+
+
+# The system calls counted by ``--syscalls``: all of them, and those an event loop's turn
+# is made of (epoll_wait; sendto and recvfrom on its sockets; epoll_ctl when a transport
+# starts or stops waiting to write; getpid, which asyncio's task creation calls on 3.11).
+SYSCALLS = ("epoll_wait", "sendto", "recvfrom", "epoll_ctl", "getpid")
+
+
+async def count_syscalls(pid: int, out: Path) -> asyncio.subprocess.Process:
+    """``perf stat`` counting the system calls of ``pid`` into ``out`` until SIGINT."""
+    events = ",".join(["raw_syscalls:sys_enter", *(f"syscalls:sys_enter_{n}" for n in SYSCALLS)])
+    return await asyncio.create_subprocess_exec(
+        "perf",
+        *("stat", "-x", ",", "-e", events, "-p", str(pid), "-o", str(out)),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+def counted_syscalls(out: Path) -> dict[str, int]:
+    """The counts in a ``perf stat -x ,`` output, by system call ("all": every one)."""
+    counts = {}
+    for line in out.read_text().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            name = fields[2].removeprefix("syscalls:sys_enter_")
+            counts["all" if name == "raw_syscalls:sys_enter" else name] = int(fields[0])
+    return counts
+
+
+def temp_file(prefix: str, suffix: str) -> Path:
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
+async def cpu_between(pids: list[int], start: float, end: float, spy_as: str = "") -> list[Usage]:
+    """What each process spent between ``start`` and ``end`` seconds from now; with
+    ``--py-spy``, each process sampled over the same window."""
     await asyncio.sleep(start)
-    before = [cpu_seconds(pid) for pid in pids]
+    spies = []
+    if PY_SPY_DIR is not None:
+        for k, pid in enumerate(pids):
+            spies.append(await attach_py_spy(pid, PY_SPY_DIR / f"{spy_as}.{k}.txt"))
+    counts = [temp_file(f"{spy_as}.{k}.", ".perf") for k in range(len(pids) * COUNT_SYSCALLS)]
+    counters = [await count_syscalls(pid, out) for pid, out in zip(pids, counts, strict=False)]
+    before = [Usage.of(pid) for pid in pids]
     await asyncio.sleep(end - start)
-    return [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
+    used = [Usage.of(pid) - b for pid, b in zip(pids, before, strict=True)]
+    for process in spies + counters:  # py-spy writes its profile on SIGINT, perf its count
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), 60)
+    if counters:
+        used = [
+            dataclasses.replace(u, system_calls=counted_syscalls(out))
+            for u, out in zip(used, counts, strict=True)
+        ]
+    return used
 
 
 def shared_summary(
@@ -534,7 +626,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--brokers", type=int, choices=(1, 3), default=1)
+    parser.add_argument("--py-spy", type=Path, help="profile each sender into this directory")
+    parser.add_argument("--syscalls", action="store_true", help="count them with perf stat")
     args = parser.parse_args()
+    global PY_SPY_DIR, COUNT_SYSCALLS  # options read once, before any scenario runs
+    PY_SPY_DIR, COUNT_SYSCALLS = args.py_spy, args.syscalls
+    if PY_SPY_DIR is not None:
+        PY_SPY_DIR.mkdir(parents=True, exist_ok=True)
     kafka = LocalKafka(num_partitions=3) if args.brokers == 1 else LocalKafkaCluster()
     with kafka:
         for name in args.scenarios.split(","):
