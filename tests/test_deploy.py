@@ -41,6 +41,7 @@ _SERIES_SUFFIXES = {
     "Counter": ("",),
     "Gauge": ("",),
     "Histogram": ("_bucket", "_count", "_sum"),
+    "LoopHistogram": ("_bucket", "_count", "_sum"),
     "Summary": ("", "_count", "_sum"),
 }
 _METRIC = re.compile(r"\bsmsc_[a-z_]+")
