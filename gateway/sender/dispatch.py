@@ -4,9 +4,12 @@ then the SMPP submits or the HTTP API.
 A record waits for the previous record with its key to finish submitting
 (:mod:`gateway.sender.ordering`), then takes its weight in the exposure bound
 (:mod:`gateway.sender.exposure`): taken after the key's turn, so a record never holds slots
-its predecessor needs. The weight stays taken when :meth:`Dispatch.send` returns; the caller
-gives it back once the request's result is on Kafka. In the usual case (no predecessor,
-room in the bound) nothing here waits or allocates a future.
+its predecessor needs. The slot the lane took for the record before starting it
+(:mod:`gateway.sender.lane`) is its weight when it needs one slot and has no predecessor to
+wait for, the usual case; otherwise it is given back first. The weight stays taken when
+:meth:`Dispatch.send` returns; the caller gives it back once the request's result is on
+Kafka. In the usual case (no predecessor, the lane's slot) nothing here waits or allocates
+a future.
 """
 
 from __future__ import annotations
@@ -83,10 +86,14 @@ class Dispatch:
         previous, turn = self._order.enter(key)
         exposure = self.exposure
         weight = exposure.weight(plan.parts)
+        held = flight.take_held()
         try:
+            if held and (held != weight or (previous is not None and not previous.done)):
+                exposure.release(held)  # held only while it may be used at once
+                held = 0
             if previous is not None and not previous.done:
                 await previous.wait()
-            if not exposure.try_take(weight):
+            if not held and not exposure.try_take(weight):
                 await exposure.take(weight, urgent=urgent)
             try:
                 if plan.transport == Transport.SMPP and len(plan.messages) == 1:

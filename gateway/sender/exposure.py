@@ -22,8 +22,9 @@ class Exposure:
     """Weighted slots, first come first served, urgent ahead of bulk.
 
     :meth:`try_take` is the usual way in (room and nobody waiting: no coroutine, no
-    future); :meth:`take` waits its turn otherwise. Every weight taken is given back with
-    :meth:`release`.
+    future); :meth:`take` waits its turn otherwise, and :meth:`reserve` queues without a
+    coroutine (the lane's way, :mod:`gateway.sender.lane`). Every weight taken is given
+    back with :meth:`release`.
     """
 
     def __init__(self, limit: int) -> None:
@@ -57,11 +58,13 @@ class Exposure:
             return True
         return False
 
-    async def take(self, weight: int, *, urgent: bool) -> None:
-        """Wait for ``weight`` slots (see :meth:`weight`); raises the close error once
-        closed."""
+    def reserve(self, weight: int, *, urgent: bool) -> asyncio.Future[None] | None:
+        """Take ``weight`` slots now (None) or queue for them: a future done once they are
+        taken, or failed with the close error. A caller that stops waiting fails or
+        cancels the future (the slots then go to the next in line); one that finds it
+        granted gives the weight back. Raises the close error once closed."""
         if self.try_take(weight):
-            return
+            return None
         loop = self._loop
         if loop is None:  # looked up once: on Python 3.11 each lookup is a getpid() call
             loop = self._loop = asyncio.get_running_loop()
@@ -71,13 +74,21 @@ class Exposure:
             self._waiters.appendleft(entry)
         else:
             self._waiters.append(entry)
+        return future
+
+    async def take(self, weight: int, *, urgent: bool) -> None:
+        """Wait for ``weight`` slots (see :meth:`weight`); raises the close error once
+        closed."""
+        future = self.reserve(weight, urgent=urgent)
+        if future is None:
+            return
         try:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled() and future.exception() is None:
                 self.release(weight)  # granted just as we were cancelled
-            elif entry in self._waiters:
-                self._waiters.remove(entry)
+            elif (weight, future) in self._waiters:
+                self._waiters.remove((weight, future))
             raise
 
     def release(self, weight: int) -> None:

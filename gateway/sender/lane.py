@@ -10,6 +10,16 @@ durable that they may be started (a *claim*, :mod:`gateway.kafka.claims`), so th
 crash their next consumer knows them as replays; while Kafka does not take the claim, nothing
 starts.
 
+With a bound on exposure (:class:`Slots`, the sender's
+:class:`~gateway.sender.exposure.Exposure`), a record starts only once one slot of it is
+taken for it, in the bound's own line (urgent first): while the bound is full the lane waits
+there, once for as many records as the releases let go, instead of every started record
+waiting in it a second time. The record's handler takes the slot over (:meth:`Flight.
+take_held`) when it may use it at once, and otherwise gives it back before it waits for
+anything; what a handler leaves is given back when it returns. So a slot is held for a
+record only while it runs without waiting, or while it submits: never while it waits for the
+record before it with its key, which may need that slot.
+
 A record is in flight from its start until it ends (:meth:`Flight.end`): when its handler
 returns, or later, when the handler handed it on (its result offered to the publisher) and
 the publisher's acknowledgement ends it; its task may be gone by then. Waiting for records
@@ -36,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection
+from typing import Protocol
 
 from gateway.errors import KafkaUnavailableError
 from gateway.kafka.records import ClaimingSource, Partition, Record
@@ -54,16 +65,22 @@ class Flight:
     acknowledgement of its result) calls :meth:`end`.
     """
 
-    __slots__ = ("_ended", "_lane", "finishing", "over", "record", "running", "task")
+    __slots__ = ("_ended", "_lane", "finishing", "held", "over", "record", "running", "task")
 
-    def __init__(self, record: Record, lane: Lane) -> None:
+    def __init__(self, record: Record, lane: Lane, held: int = 0) -> None:
         self.record = record
+        self.held = held  # slots of the lane's bound taken for it, not yet taken over
         self.finishing = False
         self.over = False
         self.running = False  # its handler has been called
         self.task: asyncio.Task[None] | None = None
         self._lane: Lane | None = lane
         self._ended: asyncio.Future[None] | None = None
+
+    def take_held(self) -> int:
+        """The slots the lane took for the record (0 or 1), now the caller's to give back."""
+        held, self.held = self.held, 0
+        return held
 
     def finish_here(self) -> None:
         """Part of the record may reach the provider (or its outcome is being published):
@@ -98,6 +115,15 @@ class Flight:
         return self._ended
 
 
+class Slots(Protocol):
+    """A bound the lane takes one slot of before it starts a record (see the module
+    docstring); :class:`~gateway.sender.exposure.Exposure`."""
+
+    def reserve(self, weight: int, *, urgent: bool) -> asyncio.Future[None] | None: ...
+
+    def release(self, weight: int) -> None: ...
+
+
 # What a handler returns: True or False (the record is over: durable or not), or None (it
 # was handed on, and :meth:`Flight.end` will be called).
 Handler = Callable[[Flight], Awaitable[bool | None]]
@@ -110,6 +136,10 @@ _CLAIM_RETRY_SECONDS = (0.2, 5.0)
 # group's rebalance timeout (aiokafka's default, the session timeout: 10 s), so the member
 # rejoins in time and keeps its place.
 REVOKE_SECONDS = 5.0
+
+
+class _LaneClosedError(Exception):
+    """Ends the lane's wait for a slot of its bound when the lane closes."""
 
 
 class Lane:
@@ -130,8 +160,13 @@ class Lane:
         drain_timeout_seconds: float,
         revoke_timeout_seconds: float = REVOKE_SECONDS,
         shutdown: Shutdown | None = None,
+        slots: Slots | None = None,
+        urgent: bool = False,
     ) -> None:
         self.name = name
+        self._slots = slots
+        self._urgent = urgent
+        self._slot_waiter: asyncio.Future[None] | None = None
         self._source = source
         self._handler = handler
         self._free = max_in_flight
@@ -172,6 +207,9 @@ class Lane:
         self._shutdown.begin()
         self._progress.set()
         self.admitting.set()
+        waiter = self._slot_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(_LaneClosedError())
 
     async def commit(self) -> None:
         offsets = self._tracker.committable()
@@ -277,14 +315,51 @@ class Lane:
                 self._free -= 1
             elif not await self._admit():
                 return
+            held = 0
+            if self._slots is not None:
+                held = await self._hold(self._slots)
+                if not held:
+                    self._free += 1
+                    return
             if revoked_by and revoked_by.get(record.source, -1) > revokes:
                 self._free += 1  # revoked while it waited for a slot
+                if self._slots is not None and held:
+                    self._slots.release(held)
                 continue
-            self._start(record)
+            self._start(record, held)
 
-    def _start(self, record: Record) -> None:
+    async def _hold(self, slots: Slots) -> int:
+        """One slot of the bound for the next record, waited for in the bound's line; 0 if
+        the lane closes first."""
+        try:
+            waiter = slots.reserve(1, urgent=self._urgent)
+        except Exception:
+            if self._closing:  # the bound closed at shutdown
+                return 0
+            raise
+        if waiter is None:
+            return 1
+        self._slot_waiter = waiter
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                slots.release(1)  # granted just as the lane was cancelled
+            raise
+        except Exception:
+            if self._closing:  # failed by close(), or the bound closed at shutdown
+                return 0
+            raise
+        finally:
+            self._slot_waiter = None
+        if self._closing:
+            slots.release(1)
+            return 0
+        return 1
+
+    def _start(self, record: Record, held: int = 0) -> None:
         self._tracker.track(record.source, record.offset)
-        flight = Flight(record, self)
+        flight = Flight(record, self, held)
         if not self._flights and self.on_busy is not None:
             self.on_busy()
         self._flights.add(flight)
@@ -300,6 +375,8 @@ class Lane:
         if durable:
             record = flight.record
             self._tracker.complete(record.source, record.offset)
+        if flight.held:
+            self._give_back(flight)
         self._flights.discard(flight)
         self._free += 1
         self._progress.set()
@@ -322,5 +399,12 @@ class Lane:
         try:
             durable = await self._handler(flight)
         finally:
+            if flight.held:
+                self._give_back(flight)
             if durable is not None:
                 flight.end(durable)
+
+    def _give_back(self, flight: Flight) -> None:
+        """The slot taken for the flight and not taken over by its handler."""
+        if self._slots is not None:
+            self._slots.release(flight.take_held())

@@ -116,14 +116,18 @@ class Sender:
         self.shutdown = shutdown or Shutdown(settings.drain_timeout_seconds)
         self._stop_requested: asyncio.Event | None = None
         self._failure: KafkaRefusedError | None = None
-        self.urgent = self._lane("urgent", urgent, functools.partial(self._process, urgent=True))
-        self.bulk = self._lane("bulk", bulk, functools.partial(self._process, urgent=False))
+        self.urgent = self._lane(
+            "urgent", urgent, functools.partial(self._process, urgent=True), urgent=True
+        )
+        self.bulk = self._lane(
+            "bulk", bulk, functools.partial(self._process, urgent=False), urgent=False
+        )
         # Bulk waits while urgent requests are pending.
         self.urgent.on_busy = self.bulk.admitting.clear
         self.urgent.on_idle = self.bulk.admitting.set
         metrics.in_flight.set_function(lambda: self.urgent.in_flight + self.bulk.in_flight)
 
-    def _lane(self, name: str, source: ClaimingSource, handler: Handler) -> Lane:
+    def _lane(self, name: str, source: ClaimingSource, handler: Handler, urgent: bool) -> Lane:
         return Lane(
             name,
             source,
@@ -133,6 +137,8 @@ class Sender:
             drain_timeout_seconds=self._settings.drain_timeout_seconds,
             revoke_timeout_seconds=REVOKE_SECONDS,
             shutdown=self.shutdown,
+            slots=self._dispatch.exposure,
+            urgent=urgent,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -181,10 +187,11 @@ class Sender:
         parsed = parse_send_request(record.value)
         request_id = parsed.request_id
         if request_id is not None:
-            if (
-                request_id in self._running or request_id.encode() in self._outcomes
-            ) and await self._already_resolved(request_id):
-                return True
+            if request_id in self._running or request_id.encode() in self._outcomes:
+                if flight.held:  # not kept while waiting (see gateway.sender.lane)
+                    self._dispatch.exposure.release(flight.take_held())
+                if await self._already_resolved(request_id):
+                    return True
             self._running[request_id] = flight
         try:
             outgoing, weight = await self._resolve(flight, parsed, urgent, received_at)

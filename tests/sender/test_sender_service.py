@@ -100,6 +100,7 @@ class Harness:
         settings: SenderSettings = FAST,
         shutdown: Shutdown | None = None,
         rate: RateSettings = UNLIMITED,
+        exposure_limit: int = 64,
     ) -> None:
         self.timeline = Timeline()
         records = list(records)
@@ -123,9 +124,10 @@ class Harness:
             account="login",
             clock=loop.time,
         )
+        self.exposure = Exposure(exposure_limit)
         dispatch = Dispatch(
             submission=submission,
-            exposure=Exposure(64),
+            exposure=self.exposure,
             composer=Composer(CompositionSettings(), bind_profile(SMPP)),
         )
         self.sender = Sender(
