@@ -3,13 +3,21 @@
 Filled from the results topic itself (keyed by request_id): at start the sender reads the
 last ``window_seconds`` of it, then keeps following it, so results written by any replica,
 including one that crashed before committing its offsets, are known before its partitions
-are consumed again. Ids are kept as 16-byte digests and forgotten after the window.
+are consumed again. Ids are forgotten after the window.
+
+Each result costs three look-ups (the request checked, its result remembered, the result
+read back): an id of up to :data:`KEPT_WHOLE_BYTES` (a UUID, a UUID with a suffix) is its
+own key, exact and with nothing computed; a longer one is kept as a 16-byte BLAKE2 digest,
+so no entry holds more than that many bytes of id.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+
+# Ids up to this long are kept as they are; longer ones as a digest.
+KEPT_WHOLE_BYTES = 64
 
 
 class KnownOutcomes:
@@ -22,7 +30,7 @@ class KnownOutcomes:
     def add(self, request_id: bytes, at: float) -> None:
         """Record an outcome; ``at`` is when it was written (wall-clock seconds). An id is
         remembered from its latest outcome on."""
-        key = _digest(request_id)
+        key = request_id if len(request_id) <= KEPT_WHOLE_BYTES else _digest(request_id)
         seen = self._seen
         known = seen.get(key)
         if known is not None:
@@ -40,7 +48,9 @@ class KnownOutcomes:
             self.add(key, timestamp_ms / 1000)
 
     def __contains__(self, request_id: bytes) -> bool:
-        return _digest(request_id) in self._seen
+        if len(request_id) > KEPT_WHOLE_BYTES:
+            request_id = _digest(request_id)
+        return request_id in self._seen
 
     def expire(self, now: float) -> None:
         horizon = now - self._window

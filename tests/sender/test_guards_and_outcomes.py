@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from gateway.sender.guards import ProviderGuards
-from gateway.sender.outcomes import KnownOutcomes
+from gateway.sender.outcomes import KEPT_WHOLE_BYTES, KnownOutcomes
 from gateway.settings.sender import GuardSettings
 
 
@@ -104,3 +107,22 @@ def test_a_result_read_back_is_known_by_its_key_from_its_kafka_timestamp() -> No
     assert len(known) == 1
     known.expire(160.5)
     assert b"r1" not in known
+
+
+# Ids on both sides of the length kept whole (longer ones are kept as digests).
+_IDS = st.binary(min_size=1, max_size=2 * KEPT_WHOLE_BYTES + 8)
+
+
+@given(st.lists(_IDS, max_size=20), st.lists(_IDS, max_size=20))
+def test_known_outcomes_know_exactly_the_ids_added_whatever_their_length(
+    added: list[bytes], others: list[bytes]
+) -> None:
+    known = KnownOutcomes(window_seconds=60.0)
+    for at, request_id in enumerate(added):
+        known.add(request_id, float(at))
+    for request_id in added:
+        known.read(request_id, 0)  # read back earlier than remembered: nothing moves
+        assert request_id in known
+    for request_id in others:
+        assert (request_id in known) == (request_id in added)
+    assert len(known) == len(set(added))
