@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,13 +26,36 @@ def stable_event_id(*parts: object) -> str:
     namespace and the name, the first 16 bytes with the version and variant bits set),
     computed without building a ``UUID`` object on the way; tests hold the two equal.
     """
-    name = "\x1f".join(map(str, parts))
-    data = _NAMESPACE_BYTES + name.encode()
-    digest = bytearray(hashlib.sha1(data, usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # variant RFC 4122
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    sha1 = _NAMESPACE_SHA1.copy()
+    sha1.update("\x1f".join(map(str, parts)).encode())
+    return _uuid5_text(sha1.hexdigest())
+
+
+def stable_event_ids(*parts: object) -> Callable[[object], str]:
+    """``stable_event_id(*parts, last)`` as a function of ``last``: for ids made per event
+    under the same leading parts (a result's schema), whose share of the SHA-1 is computed
+    here once."""
+    prefix = _NAMESPACE_SHA1.copy()
+    prefix.update("".join(f"{part}\x1f" for part in parts).encode())
+
+    def event_id(last: object) -> str:
+        sha1 = prefix.copy()
+        sha1.update(str(last).encode())
+        return _uuid5_text(sha1.hexdigest())
+
+    return event_id
+
+
+# The SHA-1 of the namespace alone, copied for each id (the keyword is not parsed per id).
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE_BYTES, usedforsecurity=False)
+# The variant's hex digit for each digit the hash has there: its two high bits set to 10.
+_VARIANT_DIGIT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
+
+
+def _uuid5_text(sha1_hex: str) -> str:
+    """The UUID's text from the hash's hex digits: 16 bytes, version digit 5, variant 10."""
+    h = sha1_hex
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 # The last second formatted and its text: events of one second share the formatting of its

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .envelope import bounded_text, rfc3339, stable_event_id
+from .envelope import bounded_text, rfc3339, stable_event_ids
 
 SCHEMA = "smsc.send-result/1"
 OUTCOMES = frozenset({"accepted", "rejected", "failed", "expired", "duplicate"})
+# A result's event_id: stable_event_id(SCHEMA, request_id).
+_event_id = stable_event_ids(SCHEMA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ def send_result_event(
     # One dict, built in the order every result has had (envelope fields first).
     event: dict[str, Any] = {
         "schema": SCHEMA,
-        "event_id": stable_event_id(SCHEMA, request_id),
+        "event_id": _event_id(request_id),
         "occurred_at": rfc3339(occurred_at),
         "request_id": request_id,
         "outcome": outcome,

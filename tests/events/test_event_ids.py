@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.events.envelope import EVENT_NAMESPACE, rfc3339, stable_event_id
+from gateway.events.envelope import EVENT_NAMESPACE, rfc3339, stable_event_id, stable_event_ids
 
 PARTS = st.lists(
     st.one_of(st.text(), st.integers(), st.none(), st.booleans(), st.floats()), max_size=8
@@ -58,3 +58,10 @@ def test_rfc3339_is_exact_for_moments_in_one_second_and_its_neighbours(
         moment = base + timedelta(microseconds=offset)
         expected = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert rfc3339(moment) == expected
+
+
+@given(PARTS, st.one_of(st.text(), st.integers(), st.none()))
+def test_ids_under_leading_parts_equal_the_ids_of_all_the_parts(
+    parts: list[object], last: object
+) -> None:
+    assert stable_event_ids(*parts)(last) == stable_event_id(*parts, last)
