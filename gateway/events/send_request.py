@@ -9,7 +9,7 @@ a test keeps the two in agreement.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -127,14 +127,12 @@ def _build(doc: dict[str, Any]) -> SendRequest:
     if _USUAL.issuperset(doc):
         # Most requests give no optional field past the sender id and the report flag: the
         # rest need no look-up (each default is what its reader below gives for "absent").
-        return SendRequest(
+        return _usual_request(
             request_id,
             recipients,
             text,
             _optional_str(doc, "sender_id", _SENDER_ID, "invalid_sender_id"),
-            registered_delivery=_bool(doc, "registered_delivery", default=True),
-            provider_options=_EMPTY,
-            tags=_EMPTY,
+            _bool(doc, "registered_delivery", default=True),
         )
     return SendRequest(
         request_id=request_id,
@@ -163,6 +161,67 @@ _TRANSPORT_OF: dict[str, Transport] = {transport.value: transport for transport 
 
 # Most requests have no options and no tags: they share this one empty mapping.
 _EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
+
+# The usual request is built by setting its slots, in this order: the frozen dataclass's
+# __init__ (keywords bound, then an object.__setattr__ per field) took twice as long. The
+# import fails if SendRequest's fields change; the tests hold the result equal to the
+# general way's SendRequest(...).
+_FIELDS = (
+    "request_id",
+    "recipients",
+    "text",
+    "sender_id",
+    "channel",
+    "transport",
+    "validity_seconds",
+    "schedule_at",
+    "comment",
+    "registered_delivery",
+    "provider_options",
+    "tags",
+)
+if tuple(f.name for f in fields(SendRequest)) != _FIELDS:
+    raise ImportError("_usual_request no longer sets every field of SendRequest")
+(
+    _set_request_id,
+    _set_recipients,
+    _set_text,
+    _set_sender_id,
+    _set_channel,
+    _set_transport,
+    _set_validity_seconds,
+    _set_schedule_at,
+    _set_comment,
+    _set_registered_delivery,
+    _set_provider_options,
+    _set_tags,
+) = (SendRequest.__dict__[name].__set__ for name in _FIELDS)
+_AUTO = Transport.AUTO
+
+
+def _usual_request(
+    request_id: str,
+    recipients: tuple[str, ...],
+    text: str,
+    sender_id: str | None,
+    registered_delivery: bool,
+) -> SendRequest:
+    """``SendRequest(request_id, recipients, text, sender_id, registered_delivery=...)`` with
+    every other field its default (options and tags the shared empty mapping)."""
+    request: SendRequest = object.__new__(SendRequest)
+    _set_request_id(request, request_id)
+    _set_recipients(request, recipients)
+    _set_text(request, text)
+    _set_sender_id(request, sender_id)
+    _set_channel(request, "sms")
+    _set_transport(request, _AUTO)
+    _set_validity_seconds(request, None)
+    _set_schedule_at(request, None)
+    _set_comment(request, None)
+    _set_registered_delivery(request, registered_delivery)
+    _set_provider_options(request, _EMPTY)
+    _set_tags(request, _EMPTY)
+    return request
 
 
 def _read_only(value: dict[str, Any]) -> MappingProxyType[str, Any]:
