@@ -18,10 +18,11 @@ reads and writes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from .records import Partition, Record
+from .records import Partition, Record, fetched_record
 
 _PREFIX = "started-below="
 
@@ -37,6 +38,19 @@ def decode_claim(metadata: str | None) -> int | None:
         return None
     digits = metadata.removeprefix(_PREFIX)
     return int(digits) if digits.isdigit() else None
+
+
+class Fetched(Protocol):
+    """A record as the consumer fetched it (aiokafka's ``ConsumerRecord``)."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -73,13 +87,7 @@ class Claims:
 
     def fetched(self, record: Record) -> Record:
         """Note a fetched record; the record marked as a replay when it is one."""
-        # A partition whose claims were not read (a race with its assignment) has none.
-        state = self._partitions.get(record.source)
-        if state is None:
-            state = self._partitions[record.source] = _State()
-        if state.first_fetched is None:
-            state.first_fetched = record.offset
-        if state.inherited is not None and record.offset < state.inherited:
+        if record.offset < self._replays_below(record.source, record.offset):
             return Record(
                 record.topic,
                 record.partition,
@@ -90,6 +98,30 @@ class Claims:
                 replay=True,
             )
         return record
+
+    def fetched_records(self, partition: Partition, fetched: Sequence[Fetched]) -> list[Record]:
+        """:meth:`fetched` for each of ``partition``'s records just fetched (in offset
+        order), made into records here: its state is looked up once for them all."""
+        if not fetched:
+            return []
+        replays_below = self._replays_below(partition, fetched[0].offset)
+        return [
+            fetched_record(
+                partition, m.offset, m.key, m.value, m.timestamp, replay=m.offset < replays_below
+            )
+            for m in fetched
+        ]
+
+    def _replays_below(self, partition: Partition, offset: int) -> int:
+        """Note that ``partition`` was fetched at ``offset``; the offset below which its
+        records are replays (0 for none)."""
+        # A partition whose claims were not read (a race with its assignment) has none.
+        state = self._partitions.get(partition)
+        if state is None:
+            state = self._partitions[partition] = _State()
+        if state.first_fetched is None:
+            state.first_fetched = offset
+        return state.inherited or 0
 
     def needed(self, records: Iterable[Record]) -> dict[Partition, tuple[int, int]]:
         """Per partition whose claim does not cover ``records`` yet: (offset to commit, new

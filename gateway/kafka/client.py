@@ -284,12 +284,10 @@ class KafkaRecordSource:
             )
         except KafkaError as exc:
             raise read_error(self._topics, exc) from exc
-        claims = self._claims
-        return [
-            claims.fetched(Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp))
-            for messages in batches.values()
-            for m in messages
-        ]
+        records: list[Record] = []
+        for tp, messages in batches.items():
+            records += self._claims.fetched_records(Partition(tp.topic, tp.partition), messages)
+        return records
 
     async def claim(self, records: Sequence[Record]) -> list[Record]:
         """Make durable, in the commit metadata, that ``records`` may be started; returns

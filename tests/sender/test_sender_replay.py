@@ -13,8 +13,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from aiokafka.structs import ConsumerRecord
+from hypothesis import given
+from hypothesis import strategies as st
+
 from gateway.kafka.claims import Claims, decode_claim, encode_claim
-from gateway.kafka.records import Partition
+from gateway.kafka.records import Partition, Record
 from gateway.provider.codes import SMPP_DUPLICATE_STATUS
 from gateway.smpp.errors import ResponseTimeoutError, TemporaryRejectError
 from tests.sender.fakes import Answer, record
@@ -159,6 +163,46 @@ def test_records_of_a_partition_no_longer_ours_are_not_claimed() -> None:
     fetched = claims.fetched(record(b"x", offset=0))
     claims.forget([P0])
     assert claims.needed([fetched]) == {}
+
+
+def _consumed(partition: Partition, offset: int, key: bytes | None) -> ConsumerRecord[bytes, bytes]:
+    value = b"v%d" % offset
+    return ConsumerRecord(*partition, offset, 1_000 + offset, 0, key, value, None, 0, 0, [])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # the partition
+            st.integers(0, 30),  # its first offset fetched
+            st.integers(0, 5),  # how many records
+            st.one_of(st.none(), st.integers(0, 40)),  # the inherited claim
+            st.booleans(),  # whether its claims were read
+        ),
+        max_size=6,
+    )
+)
+def test_records_made_per_fetched_partition_equal_those_noted_one_by_one(
+    batches: list[tuple[int, int, int, int | None, bool]],
+) -> None:
+    by_partition, one_by_one = Claims(), Claims()
+    for number, first, count, inherited, read in batches:
+        partition = Partition("smsc.send.v1", number)
+        if read:
+            for claims in (by_partition, one_by_one):
+                claims.assigned(partition, committed=None, metadata=encode_claim(inherited))
+        fetched = [
+            _consumed(partition, o, b"k" if o % 2 else None) for o in range(first, first + count)
+        ]
+        made = by_partition.fetched_records(partition, fetched)
+        noted = [
+            one_by_one.fetched(Record(*partition, m.offset, m.key, m.value, m.timestamp))
+            for m in fetched
+        ]
+        assert made == noted
+        assert [r.source for r in made] == [r.source for r in noted]
+        assert by_partition.needed(made) == one_by_one.needed(noted)
+        assert by_partition.metadata(partition) == one_by_one.metadata(partition)
 
 
 def test_a_record_fetched_before_its_partitions_claims_were_read_is_no_replay() -> None:
