@@ -58,26 +58,35 @@ def _uuid5_text(sha1_hex: str) -> str:
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-# The last second formatted and its text: events of one second share the formatting of its
-# "YYYY-MM-DDTHH:MM:SS" (one tuple, replaced whole, so threads cannot tear it).
-_last_second: tuple[tuple[int, ...], str] = ((), "")
+# The last second formatted: its first and last moment and the text of its
+# "YYYY-MM-DDTHH:MM:SS" (one tuple, replaced whole, so threads cannot tear it). At first
+# no moment is in it.
+_last_second: tuple[datetime, datetime, str] = (
+    datetime.max.replace(tzinfo=UTC),
+    datetime.min.replace(tzinfo=UTC),
+    "",
+)
+# The text after the second, for each count of milliseconds.
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def rfc3339(moment: datetime) -> str:
     """UTC time in RFC 3339 with millisecond precision and a ``Z`` suffix.
 
     The text of the whole second is formatted once per second (about half the cost of
-    ``isoformat`` each time); only the milliseconds are formatted per call.
+    ``isoformat`` each time); a moment is placed in the last second formatted by two
+    comparisons (datetimes of one time zone compare in C), and its milliseconds are looked
+    up, not formatted.
     """
     global _last_second  # noqa: PLW0603 - a one-entry cache
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    second = (moment.second, moment.minute, moment.hour, moment.day, moment.month, moment.year)
-    cached, text = _last_second
-    if second != cached:
-        text = moment.isoformat()[:19]
-        _last_second = (second, text)
-    return f"{text}.{moment.microsecond // 1000:03d}Z"
+    first, last, text = _last_second
+    if not first <= moment <= last:
+        first = moment.replace(microsecond=0)
+        text = first.isoformat()[:19]
+        _last_second = (first, first.replace(microsecond=999_999), text)
+    return text + _MILLIS[moment.microsecond // 1000]
 
 
 def utc_now() -> datetime:
