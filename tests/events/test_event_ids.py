@@ -65,3 +65,14 @@ def test_ids_under_leading_parts_equal_the_ids_of_all_the_parts(
     parts: list[object], last: object
 ) -> None:
     assert stable_event_ids(*parts)(last) == stable_event_id(*parts, last)
+
+
+def test_rfc3339_of_the_first_and_last_representable_moments() -> None:
+    for moment in (
+        datetime.min.replace(tzinfo=UTC),
+        datetime.max.replace(tzinfo=UTC),
+        datetime.max.replace(tzinfo=UTC, microsecond=0),
+        datetime.min.replace(tzinfo=UTC, microsecond=999),
+    ):
+        expected = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        assert rfc3339(moment) == expected
