@@ -115,7 +115,10 @@ def parse_send_request(raw: bytes | None) -> SendRequest | InvalidRequest:
 def _build(doc: dict[str, Any]) -> SendRequest:
     if doc.get("schema") != SCHEMA:
         raise _FieldError("unsupported_schema", f"schema must be {SCHEMA!r}")
-    if not _KNOWN.issuperset(doc):
+    # Most requests give no optional field past the sender id and the report flag: the
+    # rest need no look-up (each default is what its reader below gives for "absent").
+    usual = _USUAL.issuperset(doc)
+    if not usual and not _KNOWN.issuperset(doc):
         unknown = sorted(set(doc) - _KNOWN)
         raise _FieldError("unknown_field", f"unknown fields: {', '.join(unknown)}")
     _envelope_fields(doc)
@@ -124,9 +127,7 @@ def _build(doc: dict[str, Any]) -> SendRequest:
         raise _FieldError("invalid_request_id", f"request_id must be 1-{MAX_REQUEST_ID} characters")
     recipients = _recipients(doc.get("recipients"))
     text = _text(doc.get("text"))
-    if _USUAL.issuperset(doc):
-        # Most requests give no optional field past the sender id and the report flag: the
-        # rest need no look-up (each default is what its reader below gives for "absent").
+    if usual:
         return _usual_request(
             request_id,
             recipients,
@@ -155,6 +156,8 @@ _USUAL = frozenset(
     {"schema", "event_id", "occurred_at", "request_id", "recipients", "text", "sender_id"}
     | {"registered_delivery"}
 )
+if not _USUAL <= _KNOWN:
+    raise ImportError("a field of the usual request is not a known field")
 # Each transport by its value, without the enum's call machinery.
 _TRANSPORT_OF: dict[str, Transport] = {transport.value: transport for transport in Transport}
 
@@ -254,16 +257,21 @@ def _recipients(value: object) -> tuple[str, ...]:
         raise _FieldError("invalid_recipients", "recipients must be a non-empty array")
     if len(value) > MAX_RECIPIENTS:
         raise _FieldError("too_many_recipients", f"at most {MAX_RECIPIENTS} recipients")
+    if len(value) == 1:  # as most requests have: nothing to remove as a repeat
+        return (_phone(value[0]),)
     phones: list[str] = []
     for item in value:
-        phone = normalize_phone(item) if isinstance(item, str) else None
-        if phone is None:
-            raise _FieldError(
-                "invalid_phone", f"recipient {str(item)[:32]!r} is not a phone number"
-            )
+        phone = _phone(item)
         if phone not in phones:
             phones.append(phone)
     return tuple(phones)
+
+
+def _phone(item: object) -> str:
+    phone = normalize_phone(item) if isinstance(item, str) else None
+    if phone is None:
+        raise _FieldError("invalid_phone", f"recipient {str(item)[:32]!r} is not a phone number")
+    return phone
 
 
 def _text(value: object) -> str:
