@@ -34,8 +34,6 @@ class KnownOutcomes:
         seen = self._seen
         known = seen.get(key)
         if known is not None:
-            # Most often the sender's own result read back by the follower, which it
-            # remembered at the acknowledgement, after the record's timestamp.
             if known >= at:
                 return
             del seen[key]
@@ -43,9 +41,22 @@ class KnownOutcomes:
 
     def read(self, key: bytes | None, timestamp_ms: int) -> None:
         """A result read from the results topic: its key (the request id) and its Kafka
-        timestamp. A record without a key names no request."""
-        if key:
-            self.add(key, timestamp_ms / 1000)
+        timestamp. A record without a key names no request. (:meth:`add`, written out: the
+        follower reads back every result the sender publishes.)"""
+        if not key:
+            return
+        if len(key) > KEPT_WHOLE_BYTES:
+            key = _digest(key)
+        at = timestamp_ms / 1000
+        seen = self._seen
+        known = seen.get(key)
+        if known is not None:
+            # Most often the sender's own result, which it remembered at the
+            # acknowledgement, after the record's timestamp: nothing moves.
+            if known >= at:
+                return
+            del seen[key]
+        seen[key] = at
 
     def __contains__(self, request_id: bytes) -> bool:
         if len(request_id) > KEPT_WHOLE_BYTES:

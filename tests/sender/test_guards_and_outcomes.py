@@ -126,3 +126,17 @@ def test_known_outcomes_know_exactly_the_ids_added_whatever_their_length(
     for request_id in others:
         assert (request_id in known) == (request_id in added)
     assert len(known) == len(set(added))
+
+
+@given(st.lists(st.tuples(_IDS, st.integers(0, 100_000)), max_size=20), st.floats(0, 200))
+def test_a_result_read_back_is_remembered_as_if_added_at_its_timestamp(
+    results: list[tuple[bytes, int]], now: float
+) -> None:
+    read, added = KnownOutcomes(window_seconds=60.0), KnownOutcomes(window_seconds=60.0)
+    for request_id, timestamp_ms in results:
+        read.read(request_id, timestamp_ms)
+        added.add(request_id, timestamp_ms / 1000)
+    read.expire(now)
+    added.expire(now)
+    assert len(read) == len(added)
+    assert all((r in read) == (r in added) for r, _ in results)
