@@ -24,7 +24,7 @@ from gateway.settings import KafkaSettings
 
 from .client import client_options
 from .errors import read_error
-from .records import Record
+from .records import Partition, Record, fetched_record
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +112,16 @@ class TopicsReader:
         except KafkaError as exc:
             raise read_error(self._topics, exc) from exc
         sink, keys = self._sink, self._keys
-        for messages in batches.values():
+        for tp, messages in batches.items():
             if keys is not None:
                 for m in messages:
                     keys(m.key, m.timestamp)
             elif sink is not None:
+                source = Partition(tp.topic, tp.partition)
                 for m in messages:
-                    sink(Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp))
+                    sink(
+                        fetched_record(source, m.offset, m.key, m.value, m.timestamp, replay=False)
+                    )
 
     async def _assign(self) -> None:
         partitions = await self._partitions()
