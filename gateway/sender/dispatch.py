@@ -15,9 +15,9 @@ a future.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Hashable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gateway.compose.common import Composer
 from gateway.compose.submit import ComposedMessage
@@ -29,8 +29,8 @@ from gateway.settings import Transport
 from .decision import HttpAvailability, Plan, Refusal, choose_transport, decide
 from .exposure import Exposure
 from .lane import Flight
-from .ordering import KeyOrder
-from .submission import Submission
+from .ordering import KeyOrder, Turn
+from .submission import PendingSubmit, Submission
 
 
 class HttpSender(HttpAvailability, Protocol):
@@ -77,16 +77,67 @@ class Dispatch:
         transport = choose_transport(request, self._default_transport, self.http)
         return decide(request, transport, self._composer, urgent=urgent, now=now)
 
-    async def send(self, plan: Plan, flight: Flight, *, urgent: bool) -> tuple[Outcomes, int]:
-        """Each recipient's outcome and submit attempts, and the exposure weight now held
-        (to :meth:`Exposure.release` once the result is durable). On an exception nothing
-        is held."""
+    def start(self, plan: Plan, flight: Flight, *, urgent: bool) -> Started | None:
+        """The usual plan (one recipient, one part over SMPP, no predecessor with its key,
+        the lane's slot its weight) with its submit sent now, if nothing would wait for
+        anything (:meth:`Submission.start`); None, with nothing taken, otherwise. Its key's
+        turn and its weight are then taken as :meth:`send` takes them; its answer goes to
+        :meth:`answered` when it is ESME_ROK, to :meth:`send` otherwise."""
+        if plan.transport != Transport.SMPP or len(plan.messages) != 1:
+            return None
+        message = plan.messages[0]
+        parts = message.parts
+        if len(parts) != 1 or flight.held != self.exposure.weight(plan.parts):
+            return None
         record = flight.record
         key = (record.topic, record.partition, record.key) if record.key is not None else None
-        previous, turn = self._order.enter(key)
+        if self._order.waits(key):
+            return None
+        pending = self.submission.start(
+            message.phone,
+            plan.request.text,
+            parts[0],
+            urgent=urgent,
+            segments=message.segments,
+            submitting=flight.finish_here,
+        )
+        if pending is None:
+            return None
+        _, turn = self._order.enter(key)
+        return Started(key, turn, flight.take_held(), pending)
+
+    def answered(self, plan: Plan, flight: Flight, started: Started) -> tuple[Outcomes, int]:
+        """:meth:`send`'s answer for a plan :meth:`start` started, its answer ESME_ROK."""
+        try:
+            outcome = self.submission.answered(
+                plan.messages[0].phone, started.pending, replay=flight.record.replay
+            )
+        except BaseException:
+            self.exposure.release(started.weight)
+            raise
+        finally:
+            self._order.leave(started.key, started.turn)
+        return [outcome], started.weight
+
+    async def send(
+        self, plan: Plan, flight: Flight, *, urgent: bool, started: Started | None = None
+    ) -> tuple[Outcomes, int]:
+        """Each recipient's outcome and submit attempts, and the exposure weight now held
+        (to :meth:`Exposure.release` once the result is durable). On an exception nothing
+        is held. ``started``: what :meth:`start` took and submitted, answered other than
+        ESME_ROK: the plan goes on from there."""
         exposure = self.exposure
-        weight = exposure.weight(plan.parts)
-        held = flight.take_held()
+        if started is None:
+            record = flight.record
+            key: Hashable | None = None
+            if record.key is not None:
+                key = (record.topic, record.partition, record.key)
+            previous, turn = self._order.enter(key)
+            weight = exposure.weight(plan.parts)
+            held = flight.take_held()
+        else:
+            key, turn, weight, _ = started
+            previous, held = None, weight
         try:
             if held and (held != weight or (previous is not None and not previous.done)):
                 exposure.release(held)  # held only while it may be used at once
@@ -97,7 +148,9 @@ class Dispatch:
                 await exposure.take(weight, urgent=urgent)
             try:
                 if plan.transport == Transport.SMPP and len(plan.messages) == 1:
-                    outcomes = [await self._submit(plan.request, plan.messages[0], flight, urgent)]
+                    pending = None if started is None else started.pending
+                    submit = self._submit(plan.request, plan.messages[0], flight, urgent, pending)
+                    outcomes = [await submit]
                 else:
                     outcomes = await self._carry_out(plan, flight, urgent)
             except BaseException:
@@ -117,7 +170,12 @@ class Dispatch:
         return list(await asyncio.gather(*sends))
 
     def _submit(
-        self, request: SendRequest, message: ComposedMessage, flight: Flight, urgent: bool
+        self,
+        request: SendRequest,
+        message: ComposedMessage,
+        flight: Flight,
+        urgent: bool,
+        pending: PendingSubmit | None = None,
     ) -> Coroutine[Any, Any, tuple[RecipientOutcome, int]]:
         return self.submission.send(
             message.phone,
@@ -127,4 +185,15 @@ class Dispatch:
             urgent=urgent,
             replay=flight.record.replay,
             submitting=flight.finish_here,
+            pending=pending,
         )
+
+
+class Started(NamedTuple):
+    """A plan :meth:`Dispatch.start` started: its key and turn, the weight it holds, its
+    submit."""
+
+    key: Hashable | None
+    turn: Turn
+    weight: int
+    pending: PendingSubmit

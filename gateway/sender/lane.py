@@ -45,8 +45,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Collection, Coroutine
+from typing import Any, Protocol
 
 from gateway.errors import KafkaUnavailableError
 from gateway.kafka.records import ClaimingSource, Partition, Record
@@ -65,22 +65,44 @@ class Flight:
     acknowledgement of its result) calls :meth:`end`.
     """
 
-    __slots__ = ("_ended", "_lane", "finishing", "held", "over", "record", "running", "task")
+    __slots__ = (
+        "_ended",
+        "_home",
+        "_lane",
+        "finishing",
+        "held",
+        "note",
+        "over",
+        "record",
+        "running",
+        "task",
+        "waiting",
+    )
 
     def __init__(self, record: Record, lane: Lane, held: int = 0) -> None:
         self.record = record
         self.held = held  # slots of the lane's bound taken for it, not yet taken over
         self.finishing = False
         self.over = False
-        self.running = False  # its handler has been called
+        self.running = False  # its handler (or the work it was carried on with) has begun
         self.task: asyncio.Task[None] | None = None
+        # What the lane's start hook learned of the record, for its handler.
+        self.note: object = None
+        # What the record waits for while it is carried without a task (see Lane).
+        self.waiting: Cancellable | None = None
         self._lane: Lane | None = lane
+        self._home = lane
         self._ended: asyncio.Future[None] | None = None
 
     def take_held(self) -> int:
         """The slots the lane took for the record (0 or 1), now the caller's to give back."""
         held, self.held = self.held, 0
         return held
+
+    def carry_on(self, work: Coroutine[Any, Any, bool | None]) -> None:
+        """Go on with a record carried without a task in a task of its own, ``work`` in
+        the place of its handler (its answer likewise ends the record)."""
+        self.task = self._home._task_for(self, work)
 
     def finish_here(self) -> None:
         """Part of the record may reach the provider (or its outcome is being published):
@@ -115,6 +137,13 @@ class Flight:
         return self._ended
 
 
+class Cancellable(Protocol):
+    """What a record carried without a task waits for; cancelling it makes the record
+    unwind as a cancelled handler would."""
+
+    def cancel(self) -> object: ...
+
+
 class Slots(Protocol):
     """A bound the lane takes one slot of before it starts a record (see the module
     docstring); :class:`~gateway.sender.exposure.Exposure`."""
@@ -127,6 +156,9 @@ class Slots(Protocol):
 # What a handler returns: True or False (the record is over: durable or not), or None (it
 # was handed on, and :meth:`Flight.end` will be called).
 Handler = Callable[[Flight], Awaitable[bool | None]]
+# A lane's start hook: True once it carries the record without a task (see the module
+# docstring); False, having taken nothing, to have the handler run in a task.
+Starter = Callable[[Flight], bool]
 
 # How long records cancelled at the drain deadline get to unwind.
 _CANCEL_GRACE_SECONDS = 0.5
@@ -162,8 +194,10 @@ class Lane:
         shutdown: Shutdown | None = None,
         slots: Slots | None = None,
         urgent: bool = False,
+        starter: Starter | None = None,
     ) -> None:
         self.name = name
+        self._starter = starter
         self._slots = slots
         self._urgent = urgent
         self._slot_waiter: asyncio.Future[None] | None = None
@@ -178,6 +212,7 @@ class Lane:
         self.on_idle: Callable[[], None] | None = None
         self._tracker: OffsetTracker[Partition] = OffsetTracker()
         self._flights: set[Flight] = set()
+        self._unbegun = 0  # records whose task has not begun to run their handler
         # Revokes so far, and the revoke each partition was last taken away by: a record
         # fetched before its partition's revoke is not started.
         self._revokes = 0
@@ -259,12 +294,15 @@ class Lane:
             return 0
         waits = {flight.wait(): flight for flight in flights}
         _, late = await asyncio.wait(waits, timeout=seconds)
-        tasks = []
+        tasks: list[asyncio.Future[Any]] = []
         for wait in late:
             flight = waits[wait]
             if flight.task is not None and not flight.task.done():
                 self._cancel(flight)
                 tasks.append(flight.task)
+            elif flight.task is None and flight.waiting is not None:
+                flight.waiting.cancel()  # it unwinds in a task of its own
+                tasks.append(wait)
             else:
                 flight.give_up()
         if tasks:
@@ -365,10 +403,20 @@ class Lane:
         self._flights.add(flight)
         # The loop's own create_task: asyncio.create_task looks the loop up, which on Python
         # 3.11 is a getpid() system call per record.
+        # Not while a record started before it waits for its task to begin: the handler
+        # would then enter its key's turn after this one.
+        if not self._unbegun and self._starter is not None and self._starter(flight):
+            return
+        self._unbegun += 1
+        flight.task = self._task_for(flight)
+
+    def _task_for(
+        self, flight: Flight, work: Coroutine[Any, Any, bool | None] | None = None
+    ) -> asyncio.Task[None]:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        flight.task = loop.create_task(self._run_one(flight))
+        return loop.create_task(self._run_one(flight, work))
 
     def _ended(self, flight: Flight, durable: bool) -> None:
         """A flight is over (or given up): its slot is free; its offset may be committed."""
@@ -389,15 +437,23 @@ class Lane:
         task = flight.task
         if task is None or task.done():
             return
+        if not flight.running and flight.waiting is not None:
+            flight.waiting.cancel()  # carried on, not begun: it unwinds from where it stood
+            return
         task.cancel()
         if not flight.running:
+            self._unbegun -= 1  # it will not begin
             flight.end(False)
 
-    async def _run_one(self, flight: Flight) -> None:
-        flight.running = True
+    async def _run_one(
+        self, flight: Flight, work: Coroutine[Any, Any, bool | None] | None = None
+    ) -> None:
         durable: bool | None = False
+        flight.running = True
+        if work is None:
+            self._unbegun -= 1
         try:
-            durable = await self._handler(flight)
+            durable = await (self._handler(flight) if work is None else work)
         finally:
             if flight.held:
                 self._give_back(flight)

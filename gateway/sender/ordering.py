@@ -55,6 +55,13 @@ class KeyOrder:
         self._tails[key] = turn
         return previous, turn
 
+    def waits(self, key: Hashable | None) -> bool:
+        """Whether a record entering with ``key`` now would have a turn to wait for."""
+        if key is None:
+            return False
+        previous = self._tails.get(key)
+        return previous is not None and not previous.done
+
     def leave(self, key: Hashable | None, turn: Turn) -> None:
         """This record is done submitting; the next one with its key may go."""
         turn.leave()

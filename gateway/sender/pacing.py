@@ -51,12 +51,22 @@ class SubmitGate:
     def current_rate(self) -> float:
         return self.rate.rate(self._clock())
 
-    def try_acquire(self, parts: int, *, urgent: bool) -> bool:
-        """Take the permits for ``parts`` SMS parts if they may be submitted now, ahead of
-        nobody; raises once the gate is closed."""
+    def try_acquire(self, parts: int, *, urgent: bool, now: float | None = None) -> bool:
+        """Take the permits for ``parts`` SMS parts if they may be submitted now (the
+        clock's reading ``now`` when given), ahead of nobody; raises once the gate is
+        closed."""
         if self._closed is not None:
             raise type(self._closed)(*self._closed.args)  # a fresh one per caller
-        return not self._urgent and (urgent or not self._bulk) and self._try_take(parts)
+        return not self._urgent and (urgent or not self._bulk) and self._try_take(parts, now)
+
+    def admits(self, parts: int, *, urgent: bool) -> float | None:
+        """The clock's reading at which :meth:`try_acquire` would take the permits for
+        ``parts`` (given that reading), taking nothing; None if it would not, or the gate is
+        closed."""
+        if self._closed is not None or self._urgent or (self._bulk and not urgent):
+            return None
+        now = self._clock()
+        return now if self._bucket.would_take(parts, self.rate.rate(now), now) else None
 
     async def acquire(self, parts: int, *, urgent: bool) -> None:
         """Return once ``parts`` SMS parts may be submitted; raises once the gate is closed."""
@@ -87,8 +97,9 @@ class SubmitGate:
                 if not future.done():
                     future.set_exception(error)
 
-    def _try_take(self, parts: int) -> bool:
-        now = self._clock()
+    def _try_take(self, parts: int, now: float | None = None) -> bool:
+        if now is None:
+            now = self._clock()
         return self._bucket.try_take(parts, self.rate.rate(now), now)
 
     def _pump(self) -> None:

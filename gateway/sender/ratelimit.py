@@ -211,6 +211,12 @@ class TokenBucket:
         self._tokens = tokens - parts
         return True
 
+    def would_take(self, parts: int, rate: float, now: float) -> bool:
+        """Whether :meth:`try_take` would take the parts (nothing taken)."""
+        capacity = max(1.0, rate * self._burst_seconds)
+        tokens = min(capacity, self._tokens + max(0.0, now - self._updated) * rate)
+        return tokens >= min(float(parts), capacity)
+
     def _capacity(self, rate: float) -> float:
         return max(1.0, rate * self._burst_seconds)
 

@@ -31,7 +31,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -52,8 +52,8 @@ from gateway.metrics import Children, Metrics
 from gateway.settings import SenderSettings, TopicSettings
 from gateway.shutdown import Shutdown
 
-from .decision import Refusal, refusal_event, result_of
-from .dispatch import Dispatch
+from .decision import Plan, Refusal, refusal_event, result_of
+from .dispatch import Dispatch, Outcomes, Started
 from .lane import REVOKE_SECONDS, Flight, Handler, Lane
 from .outcomes import KnownOutcomes
 
@@ -116,22 +116,20 @@ class Sender:
         self.shutdown = shutdown or Shutdown(settings.drain_timeout_seconds)
         self._stop_requested: asyncio.Event | None = None
         self._failure: KafkaRefusedError | None = None
-        self.urgent = self._lane(
-            "urgent", urgent, functools.partial(self._process, urgent=True), urgent=True
-        )
-        self.bulk = self._lane(
-            "bulk", bulk, functools.partial(self._process, urgent=False), urgent=False
-        )
+        self.urgent = self._lane("urgent", urgent, urgent=True)
+        self.bulk = self._lane("bulk", bulk, urgent=False)
         # Bulk waits while urgent requests are pending.
         self.urgent.on_busy = self.bulk.admitting.clear
         self.urgent.on_idle = self.bulk.admitting.set
         metrics.in_flight.set_function(lambda: self.urgent.in_flight + self.bulk.in_flight)
 
-    def _lane(self, name: str, source: ClaimingSource, handler: Handler, urgent: bool) -> Lane:
+    def _lane(self, name: str, source: ClaimingSource, *, urgent: bool) -> Lane:
+        handler: Handler = functools.partial(self._process, urgent=urgent)
         return Lane(
             name,
             source,
             handler,
+            starter=functools.partial(self._start, urgent=urgent),
             max_in_flight=self._settings.max_in_flight,
             fetch_max_records=self._settings.fetch_max_records,
             drain_timeout_seconds=self._settings.drain_timeout_seconds,
@@ -176,6 +174,66 @@ class Sender:
         self.bulk.close()
         self._dispatch.stop()
 
+    def _start(self, flight: Flight, *, urgent: bool) -> bool:
+        """The lane's start hook: parse and decide, and carry the usual request (see the
+        module docstring) without a task of its own: True once its submit is sent. False,
+        with nothing taken, leaves the record to :meth:`_process`, with what was learned."""
+        received_at = self._clock()
+        parsed = parse_send_request(flight.record.value)
+        begun = flight.note = _Begun(parsed, received_at)
+        if not isinstance(parsed, SendRequest):
+            return False
+        request_id = parsed.request_id
+        if request_id in self._running or request_id.encode() in self._outcomes:
+            return False
+        try:
+            plan = begun.plan = self._dispatch.decide(parsed, urgent=urgent, now=received_at)
+        except Exception:  # decided again, and answered, by _process
+            return False
+        if isinstance(plan, Refusal):
+            return False
+        started = self._dispatch.start(plan, flight, urgent=urgent)
+        if started is None:
+            return False
+        flight.note = None
+        record = flight.record
+        requested = self._requested
+        requested[record.topic] = requested.get(record.topic, 0) + 1
+        self._running[request_id] = flight
+        flight.waiting = started.pending
+        answered = functools.partial(self._answered, flight, begun, plan, started, urgent)
+        started.pending.future.add_done_callback(answered)
+        return True
+
+    def _answered(
+        self,
+        flight: Flight,
+        begun: _Begun,
+        plan: Plan,
+        started: Started,
+        urgent: bool,
+        _: object,
+    ) -> None:
+        """The answer to a submit :meth:`_start` sent: ESME_ROK ends the request here as
+        :meth:`_finish` would; anything else goes on in :meth:`_finish`, in a task, from
+        where the request stands."""
+        if not started.pending.ok():
+            flight.carry_on(self._finish(flight, begun, urgent, started))
+            return
+        flight.waiting = None
+        parsed = begun.parsed
+        assert isinstance(parsed, SendRequest)
+        weight = 0
+        try:
+            outcomes, weight = self._dispatch.answered(plan, flight, started)
+            outgoing = [self._concluded(parsed, plan, outcomes, begun.received_at)]
+        except Exception as exc:  # as in _resolve
+            log.exception("request could not be processed (%s)", flight.record.topic)
+            outgoing = self._internal_failure(flight.record, parsed, exc, begun.received_at)
+        publishing = self._publish(flight, parsed.request_id, weight, outgoing)
+        if publishing is not None:
+            flight.carry_on(publishing)
+
     async def _process(self, flight: Flight, *, urgent: bool) -> bool | None:
         """Handle one record: True once its outcome is durable (its offset may be
         committed), False if it is left for redelivery, None once its result is with the
@@ -183,9 +241,13 @@ class Sender:
         record = flight.record
         requested = self._requested
         requested[record.topic] = requested.get(record.topic, 0) + 1
-        received_at = self._clock()
-        parsed = parse_send_request(record.value)
-        request_id = parsed.request_id
+        begun = flight.note
+        if isinstance(begun, _Begun):  # parsed and perhaps decided by _start
+            flight.note = None
+        else:
+            received_at = self._clock()
+            begun = _Begun(parse_send_request(record.value), received_at)
+        request_id = begun.parsed.request_id
         if request_id is not None:
             if request_id in self._running or request_id.encode() in self._outcomes:
                 if flight.held:  # not kept while waiting (see gateway.sender.lane)
@@ -193,54 +255,73 @@ class Sender:
                 if await self._already_resolved(request_id):
                     return True
             self._running[request_id] = flight
+        return await self._finish(flight, begun, urgent)
+
+    async def _finish(
+        self, flight: Flight, begun: _Begun, urgent: bool, started: Started | None = None
+    ) -> bool | None:
+        """:meth:`_process` once the request is its record's: resolve and publish.
+        ``started``: the submit :meth:`_start` sent, answered other than ESME_ROK."""
+        request_id = begun.parsed.request_id
         try:
-            outgoing, weight = await self._resolve(flight, parsed, urgent, received_at)
+            outgoing, weight = await self._resolve(flight, begun, urgent, started)
         except AbandonedError:
             self._release(request_id, flight)
-            log.info("request left for redelivery at shutdown (%s)", record.topic)
+            log.info("request left for redelivery at shutdown (%s)", flight.record.topic)
             return False
         except BaseException:
             self._release(request_id, flight)
             raise
+        publishing = self._publish(flight, request_id, weight, outgoing)
+        return None if publishing is None else await publishing
+
+    def _publish(
+        self, flight: Flight, request_id: str | None, weight: int, outgoing: list[Outgoing]
+    ) -> Coroutine[Any, Any, bool] | None:
+        """Publish the record's events: one is offered (None: the acknowledgement ends the
+        record); several are published in order by the coroutine returned."""
         flight.finish_here()  # its outcome is decided: published here, not redone
         if len(outgoing) == 1:
             _Publishing(self, flight, request_id, weight, outgoing[0]).offer()
             return None
-        return await self._publish_in_order(flight, request_id, weight, outgoing)
+        return self._publish_in_order(flight, request_id, weight, outgoing)
 
     async def _resolve(
-        self,
-        flight: Flight,
-        parsed: SendRequest | InvalidRequest,
-        urgent: bool,
-        received_at: datetime,
+        self, flight: Flight, begun: _Begun, urgent: bool, started: Started | None
     ) -> tuple[list[Outgoing], int]:
         """What to publish for the record, and the exposure weight it holds until then."""
         record = flight.record
+        parsed, received_at = begun.parsed, begun.received_at
         weight = 0
         try:
             if isinstance(parsed, InvalidRequest):
                 return self._invalid(record, parsed, received_at), 0
-            plan = self._dispatch.decide(parsed, urgent=urgent, now=received_at)
+            plan = begun.plan
+            if plan is None:
+                plan = self._dispatch.decide(parsed, urgent=urgent, now=received_at)
             if isinstance(plan, Refusal):
                 event = refusal_event(
                     parsed, plan, received_at=received_at, occurred_at=self._clock()
                 )
                 return [self._result(parsed.request_id, "rejected", event)], 0
-            outcomes, weight = await self._dispatch.send(plan, flight, urgent=urgent)
-            outcome, event = result_of(
-                parsed,
-                outcomes,
-                plan.transport,
-                received_at=received_at,
-                occurred_at=self._clock(),
+            outcomes, weight = await self._dispatch.send(
+                plan, flight, urgent=urgent, started=started
             )
-            return [self._result(parsed.request_id, outcome, event)], weight
+            return [self._concluded(parsed, plan, outcomes, received_at)], weight
         except (AbandonedError, asyncio.CancelledError):
             raise
         except Exception as exc:  # the task root: whatever went wrong, the record ends
             log.exception("request could not be processed (%s)", record.topic)
             return self._internal_failure(record, parsed, exc, received_at), weight
+
+    def _concluded(
+        self, parsed: SendRequest, plan: Plan, outcomes: Outcomes, received_at: datetime
+    ) -> Outgoing:
+        """The request's result from its recipients' outcomes."""
+        outcome, event = result_of(
+            parsed, outcomes, plan.transport, received_at=received_at, occurred_at=self._clock()
+        )
+        return self._result(parsed.request_id, outcome, event)
 
     async def _already_resolved(self, request_id: str) -> bool:
         if request_id in self._running:
@@ -416,6 +497,18 @@ class Sender:
             await self.urgent.commit()
             await self.bulk.commit()
             self._outcomes.expire(self._wall_clock())
+
+
+class _Begun:
+    """What :meth:`Sender._start` learned of a record: its request, when it was received,
+    and the plan for it once decided."""
+
+    __slots__ = ("parsed", "plan", "received_at")
+
+    def __init__(self, parsed: SendRequest | InvalidRequest, received_at: datetime) -> None:
+        self.parsed = parsed
+        self.received_at = received_at
+        self.plan: Plan | Refusal | None = None
 
 
 class _Publishing:

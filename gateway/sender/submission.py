@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.backoff import Backoff, Jitter
 from gateway.errors import AbandonedError, GatewayError
@@ -40,13 +40,35 @@ from gateway.smpp.errors import CommandStatusError, ResponseTimeoutError, Thrott
 from gateway.smpp.pdu import SubmitSm, SubmitSmResp
 from gateway.smpp.receipt import normalize_message_id
 
-from .guards import ProviderGuards, Verdict
+from .guards import GO, ProviderGuards, Verdict
 from .pacing import SubmitGate
+
+
+class PendingSubmit(Protocol):
+    """A submit sent at once (``gateway.smpp_io.smpp_client.PendingSubmit``)."""
+
+    @property
+    def future(self) -> asyncio.Future[Any]:
+        """Done once the answer is in (or the submit failed or was cancelled)."""
+
+    def ok(self) -> bool:
+        """Whether the answer is in and :meth:`answer` returns it."""
+
+    def answer(self) -> SubmitSmResp:
+        """Once :attr:`future` is done: what :meth:`Submitter.submit` would have returned or
+        raised."""
+
+    def cancel(self) -> None:
+        """The answer is no longer wanted: :meth:`answer` raises CancelledError."""
 
 
 class Submitter(Protocol):
     async def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> SubmitSmResp:
         """The provider's answer; raises a typed SMPP error when it is not ESME_ROK."""
+
+    def ready(self, *, urgent: bool = False) -> Callable[[SubmitSm], PendingSubmit] | None:
+        """A submit that sends at once, waiting for nothing; None when :meth:`submit` would
+        wait (for a bind, room in the window, a transport's backpressure)."""
 
 
 class EarlierSubmitDeliveredError(GatewayError):
@@ -93,6 +115,45 @@ class Submission:
         self.stopping = True
         self._gate.cancel_waiters(AbandonedError("shutting down"))
 
+    def start(
+        self,
+        phone: str,
+        text: str,
+        pdu: SubmitSm,
+        *,
+        urgent: bool,
+        segments: int | None = None,
+        submitting: Callable[[], None] = lambda: None,
+    ) -> PendingSubmit | None:
+        """A one-part message's first submit, sent now if nothing would wait for anything
+        (the guards say go, the gate lets its permits go, the submitter sends at once); None,
+        with nothing taken or recorded, otherwise. Its answer goes to :meth:`answered` when
+        it is ESME_ROK, to :meth:`send` (``pending``) otherwise."""
+        if self.stopping:
+            return None
+        submit = self._submitter.ready(urgent=urgent)
+        if submit is None:
+            return None
+        permits = segments or 1
+        now = self._gate.admits(permits, urgent=urgent)
+        if now is None:
+            return None
+        # A verdict other than go records nothing: send() asks again.
+        if self._guards.check(phone, text, self._clock()).action != "go":
+            return None
+        self._gate.try_acquire(permits, urgent=urgent, now=now)  # admitted at that reading
+        self._gate_wait[urgent].observe(0.0)
+        submitting()
+        return submit(pdu)
+
+    def answered(
+        self, phone: str, pending: PendingSubmit, *, replay: bool
+    ) -> tuple[RecipientOutcome, int]:
+        """The outcome of a message :meth:`start` submitted, its answer ESME_ROK."""
+        ids: list[str] = []
+        self._accepted(pending.answer(), ids)
+        return _sent(phone, ids, _Tally(attempts=1, ambiguous=replay)), 1
+
     async def send(
         self,
         phone: str,
@@ -103,6 +164,7 @@ class Submission:
         segments: int | None = None,
         replay: bool = False,
         submitting: Callable[[], None] = lambda: None,
+        pending: PendingSubmit | None = None,
     ) -> tuple[RecipientOutcome, int]:
         """The recipient's outcome and the number of submit attempts it took.
 
@@ -111,9 +173,11 @@ class Submission:
         ``replay``: the request may have been submitted before a crash (see the module
         docstring for what a duplicate refusal then means). ``submitting`` is called once the
         permits are taken, just before the first part goes to the submitter: until then,
-        cancelling the call leaves nothing at the provider.
+        cancelling the call leaves nothing at the provider. ``pending``: the first part's
+        submit, made by :meth:`start` and answered (not ESME_ROK): the message goes on
+        from there.
         """
-        verdict = self._guards.check(phone, text, self._clock())
+        verdict = GO if pending is not None else self._guards.check(phone, text, self._clock())
         if verdict.action != "go":
             refused = await self._held_by_guards(phone, text, verdict)
             if refused is not None:
@@ -123,26 +187,26 @@ class Submission:
         try:
             # One reservation for every part; retries of a part take a permit of their own.
             permits = segments or len(parts)
-            if not self._permits_now(permits, urgent):
+            if pending is None and not self._go_now(permits, urgent, submitting):
                 await self._acquire(permits, urgent)
-            if self.stopping:
-                raise AbandonedError("shutting down")
-            submitting()
+                self._submitting(submitting)
             submit = self._submitter.submit
             for pdu in parts:
                 # The first attempt here, the usual and only one: no coroutine of its own.
                 tally.attempts += 1
                 try:
-                    response = await submit(pdu, urgent=urgent)
+                    # A part start() sent is answered already (a message of one part).
+                    first = submit(pdu, urgent=urgent) if pending is None else _answer(pending)
+                    response = await first
                 except GatewayError as exc:
                     try:
                         response = await self._retry_part(pdu, urgent, tally, exc)
                     except EarlierSubmitDeliveredError:
                         tally.delivered_before += 1
                         continue
+                    ids.append(normalize_message_id(response.message_id))
                 else:
-                    self._gate.rate.on_accepted(1, self._clock())
-                ids.append(normalize_message_id(response.message_id))
+                    self._accepted(response, ids)
         except AbandonedError:
             self._guards.forget(phone, text)
             raise
@@ -154,6 +218,17 @@ class Submission:
             self._guards.forget(phone, text)
             return self._failed(phone, exc, ids), tally.attempts
         return _sent(phone, ids, tally), tally.attempts
+
+    def _submitting(self, submitting: Callable[[], None]) -> None:
+        """The permits are taken: the first part goes, unless shutdown came meanwhile."""
+        if self.stopping:
+            raise AbandonedError("shutting down")
+        submitting()
+
+    def _accepted(self, response: SubmitSmResp, ids: list[str]) -> None:
+        """A first attempt the provider accepted."""
+        self._gate.rate.on_accepted(1, self._clock())
+        ids.append(normalize_message_id(response.message_id))
 
     def _failed(self, phone: str, exc: GatewayError, ids: list[str]) -> RecipientOutcome:
         """The outcome of a recipient whose submits ended in ``exc``; AbandonedError when
@@ -167,11 +242,13 @@ class Submission:
         error = ErrorInfo("retries_exhausted", f"{type(exc).__name__}: {exc}")
         return RecipientOutcome(phone, "failed", tuple(ids), error)
 
-    def _permits_now(self, permits: int, urgent: bool) -> bool:
-        """Take the permits if the gate lets them go at once (the usual case: no waiting)."""
+    def _go_now(self, permits: int, urgent: bool, submitting: Callable[[], None]) -> bool:
+        """Take the permits if the gate lets them go at once (the usual case: no waiting),
+        and then :meth:`_submitting`."""
         if not self._gate.try_acquire(permits, urgent=urgent):
             return False
         self._gate_wait[urgent].observe(0.0)
+        self._submitting(submitting)
         return True
 
     async def _held_by_guards(
@@ -277,6 +354,11 @@ class _Tally:
     attempts: int = 0
     ambiguous: bool = False
     delivered_before: int = 0
+
+
+async def _answer(pending: PendingSubmit) -> SubmitSmResp:
+    """The answer of a submit :meth:`Submission.start` sent (its future is done)."""
+    return pending.answer()
 
 
 def _sent(phone: str, ids: list[str], tally: _Tally) -> RecipientOutcome:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import ssl
@@ -62,6 +63,41 @@ _BIND_PDUS: dict[BindMode, type[BindTransceiver] | type[BindReceiver]] = {
     BindMode.TRANSCEIVER: BindTransceiver,
     BindMode.RECEIVER: BindReceiver,
 }
+
+
+class PendingSubmit:
+    """A submit sent at once (:meth:`SmppClient.ready`): its response's :attr:`future`, then
+    :meth:`answer`, what :meth:`SmppClient.submit` would have returned or raised."""
+
+    __slots__ = ("_client", "_started", "cancelled", "future")
+
+    def __init__(self, client: SmppClient, connection: SmppConnection, pdu: SubmitSm) -> None:
+        self._client = client
+        self._started = time.perf_counter()
+        self.future = connection.send_now(pdu)
+        self.cancelled = False
+
+    def ok(self) -> bool:
+        """Whether the answer is in and is ESME_ROK (:meth:`answer` returns a response)."""
+        future = self.future
+        if self.cancelled or not future.done() or future.cancelled():
+            return False
+        if future.exception() is not None:
+            return False
+        response = future.result()
+        return response.command_status == 0 and isinstance(response, SubmitSmResp)
+
+    def answer(self) -> SubmitSmResp:
+        """Once :attr:`future` is done: the provider's answer, or the error ``submit`` would
+        raise (CancelledError once :meth:`cancel` was called)."""
+        if self.cancelled:
+            raise asyncio.CancelledError
+        return self._client._answered(self.future.result(), self._started)
+
+    def cancel(self) -> None:
+        """The answer is no longer wanted (as when an awaited submit is cancelled)."""
+        self.cancelled = True
+        self.future.cancel()
 
 
 class SmppClient:
@@ -141,6 +177,23 @@ class SmppClient:
             connection = await self._connection_for_submit()
         started = time.perf_counter()
         response = await connection.request(pdu, urgent=urgent)
+        return self._answered(response, started)
+
+    def ready(self, *, urgent: bool = False) -> Callable[[SubmitSm], PendingSubmit] | None:
+        """A submit that sends at once, waiting for nothing (bound, room in the window,
+        nothing unsent), or None when :meth:`submit` would wait."""
+        connection = self._connection
+        if (
+            connection is None
+            or self.mode is BindMode.RECEIVER
+            or not self._bound.is_set()
+            or not connection.ready(urgent=urgent)
+        ):
+            return None
+        return functools.partial(PendingSubmit, self, connection)
+
+    def _answered(self, response: Pdu, started: float) -> SubmitSmResp:
+        """What :meth:`submit` makes of the provider's response."""
         self._latency.observe(time.perf_counter() - started)
         self._submits(self.name, status_name(response.command_status)).inc()
         if response.command_status != 0:

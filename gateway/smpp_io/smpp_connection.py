@@ -120,6 +120,22 @@ class SmppConnection:
             await self._drain()
         return await future
 
+    def ready(self, *, urgent: bool = False) -> bool:
+        """Whether :meth:`request` would send at once, waiting for nothing: the window has
+        room nobody waits for and the transport holds no unsent bytes."""
+        return not (
+            self.closed
+            or self.session.state is State.UNBINDING
+            or self.session.window_free <= 0
+            or (self._window_waiters and not urgent)
+            or self._writer.transport.get_write_buffer_size()
+        )
+
+    def send_now(self, pdu: Pdu) -> asyncio.Future[Pdu]:
+        """Send a request that :meth:`ready` said may go; the future of its response (done
+        as the one :meth:`request` awaits)."""
+        return self._send(pdu)
+
     async def send_request(self, pdu: Pdu) -> Pdu:
         """Send now (the window must have room) and await the response."""
         future = self._send(pdu)

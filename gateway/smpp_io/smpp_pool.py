@@ -8,13 +8,13 @@ room in its window; while none is bound, submits wait a bounded time for one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from gateway.smpp.errors import ConnectionClosedError
 from gateway.smpp.pdu import SubmitSm, SubmitSmResp
 
-from .smpp_client import SmppClient
+from .smpp_client import PendingSubmit, SmppClient
 
 
 class SmppPool:
@@ -48,6 +48,16 @@ class SmppPool:
         if client is None:
             return self._submit_once_bound(pdu, urgent)
         return client.submit(pdu, urgent=urgent)
+
+    def ready(self, *, urgent: bool = False) -> Callable[[SubmitSm], PendingSubmit] | None:
+        """The bind :meth:`submit` would use, if it sends at once (:meth:`SmppClient.ready`)."""
+        clients = self.clients
+        if len(clients) == 1:
+            return clients[0].ready(urgent=urgent)
+        bound = [client for client in clients if client.bound]
+        if not bound:
+            return None
+        return max(bound, key=lambda c: c.window_free).ready(urgent=urgent)
 
     async def _submit_once_bound(self, pdu: SubmitSm, urgent: bool) -> SubmitSmResp:
         client = await self._any_bound()

@@ -229,6 +229,42 @@ class FakeSubmitter:
         self.timeline = timeline or Timeline()
         self.pdus: list[SubmitSm] = []
         self.urgent: list[bool] = []  # the urgent flag of each submit
+        self.direct = True  # whether ready() offers to submit at once
+        self.direct_submits = 0  # submits sent at once (ready())
+        self._answering: set[asyncio.Future[None]] = set()
+
+    def ready(self, *, urgent: bool = False) -> Callable[[SubmitSm], FakePendingSubmit] | None:
+        """A submit sent at once, unless ``direct`` is off (then every submit is awaited)."""
+        if not self.direct:
+            return None
+        return lambda pdu: self._submit_now(pdu, urgent)
+
+    def _submit_now(self, pdu: SubmitSm, urgent: bool) -> FakePendingSubmit:
+        self.pdus.append(pdu)
+        self.urgent.append(urgent)
+        self.direct_submits += 1
+        self.timeline.add("submit", pdu.destination_addr)
+        queue = self._script.get(pdu.destination_addr)
+        answer = queue.popleft() if queue else self._default(pdu)
+        pending = FakePendingSubmit(answer)
+        task = asyncio.ensure_future(self._answer_later(pdu, answer, pending))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+        return pending
+
+    async def _answer_later(
+        self, pdu: SubmitSm, answer: Answer, pending: FakePendingSubmit
+    ) -> None:
+        """As :meth:`submit` answers: after the answer's gate and a turn of the loop."""
+        if answer.gate is not None:
+            await answer.gate.wait()
+        await asyncio.sleep(0)
+        if pending.future.done():
+            return
+        self.timeline.add(
+            "submit-error" if answer.error is not None else "submit-ok", pdu.destination_addr
+        )
+        pending.future.set_result(None)
 
     async def submit(self, pdu: SubmitSm, *, urgent: bool = False) -> SubmitSmResp:
         self.pdus.append(pdu)
@@ -247,3 +283,33 @@ class FakeSubmitter:
 
     def to(self, phone: str) -> list[SubmitSm]:
         return [pdu for pdu in self.pdus if pdu.destination_addr == phone]
+
+
+class FakePendingSubmit:
+    """A submit :class:`FakeSubmitter` sent at once: answered as its :class:`Answer` says."""
+
+    def __init__(self, answer: Answer) -> None:
+        self._answer = answer
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.cancelled = False
+
+    def ok(self) -> bool:
+        future = self.future
+        return (
+            not self.cancelled
+            and future.done()
+            and not future.cancelled()
+            and self._answer.error is None
+        )
+
+    def answer(self) -> SubmitSmResp:
+        if self.cancelled:
+            raise asyncio.CancelledError
+        self.future.result()
+        if self._answer.error is not None:
+            raise self._answer.error
+        return SubmitSmResp(message_id=self._answer.message_id)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.future.cancel()
