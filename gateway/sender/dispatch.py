@@ -10,6 +10,11 @@ wait for, the usual case; otherwise it is given back first. The weight stays tak
 :meth:`Dispatch.send` returns; the caller gives it back once the request's result is on
 Kafka. In the usual case (no predecessor, the lane's slot) nothing here waits or allocates
 a future.
+
+:meth:`Dispatch.start` is that usual case with one recipient and one part, taken only when
+nothing at all would wait (:meth:`Submission.start`): it takes the key's turn and the weight
+as :meth:`Dispatch.send` does and sends the submit; :meth:`Dispatch.answered` ends it on
+ESME_ROK; any other answer goes on in :meth:`Dispatch.send` (``started``) from there.
 """
 
 from __future__ import annotations

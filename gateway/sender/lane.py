@@ -2,8 +2,8 @@
 
 The sender runs two lanes, urgent (``smsc.send.priority.v1``) and bulk (``smsc.send.v1``),
 each with its own consumer group, so a deep bulk backlog never stands between an urgent
-request and the broker. A lane starts one task per record up to ``max_in_flight``; when it is
-full it stops fetching (the consumer's bounded prefetch is the only buffer: nothing is
+request and the broker. A lane starts up to ``max_in_flight`` records; when it is full it
+stops fetching (the consumer's bounded prefetch is the only buffer: nothing is
 requeued). Offsets move past a record only when every record before it in its partition is
 done (:class:`~gateway.sender.offsets.OffsetTracker`). Before records start, the source makes
 durable that they may be started (a *claim*, :mod:`gateway.kafka.claims`), so that after a
@@ -20,6 +20,13 @@ anything; what a handler leaves is given back when it returns. So a slot is held
 record only while it runs without waiting, or while it submits: never while it waits for the
 record before it with its key, which may need that slot.
 
+A record starts in its lane's start hook (:data:`Starter`), when there is one: the hook may
+carry the record without a task of its own (what it waits for is :attr:`Flight.waiting`,
+its answer's callback ends it or hands it on), or, taking nothing, leave it to the handler in
+a task of its own (with what it learned, :attr:`Flight.note`). While a record left so waits
+for its task to begin, later ones all go to tasks too: handlers begin in the records' order.
+A carried record that must wait after all goes on in a task (:meth:`Flight.carry_on`).
+
 A record is in flight from its start until it ends (:meth:`Flight.end`): when its handler
 returns, or later, when the handler handed it on (its result offered to the publisher) and
 the publisher's acknowledgement ends it; its task may be gone by then. Waiting for records
@@ -33,7 +40,9 @@ same requests. So the records of revoked partitions that have not reached the pr
 left, uncommitted, for the partitions' next owner; records fetched but not started are
 dropped. Only those that may have reached the provider (:meth:`Flight.finishing`) are waited
 for, until the revoke deadline (at most ``REVOKE_SECONDS``); what is left then is cancelled
-and comes back to the next owner as a replay. Then the offsets are committed.
+(one carried without a task by cancelling what it waits for: it unwinds in a task as a
+cancelled handler would) and comes back to the next owner as a replay. Then the offsets are
+committed.
 
 Shutdown (:meth:`Lane.close`, deadlines from :class:`~gateway.shutdown.Shutdown`): records
 fetched but not started are left for the next consumer at once, even while the lane waits
@@ -69,6 +78,7 @@ class Flight:
         "_ended",
         "_home",
         "_lane",
+        "carried",
         "finishing",
         "held",
         "note",
@@ -85,6 +95,7 @@ class Flight:
         self.finishing = False
         self.over = False
         self.running = False  # its handler (or the work it was carried on with) has begun
+        self.carried = False  # its task was made by carry_on
         self.task: asyncio.Task[None] | None = None
         # What the lane's start hook learned of the record, for its handler.
         self.note: object = None
@@ -102,6 +113,7 @@ class Flight:
     def carry_on(self, work: Coroutine[Any, Any, bool | None]) -> None:
         """Go on with a record carried without a task in a task of its own, ``work`` in
         the place of its handler (its answer likewise ends the record)."""
+        self.carried = True
         self.task = self._home._task_for(self, work)
 
     def finish_here(self) -> None:
@@ -437,8 +449,11 @@ class Lane:
         task = flight.task
         if task is None or task.done():
             return
-        if not flight.running and flight.waiting is not None:
-            flight.waiting.cancel()  # carried on, not begun: it unwinds from where it stood
+        if not flight.running and flight.carried:
+            # Carried on, not begun: it unwinds from where it stood (cancelled before it
+            # began, its work would never run).
+            if flight.waiting is not None:
+                flight.waiting.cancel()
             return
         task.cancel()
         if not flight.running:

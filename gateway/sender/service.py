@@ -9,6 +9,14 @@ submits); publish exactly one result (and a dead letter for bad input), retrying
 is unavailable; only then mark the record done. Bulk records are not started while urgent
 ones are in flight.
 
+The usual request (one recipient, one part, nothing to wait for) has no task: the lane's
+start hook (:meth:`Sender._start`) parses and decides it and, if
+:meth:`~gateway.sender.dispatch.Dispatch.start` sends its submit at once, the answer's
+callback ends it: an ESME_ROK through the same steps the task would take
+(:meth:`Dispatch.answered`, the result offered); anything else, or a cancel, goes on in the
+general path's coroutine (:meth:`Sender._finish`, in a task) from where the request stands.
+Any other record goes to its task with what the start learned (not parsed twice).
+
 A request's one result is offered to the publisher, and the record is finished from the
 publisher's acknowledgement (exposure given back, outcome remembered, offset committable):
 no task waits for Kafka's answer. Only a result Kafka did not take is retried, in a task of

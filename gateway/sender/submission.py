@@ -18,6 +18,10 @@
   submit: the part is not sent again. A recipient whose parts were all refused that way ends
   ``duplicate`` (code ``provider_duplicate``): retrying until the provider's duplicate window
   ends would make the subscriber receive the message twice.
+- A one-part message may be sent without waiting for anything (:meth:`Submission.start`:
+  the guards say go, the gate admits it, the submitter has room at once); its ESME_ROK is
+  taken by :meth:`Submission.answered`, any other answer by :meth:`Submission.send`
+  (``pending``), which goes on as if its own first attempt had got it.
 """
 
 from __future__ import annotations

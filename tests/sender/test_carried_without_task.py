@@ -10,6 +10,7 @@ has room), once without (every submit awaited in the record's task).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from gateway.smpp.errors import (
 )
 from gateway.smpp.pdu import SubmitSm
 from tests.sender.fakes import Answer, record
-from tests.sender.test_sender_service import TOPICS, Harness, send_request
+from tests.sender.test_sender_service import FAST, TOPICS, Harness, send_request
 
 LONG = "x" * 200  # two parts
 
@@ -119,21 +120,29 @@ def _counters(h: Harness) -> dict[tuple[str, tuple[tuple[str, str], ...]], float
     return counted
 
 
-async def _run(specs: list[Spec], *, direct: bool, shutdown_midway: bool) -> Observed:
+async def _run(
+    specs: list[Spec], *, direct: bool, shutdown_midway: bool, unanswered: bool = False
+) -> Observed:
     records, script = _records(specs)
-    if shutdown_midway:
-        answers_held = asyncio.Event()
+    answers_held = asyncio.Event()
+    if shutdown_midway or unanswered:
         for answers in script.values():
             answers[0] = Answer(answers[0].message_id, answers[0].error, answers_held)
-    h = Harness(records, script, default=_default)
+    # Unanswered: the first submits get no answer before the drain deadline.
+    settings_ = dataclasses.replace(FAST, drain_timeout_seconds=0.1) if unanswered else FAST
+    h = Harness(records, script, default=_default, settings=settings_)
     h.submitter.direct = direct
-    if shutdown_midway:
+    if shutdown_midway or unanswered:
         async with h:
             await h.until(lambda: h.source.exhausted and h.urgent_source.exhausted)
             await asyncio.sleep(0.02)  # every record that may submit has done so
             h.sender._stop()
-            await asyncio.sleep(0.01)
-            answers_held.set()
+            if not unanswered:
+                await asyncio.sleep(0.01)
+                answers_held.set()
+        answers_held.set()
+        assert h.exposure.used == 0
+        assert not h.sender._running
     else:
         await h.run_until_results(
             len(
@@ -156,9 +165,9 @@ async def _run(specs: list[Spec], *, direct: bool, shutdown_midway: bool) -> Obs
     )
 
 
-async def _both(specs: list[Spec], shutdown_midway: bool) -> None:
-    carried = await _run(specs, direct=True, shutdown_midway=shutdown_midway)
-    tasked = await _run(specs, direct=False, shutdown_midway=shutdown_midway)
+async def _both(specs: list[Spec], shutdown_midway: bool, unanswered: bool = False) -> None:
+    carried = await _run(specs, direct=True, shutdown_midway=shutdown_midway, unanswered=unanswered)
+    tasked = await _run(specs, direct=False, shutdown_midway=shutdown_midway, unanswered=unanswered)
     assert tasked.direct_submits == 0
     # Nothing before it, no urgent request holding the bulk lane back: carried so.
     if specs[0].kind == "usual" and not any(spec.urgent for spec in specs):
@@ -173,6 +182,12 @@ async def _both(specs: list[Spec], shutdown_midway: bool) -> None:
 @given(SPECS, st.booleans())
 def test_carried_without_a_task_ends_as_in_its_task(specs: list[Spec], midway: bool) -> None:
     asyncio.run(_both(specs, midway))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(SPECS)
+def test_unanswered_at_the_drain_deadline_as_in_its_task(specs: list[Spec]) -> None:
+    asyncio.run(_both(specs, False, unanswered=True))
 
 
 async def test_the_usual_request_is_carried_without_a_task() -> None:

@@ -132,3 +132,24 @@ async def test_a_request_cut_off_by_a_close_fails_with_the_close_reason() -> Non
     await asyncio.wait_for(runner, 3.0)
     server.close()
     await server.wait_closed()
+
+
+async def test_ready_only_while_a_request_would_go_at_once(silent_port: int) -> None:
+    config = SessionSettings(
+        window=1, response_timeout_seconds=0.2, enquire_link_interval_seconds=None
+    )
+    connection, runner = await _connect(silent_port, config)
+    assert connection.ready()
+    answer = connection.send_now(BindTransceiver(system_id="gw"))
+    assert not connection.ready()  # its window of one is taken
+    waiting = asyncio.ensure_future(connection.request(BindTransceiver(system_id="gw")))
+    await asyncio.sleep(0)
+    with pytest.raises(ResponseTimeoutError):
+        await asyncio.wait_for(answer, 3.0)  # as request() would have raised
+    assert not connection.ready()  # the room went to the request waiting for it
+    with pytest.raises(ResponseTimeoutError):
+        await asyncio.wait_for(waiting, 3.0)
+    assert connection.ready()
+    connection.abort("done")
+    assert not connection.ready()
+    await runner
