@@ -94,8 +94,8 @@ class Flight:
         self.held = held  # slots of the lane's bound taken for it, not yet taken over
         self.finishing = False
         self.over = False
-        self.running = False  # its handler (or the work it was carried on with) has begun
-        self.carried = False  # its task was made by carry_on
+        self.running = False  # its handler (or the lane's start hook carrying it) has begun
+        self.carried = False  # carry_on made it a task that has not begun yet
         self.task: asyncio.Task[None] | None = None
         # What the lane's start hook learned of the record, for its handler.
         self.note: object = None
@@ -418,6 +418,7 @@ class Lane:
         # Not while a record started before it waits for its task to begin: the handler
         # would then enter its key's turn after this one.
         if not self._unbegun and self._starter is not None and self._starter(flight):
+            flight.running = True  # its handling began in the hook
             return
         self._unbegun += 1
         flight.task = self._task_for(flight)
@@ -449,7 +450,7 @@ class Lane:
         task = flight.task
         if task is None or task.done():
             return
-        if not flight.running and flight.carried:
+        if flight.carried:
             # Carried on, not begun: it unwinds from where it stood (cancelled before it
             # began, its work would never run).
             if flight.waiting is not None:
@@ -464,9 +465,10 @@ class Lane:
         self, flight: Flight, work: Coroutine[Any, Any, bool | None] | None = None
     ) -> None:
         durable: bool | None = False
-        flight.running = True
         if work is None:
             self._unbegun -= 1
+        flight.running = True
+        flight.carried = False
         try:
             durable = await (self._handler(flight) if work is None else work)
         finally:

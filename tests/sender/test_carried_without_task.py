@@ -154,6 +154,7 @@ async def _run(
             ),
             dead_letters=sum(1 for s in specs if s.kind == "invalid"),
         )
+    assert h.sender.bulk._unbegun == h.sender.urgent._unbegun == 0
     guards: Any = h.sender._dispatch.submission._guards
     partitions = {Partition(r.topic, r.partition) for r in records}
     return Observed(
