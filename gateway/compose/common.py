@@ -22,8 +22,9 @@ from datetime import datetime
 
 from gateway.events.send_request import SendRequest
 from gateway.settings.composition import BindProfile, CompositionSettings
+from gateway.slots import slot_setters
 from gateway.smpp.constants import EsmClass
-from gateway.smpp.pdu import SubmitSm, slot_setters
+from gateway.smpp.pdu import SubmitSm
 from gateway.smpp.textcoding import gsm7_or_none
 
 from .addressing import Address, source_address, validity_field

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.settings.sender import Transport
+from gateway.slots import slot_setters
 
 SCHEMA = "smsc.send-request/1"
 CHANNELS = frozenset(
@@ -198,7 +199,7 @@ if tuple(f.name for f in fields(SendRequest)) != _FIELDS:
     _set_registered_delivery,
     _set_provider_options,
     _set_tags,
-) = (SendRequest.__dict__[name].__set__ for name in _FIELDS)
+) = slot_setters(SendRequest, _FIELDS)
 _AUTO = Transport.AUTO
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import NamedTuple, Protocol
 
 from gateway.errors import GatewayError
+from gateway.slots import slot_setters
 
 # How a publisher tells of an offered record: None once Kafka acknowledged it, else the
 # error; and the seconds it waited for that answer.
@@ -59,7 +60,7 @@ if tuple(f.name for f in fields(Record) if f.init) != _RECORD_FIELDS:
     _set_timestamp_ms,
     _set_replay,
     _set_source,
-) = (Record.__dict__[name].__set__ for name in (*_RECORD_FIELDS, "source"))
+) = slot_setters(Record, (*_RECORD_FIELDS, "source"))
 
 
 def fetched_record(

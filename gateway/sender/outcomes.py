@@ -41,22 +41,11 @@ class KnownOutcomes:
 
     def read(self, key: bytes | None, timestamp_ms: int) -> None:
         """A result read from the results topic: its key (the request id) and its Kafka
-        timestamp. A record without a key names no request. (:meth:`add`, written out: the
-        follower reads back every result the sender publishes.)"""
-        if not key:
-            return
-        if len(key) > KEPT_WHOLE_BYTES:
-            key = _digest(key)
-        at = timestamp_ms / 1000
-        seen = self._seen
-        known = seen.get(key)
-        if known is not None:
-            # Most often the sender's own result, which it remembered at the
-            # acknowledgement, after the record's timestamp: nothing moves.
-            if known >= at:
-                return
-            del seen[key]
-        seen[key] = at
+        timestamp. A record without a key names no request. Most often it is the sender's
+        own result, remembered at the acknowledgement, after the record's timestamp: nothing
+        moves."""
+        if key:
+            self.add(key, timestamp_ms / 1000)
 
     def __contains__(self, request_id: bytes) -> bool:
         if len(request_id) > KEPT_WHOLE_BYTES:

@@ -8,7 +8,6 @@ mapping), ``short_message`` stays ``bytes``: its meaning depends on ``data_codin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
@@ -278,23 +277,6 @@ class QuerySmResp(Pdu):
     error_code: int = 0
 
 
-SlotSetter = Callable[[object, object], None]
-
-
-def slot_setters(cls: type[Pdu], names: Sequence[str]) -> tuple[SlotSetter, ...]:
-    """How ``cls``'s frozen dataclass ``__init__`` sets fields ``names``: the setters of the
-    slots' own descriptors. For the send path, which builds and numbers a PDU per message:
-    setting the slots directly skips ``__init__``'s keyword binding and its
-    ``object.__setattr__`` lookup per field."""
-    setters: list[SlotSetter] = []
-    for name in names:
-        owner = next((k for k in cls.__mro__ if name in getattr(k, "__slots__", ())), None)
-        if owner is None:
-            raise LookupError(f"{cls.__name__} has no slot {name}")
-        setters.append(owner.__dict__[name].__set__)
-    return tuple(setters)
-
-
 PDU_CLASSES: dict[int, type[Pdu]] = {
     cls.command_id: cls
     for cls in (
@@ -350,14 +332,12 @@ __all__ = [
     "Pdu",
     "QuerySm",
     "QuerySmResp",
-    "SlotSetter",
     "SubmitSm",
     "SubmitSmResp",
     "Tlv",
     "TlvTag",
     "Unbind",
     "UnbindResp",
-    "slot_setters",
     "tlv_cstr",
     "tlv_u8",
     "tlv_u16",

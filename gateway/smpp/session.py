@@ -69,6 +69,8 @@ from enum import Enum
 from operator import attrgetter
 from typing import TypeVar
 
+from gateway.slots import SlotSetter, slot_setters
+
 from . import codec
 from .constants import MAX_SEQUENCE, RESPONSE_BIT, CommandId, CommandStatus
 from .errors import ProtocolError, SessionStateError, WindowFullError
@@ -79,10 +81,8 @@ from .pdu import (
     EnquireLinkResp,
     GenericNack,
     Pdu,
-    SlotSetter,
     Unbind,
     UnbindResp,
-    slot_setters,
 )
 
 

@@ -21,6 +21,7 @@ ALLOWED_GATEWAY = (
     "gateway.compose",
     "gateway.smpp",
     "gateway.errors",
+    "gateway.slots",
     "gateway.events",
     "gateway.settings",
 )
